@@ -1,0 +1,217 @@
+/**
+ * Message to effect: turns one parsed line and the member's state into a
+ * reply (PROTOCOL.md sections 2-4). Handlers never touch sockets; the
+ * connection loop writes what they return.
+ *
+ * @module
+ */
+
+import type { EventLog } from "../log.ts";
+import type { NearbySearchResponse, PlacesProvider } from "../places/types.ts";
+import { formatNearbySearch } from "../places/nearby_search_json.ts";
+import {
+  type AtMessage,
+  type ClientRecord,
+  formatAt,
+  formatHello,
+  formatSkew,
+  type HelloMessage,
+  type IamatMessage,
+  parseMessage,
+  skewNanos,
+  type WhatsatMessage,
+  type WireText,
+  wireToBytes,
+  wireToDisplay,
+} from "../protocol/mod.ts";
+import type { Clock } from "./clock.ts";
+import { flood, type FloodTarget } from "./flood.ts";
+import type { RecordStore } from "./store.ts";
+
+/** What a handler may read and change: the member, seen from one line. */
+export interface MemberContext {
+  /** This member's name. */
+  readonly name: string;
+  readonly store: RecordStore;
+  /** Outgoing neighbour links by name (where floods go). */
+  readonly links: ReadonlyMap<string, FloodTarget>;
+  readonly places: PlacesProvider;
+  readonly clock: Clock;
+  readonly log: EventLog;
+  /** True if `name` is a neighbour allowed to open a peer link to us. */
+  isNeighbour(name: string): boolean;
+}
+
+/** Per-connection state the handlers need. */
+export interface Session {
+  /** Connection id, unique per member, for logs. */
+  readonly id: number;
+  /** `host:port` of the other end. */
+  readonly remote: string;
+  /** Lines seen so far on this connection (the hello must be the first). */
+  lines: number;
+  /** Neighbour name once its hello was accepted, else `null` (a client). */
+  peer: string | null;
+}
+
+/** A reply: the bytes to write, and its text for the log. */
+export interface Reply {
+  bytes: Uint8Array;
+  /** Display text (UTF-8 decoded) for `reply.out` log events. */
+  text: string;
+}
+
+/** Builds a reply from wire text (AT lines, `? ` lines). */
+function wireReply(wire: WireText): Reply {
+  return { bytes: wireToBytes(wire), text: wireToDisplay(wire) };
+}
+
+/**
+ * The `? ` reply for a line that is not a valid message: `? ` and the line's
+ * bytes exactly as received (PROTOCOL.md section 2, "Anything else").
+ *
+ * @param line Wire text of the line (for overlong lines, its first bytes).
+ * @returns The reply.
+ */
+export function invalidReply(line: WireText): Reply {
+  return wireReply(`? ${line}\n`);
+}
+
+/**
+ * Handles one line. Synchronous for everything but WHATSAT, which asks the
+ * places provider.
+ *
+ * @param line Wire text of the line, terminator removed.
+ * @param session The connection it came on.
+ * @param ctx The member.
+ * @returns The reply, or `null` when none is due (blank lines, flooded AT lines).
+ */
+export function handleLine(
+  line: WireText,
+  session: Session,
+  ctx: MemberContext,
+): Reply | null | Promise<Reply> {
+  const first = session.lines++ === 0;
+  const msg = parseMessage(line);
+  switch (msg.kind) {
+    case "empty":
+      session.lines--; // blank lines do not count: the hello may follow them
+      return null;
+    case "IAMAT":
+      return handleIamat(msg, ctx);
+    case "WHATSAT":
+      return handleWhatsat(msg, line, ctx);
+    case "AT":
+      return handleAt(msg, line, session, ctx);
+    case "HERD":
+      return handleHello(msg, line, first, session, ctx);
+    case "invalid":
+      if (session.peer !== null) {
+        ctx.log.emit("warning", "peer.invalid", {
+          peer: session.peer,
+          conn: session.id,
+          remote: session.remote,
+          reason: msg.reason,
+          line: wireToDisplay(line),
+        });
+        return null;
+      }
+      ctx.log.emit("debug", "msg.invalid", { conn: session.id, reason: msg.reason });
+      return invalidReply(line);
+  }
+}
+
+// IAMAT <client-id> <location> <client-time>
+function handleIamat(msg: IamatMessage, ctx: MemberContext): Reply {
+  const record: ClientRecord = {
+    origin: ctx.name,
+    skew: formatSkew(skewNanos(ctx.clock(), msg.clientTime)),
+    clientId: msg.clientId,
+    location: msg.location,
+    clientTime: msg.clientTime,
+    clientTimeText: msg.clientTimeText,
+  };
+  // Store and hand the flood to the links before the reply exists, so a
+  // client that reads its AT line can find the update at a neighbour.
+  if (ctx.store.apply(record)) flood(record, ctx.links);
+  return wireReply(formatAt(record) + "\n");
+}
+
+// WHATSAT <client-id> <radius-km> <bound>
+async function handleWhatsat(
+  msg: WhatsatMessage,
+  line: WireText,
+  ctx: MemberContext,
+): Promise<Reply> {
+  const record = ctx.store.get(msg.clientId);
+  if (record === undefined) return invalidReply(line);
+  let response: NearbySearchResponse;
+  try {
+    response = await ctx.places.nearby({
+      latitude: record.location.latitude,
+      longitude: record.location.longitude,
+      radiusM: msg.radiusKm * 1000,
+      maxResults: msg.bound,
+    });
+  } catch (e) {
+    // Providers promise not to reject; if one does, the client still gets the shape.
+    const message = e instanceof Error ? e.message : String(e);
+    ctx.log.emit("error", "places.error", { provider: ctx.places.name, reason: message });
+    response = { html_attributions: [], results: [], status: "UNKNOWN_ERROR", error_message: message };
+  }
+  if (response.status !== "OK" && response.status !== "ZERO_RESULTS") {
+    ctx.log.emit("warning", "places.error", {
+      provider: ctx.places.name,
+      status: response.status,
+      reason: response.error_message ?? "",
+    });
+  }
+  const head = wireToBytes(formatAt(record) + "\n");
+  const json = formatNearbySearch(response) + "\n\n";
+  const body = new TextEncoder().encode(json);
+  const bytes = new Uint8Array(head.length + body.length);
+  bytes.set(head);
+  bytes.set(body, head.length);
+  return { bytes, text: wireToDisplay(formatAt(record)) + "\n" + json };
+}
+
+// AT <origin> <skew> <client-id> <location> <client-time>   (peers only)
+function handleAt(
+  msg: AtMessage,
+  line: WireText,
+  session: Session,
+  ctx: MemberContext,
+): Reply | null {
+  if (session.peer === null) return invalidReply(line);
+  if (ctx.store.apply(msg.record)) {
+    const n = flood(msg.record, ctx.links, session.peer);
+    ctx.log.emit("debug", "record.stored", {
+      peer: session.peer,
+      client: wireToDisplay(msg.record.clientId),
+      forwardedTo: n,
+    });
+  }
+  return null;
+}
+
+// HERD 1 <server-name> [key=value ...]   (first line of a neighbour's link)
+function handleHello(
+  msg: HelloMessage,
+  line: WireText,
+  first: boolean,
+  session: Session,
+  ctx: MemberContext,
+): Reply {
+  const fields = { conn: session.id, remote: session.remote, peer: wireToDisplay(msg.name) };
+  if (!first) {
+    ctx.log.emit("warning", "peer.link.rejected", { ...fields, reason: "hello after first line" });
+    return invalidReply(line);
+  }
+  if (!ctx.isNeighbour(msg.name)) {
+    ctx.log.emit("warning", "peer.link.rejected", { ...fields, reason: "not a neighbour" });
+    return invalidReply(line);
+  }
+  session.peer = msg.name;
+  ctx.log.emit("info", "peer.link.accepted", fields);
+  return wireReply(formatHello(ctx.name) + "\n");
+}

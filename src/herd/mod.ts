@@ -1,0 +1,13 @@
+/**
+ * The running member: listener and connection loop, record store, peer
+ * links, flooding.
+ *
+ * @module
+ */
+
+export * from "./member.ts";
+export * from "./store.ts";
+export * from "./peer_link.ts";
+export * from "./flood.ts";
+export * from "./handler.ts";
+export * from "./clock.ts";

@@ -1,0 +1,216 @@
+/**
+ * Parsing of every line a member can receive (PROTOCOL.md sections 2 and 4)
+ * into a {@linkcode Message}. Pure: no I/O, no clock; the member executes.
+ *
+ * @module
+ */
+
+import { compareDecimal, type Decimal, decimalOf, isZero, parseDecimal } from "./decimal.ts";
+import { splitFields } from "./fields.ts";
+import { type Location, parseIso6709 } from "./iso6709.ts";
+import type { ClientRecord } from "./record.ts";
+import { isSkew } from "./skew.ts";
+import type { WireText } from "./wire_text.ts";
+
+/** Protocol version carried in the hello line. */
+export const HELLO_VERSION = "1";
+/** Largest WHATSAT radius, km (PROTOCOL.md section 2). */
+export const MAX_RADIUS_KM = 50;
+/** Largest WHATSAT bound (PROTOCOL.md section 2; Google's page size). */
+export const MAX_BOUND = 20;
+
+/** `IAMAT <client-id> <location> <client-time>` */
+export interface IamatMessage {
+  kind: "IAMAT";
+  clientId: WireText;
+  location: Location;
+  clientTime: Decimal;
+  clientTimeText: WireText;
+}
+
+/** `WHATSAT <client-id> <radius-km> <bound>` */
+export interface WhatsatMessage {
+  kind: "WHATSAT";
+  clientId: WireText;
+  /** Radius in km, 0 < radiusKm <= 50. */
+  radiusKm: number;
+  /** Most places to return, 1..20. */
+  bound: number;
+}
+
+/** A flooded record: `AT <origin> <skew> <client-id> <location> <client-time>` */
+export interface AtMessage {
+  kind: "AT";
+  record: ClientRecord;
+}
+
+/**
+ * A peer hello: `HERD 1 <server-name> [key=value ...]`. The key=value tail is
+ * where authentication (mac, ts, nonce) and other extensions go; keys a member
+ * does not know are ignored, so the line can grow without breaking old members.
+ */
+export interface HelloMessage {
+  kind: "HERD";
+  version: string;
+  name: WireText;
+  params: Map<string, WireText>;
+}
+
+/** A line that is none of the above; the reply is `? ` + the line. */
+export interface InvalidMessage {
+  kind: "invalid";
+  /** Why, for logs: `Cannot parse IAMAT: expected 4 fields, got 3`. */
+  reason: string;
+}
+
+/** A line of only white space: no reply. */
+export interface EmptyMessage {
+  kind: "empty";
+}
+
+/** Anything a line can be. */
+export type Message =
+  | IamatMessage
+  | WhatsatMessage
+  | AtMessage
+  | HelloMessage
+  | InvalidMessage
+  | EmptyMessage;
+
+function invalid(reason: string): InvalidMessage {
+  return { kind: "invalid", reason };
+}
+
+function describe(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+const BOUND = /^[0-9]{1,9}$/;
+const RADIUS_MAX = decimalOf(MAX_RADIUS_KM);
+
+/**
+ * Parses one line (terminator removed) into a message. Never throws: every
+ * problem becomes an `invalid` message with a reason.
+ *
+ * @param line Wire text of the line.
+ * @returns The message.
+ * @example
+ * ```ts
+ * import { parseMessage } from "./message.ts";
+ * const m = parseMessage("WHATSAT kiwi 10 5");
+ * if (m.kind !== "WHATSAT" || m.radiusKm !== 10 || m.bound !== 5) throw new Error();
+ * ```
+ */
+export function parseMessage(line: WireText): Message {
+  const fields = splitFields(line);
+  if (fields.length === 0) return { kind: "empty" };
+  switch (fields[0]) {
+    case "IAMAT":
+      return parseIamat(fields);
+    case "WHATSAT":
+      return parseWhatsat(fields);
+    case "AT":
+      return parseAt(fields);
+    case "HERD":
+      return parseHello(fields);
+    default:
+      return invalid(`Cannot parse message: unknown command ${JSON.stringify(fields[0])}`);
+  }
+}
+
+// IAMAT <client-id> <location> <client-time>
+function parseIamat(fields: WireText[]): Message {
+  if (fields.length !== 4) {
+    return invalid(`Cannot parse IAMAT: expected 4 fields, got ${fields.length}`);
+  }
+  try {
+    const location = parseIso6709(fields[2]);
+    const clientTime = parseDecimal(fields[3]);
+    return { kind: "IAMAT", clientId: fields[1], location, clientTime, clientTimeText: fields[3] };
+  } catch (e) {
+    return invalid(`Cannot parse IAMAT: ${describe(e)}`);
+  }
+}
+
+// WHATSAT <client-id> <radius-km> <bound>
+function parseWhatsat(fields: WireText[]): Message {
+  if (fields.length !== 4) {
+    return invalid(`Cannot parse WHATSAT: expected 4 fields, got ${fields.length}`);
+  }
+  let radius: Decimal;
+  try {
+    radius = parseDecimal(fields[2]);
+  } catch (e) {
+    return invalid(`Cannot parse WHATSAT: radius: ${describe(e)}`);
+  }
+  if (isZero(radius) || compareDecimal(radius, RADIUS_MAX) > 0) {
+    return invalid(`Cannot parse WHATSAT: radius must be > 0 and <= ${MAX_RADIUS_KM} km`);
+  }
+  if (!BOUND.test(fields[3])) {
+    return invalid(`Cannot parse WHATSAT: bound must be an integer, got ${JSON.stringify(fields[3])}`);
+  }
+  const bound = Number(fields[3]);
+  if (bound < 1 || bound > MAX_BOUND) {
+    return invalid(`Cannot parse WHATSAT: bound must be 1..${MAX_BOUND}, got ${bound}`);
+  }
+  return { kind: "WHATSAT", clientId: fields[1], radiusKm: Number(fields[2]), bound };
+}
+
+// AT <origin> <skew> <client-id> <location> <client-time>
+function parseAt(fields: WireText[]): Message {
+  if (fields.length !== 6) {
+    return invalid(`Cannot parse AT: expected 6 fields, got ${fields.length}`);
+  }
+  if (!isSkew(fields[2])) {
+    return invalid(`Cannot parse AT: skew must be [+-]D.DDDDDDDDD, got ${JSON.stringify(fields[2])}`);
+  }
+  try {
+    const location = parseIso6709(fields[4]);
+    const clientTime = parseDecimal(fields[5]);
+    return {
+      kind: "AT",
+      record: {
+        origin: fields[1],
+        skew: fields[2],
+        clientId: fields[3],
+        location,
+        clientTime,
+        clientTimeText: fields[5],
+      },
+    };
+  } catch (e) {
+    return invalid(`Cannot parse AT: ${describe(e)}`);
+  }
+}
+
+// HERD <version> <server-name> [key=value ...]
+function parseHello(fields: WireText[]): Message {
+  if (fields.length < 3) {
+    return invalid(`Cannot parse HERD hello: expected at least 3 fields, got ${fields.length}`);
+  }
+  if (fields[1] !== HELLO_VERSION) {
+    return invalid(`Cannot parse HERD hello: unsupported version ${JSON.stringify(fields[1])}`);
+  }
+  const params = new Map<string, WireText>();
+  for (const field of fields.slice(3)) {
+    const eq = field.indexOf("=");
+    if (eq <= 0) {
+      return invalid(`Cannot parse HERD hello: expected key=value, got ${JSON.stringify(field)}`);
+    }
+    params.set(field.slice(0, eq), field.slice(eq + 1));
+  }
+  return { kind: "HERD", version: fields[1], name: fields[2], params };
+}
+
+/**
+ * Formats a hello line (no terminator): `HERD 1 <name> [key=value ...]`.
+ *
+ * @param name The dialling server's name.
+ * @param params Extension fields, in order (e.g. a future `mac=...`).
+ * @returns The line.
+ */
+export function formatHello(name: string, params: Iterable<[string, string]> = []): string {
+  let line = `HERD ${HELLO_VERSION} ${name}`;
+  for (const [k, v] of params) line += ` ${k}=${v}`;
+  return line;
+}

@@ -1,0 +1,90 @@
+/**
+ * Wire text: a JavaScript string in which every char code is one byte
+ * (0..255) of what crossed the socket, i.e. ISO 8859-1 without any mapping.
+ *
+ * The protocol must echo client ids and invalid lines byte for byte, emoji and
+ * invalid UTF-8 included. Decoding bytes as UTF-8 would replace invalid
+ * sequences with U+FFFD and lose them, so herd parses and stores wire text and
+ * only turns it into Unicode for humans (logs) with {@linkcode wireToDisplay}.
+ *
+ * Note: the WHATWG `TextDecoder("latin1")` is really windows-1252 and remaps
+ * bytes 0x80..0x9F, so it must not be used here.
+ *
+ * @module
+ */
+
+/** A string whose char codes are raw bytes, 0..255 (see module doc). */
+export type WireText = string;
+
+/** Chunk size for `String.fromCharCode.apply`, below engines' argument limits. */
+const CHUNK = 8192;
+
+/**
+ * Turns bytes into wire text, one char per byte.
+ *
+ * @param bytes Raw bytes from the socket.
+ * @returns Wire text of the same length as `bytes`.
+ * @example
+ * ```ts
+ * import { bytesToWire } from "./wire_text.ts";
+ * if (bytesToWire(new Uint8Array([0x41, 0xff])) !== "A\xff") throw new Error();
+ * ```
+ */
+export function bytesToWire(bytes: Uint8Array): WireText {
+  if (bytes.length <= CHUNK) {
+    return String.fromCharCode.apply(null, bytes as unknown as number[]);
+  }
+  let out = "";
+  for (let i = 0; i < bytes.length; i += CHUNK) {
+    out += String.fromCharCode.apply(
+      null,
+      bytes.subarray(i, i + CHUNK) as unknown as number[],
+    );
+  }
+  return out;
+}
+
+/**
+ * Turns wire text back into the exact bytes it came from.
+ *
+ * @param text Wire text (every char code must be 0..255).
+ * @returns The bytes.
+ * @throws {RangeError} If a char code is above 255 (the text is not wire text).
+ */
+export function wireToBytes(text: WireText): Uint8Array {
+  const out = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code > 255) {
+      throw new RangeError(`Cannot encode wire text: char code ${code} at index ${i} is not a byte`);
+    }
+    out[i] = code;
+  }
+  return out;
+}
+
+/**
+ * Turns ordinary Unicode text into wire text (its UTF-8 bytes, one char each).
+ *
+ * @param text Any string.
+ * @returns Wire text of the UTF-8 encoding of `text`.
+ */
+export function unicodeToWire(text: string): WireText {
+  return bytesToWire(new TextEncoder().encode(text));
+}
+
+const utf8 = new TextDecoder("utf-8", { fatal: false });
+
+/**
+ * Renders wire text for humans: bytes decoded as UTF-8, invalid sequences as U+FFFD.
+ * Lossy: use it for logs and consoles only, never for replies.
+ *
+ * @param text Wire text.
+ * @returns A displayable Unicode string.
+ */
+export function wireToDisplay(text: WireText): string {
+  // Pure ASCII is the common case and needs no decoding.
+  // deno-lint-ignore no-control-regex
+  if (/^[\x00-\x7f]*$/.test(text)) return text;
+  return utf8.decode(wireToBytes(text));
+}

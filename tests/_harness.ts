@@ -1,0 +1,192 @@
+/**
+ * Test harness: real members on 127.0.0.1 port 0, real TCP clients, bounded
+ * waits. Shared by the integration tests.
+ *
+ * @module
+ */
+
+import { type HerdConfig, testConfig } from "../src/config.ts";
+import { type AddressBook, Member, type PeerAddress } from "../src/herd/mod.ts";
+import { MemoryLog } from "../src/log.ts";
+import { createGeonamesProvider } from "../src/places/mod.ts";
+import type { PlacesProvider } from "../src/places/types.ts";
+
+/** A herd running in this process. */
+export class TestHerd {
+  readonly config: HerdConfig;
+  readonly addresses: AddressBook = new Map();
+  readonly members = new Map<string, Member>();
+  readonly logs = new Map<string, MemoryLog>();
+  readonly places: PlacesProvider;
+
+  constructor(config: HerdConfig = testConfig(), places: PlacesProvider = createGeonamesProvider()) {
+    this.config = config;
+    this.places = places;
+    for (const s of config.servers) {
+      const log = new MemoryLog();
+      this.logs.set(s.name, log);
+      this.members.set(
+        s.name,
+        new Member({ config, name: s.name, places, log, addresses: this.addresses }),
+      );
+    }
+  }
+
+  /** Starts every member (port 0) and waits until every link is up. */
+  async start(): Promise<this> {
+    for (const m of this.members.values()) m.start({ port: 0 });
+    await this.linked();
+    return this;
+  }
+
+  member(name: string): Member {
+    const m = this.members.get(name);
+    if (m === undefined) throw new Error(`no member ${name}`);
+    return m;
+  }
+
+  address(name: string): PeerAddress {
+    return this.member(name).address;
+  }
+
+  /** Waits until every running member's links to running neighbours are up. */
+  async linked(timeoutMs = 5000): Promise<void> {
+    await waitFor(() => {
+      for (const m of this.members.values()) {
+        if (!m.running) continue;
+        for (const [peer, link] of m.links) {
+          if (this.member(peer).running && link.state !== "up") return false;
+        }
+      }
+      return true;
+    }, timeoutMs, "every link up");
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.members.values()].map((m) => m.stop()));
+  }
+}
+
+/**
+ * Polls `predicate` every 10 ms until it is true.
+ *
+ * @throws {Error} After `timeoutMs` without success, naming `what`.
+ */
+export async function waitFor(
+  predicate: () => boolean | Promise<boolean>,
+  timeoutMs = 5000,
+  what = "condition",
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await predicate())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** Reads everything until EOF, bounded by `timeoutMs`. */
+async function readToEnd(conn: Deno.TcpConn, timeoutMs: number): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  const buf = new Uint8Array(65536);
+  const timer = setTimeout(() => conn.close(), timeoutMs);
+  try {
+    while (true) {
+      const n = await conn.read(buf);
+      if (n === null) break;
+      chunks.push(buf.slice(0, n));
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+  const out = new Uint8Array(chunks.reduce((a, c) => a + c.length, 0));
+  let off = 0;
+  for (const c of chunks) {
+    out.set(c, off);
+    off += c.length;
+  }
+  return out;
+}
+
+/**
+ * The classic test client: connect, send `data`, half-close, read to EOF.
+ *
+ * @returns The raw reply bytes.
+ */
+export async function exchangeBytes(
+  addr: PeerAddress,
+  data: Uint8Array,
+  timeoutMs = 5000,
+): Promise<Uint8Array> {
+  const conn = await Deno.connect({ hostname: addr.hostname, port: addr.port });
+  try {
+    let off = 0;
+    while (off < data.length) off += await conn.write(data.subarray(off));
+    await conn.closeWrite();
+    return await readToEnd(conn, timeoutMs);
+  } finally {
+    try {
+      conn.close();
+    } catch {
+      // closed by the timeout
+    }
+  }
+}
+
+/** {@linkcode exchangeBytes} for UTF-8 text. */
+export async function exchange(addr: PeerAddress, text: string, timeoutMs = 5000): Promise<string> {
+  const bytes = await exchangeBytes(addr, new TextEncoder().encode(text), timeoutMs);
+  return new TextDecoder().decode(bytes);
+}
+
+/** A client that keeps its connection open (like nc or telnet). */
+export class OpenClient {
+  #conn: Deno.TcpConn;
+  #buf = "";
+  #decoder = new TextDecoder();
+
+  private constructor(conn: Deno.TcpConn) {
+    this.#conn = conn;
+  }
+
+  static async connect(addr: PeerAddress): Promise<OpenClient> {
+    return new OpenClient(await Deno.connect({ hostname: addr.hostname, port: addr.port }));
+  }
+
+  async send(text: string): Promise<void> {
+    const data = new TextEncoder().encode(text);
+    let off = 0;
+    while (off < data.length) off += await this.#conn.write(data.subarray(off));
+  }
+
+  /** Reads until the buffer holds `marker`; returns text up to and including it. */
+  async readUntil(marker: string, timeoutMs = 5000): Promise<string> {
+    const buf = new Uint8Array(65536);
+    const timer = setTimeout(() => this.#conn.close(), timeoutMs);
+    try {
+      while (!this.#buf.includes(marker)) {
+        const n = await this.#conn.read(buf);
+        if (n === null) throw new Error(`EOF before ${JSON.stringify(marker)}; got ${this.#buf}`);
+        this.#buf += this.#decoder.decode(buf.subarray(0, n), { stream: true });
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+    const end = this.#buf.indexOf(marker) + marker.length;
+    const out = this.#buf.slice(0, end);
+    this.#buf = this.#buf.slice(end);
+    return out;
+  }
+
+  /** Reads one line (without LF). */
+  async line(timeoutMs = 5000): Promise<string> {
+    return (await this.readUntil("\n", timeoutMs)).slice(0, -1);
+  }
+
+  close(): void {
+    try {
+      this.#conn.close();
+    } catch {
+      // already closed
+    }
+  }
+}

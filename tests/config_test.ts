@@ -1,0 +1,460 @@
+import assert from "node:assert/strict";
+import {
+  ConfigError,
+  DEFAULT_SETTINGS,
+  defaultConfig,
+  findServer,
+  loadConfig,
+  neighboursOf,
+  parseConfig,
+  testConfig,
+} from "../src/config.ts";
+
+const HERD_TOML = new URL("../herd.toml", import.meta.url);
+
+/** Two linked servers; tests append or swap lines to break one thing at a time. */
+const SERVERS_AB = `
+[[servers]]
+name = "A"
+port = 12001
+
+[[servers]]
+name = "B"
+port = 12002
+`;
+const VALID = `[herd]\nlinks = [["A", "B"]]\n${SERVERS_AB}`;
+
+/**
+ * Asserts that parsing `text` throws a one-line ConfigError starting with "herd.toml: " and
+ * containing every fragment.
+ */
+function assertRejects(text: string, ...fragments: string[]): ConfigError {
+  let caught: unknown;
+  try {
+    parseConfig(text, "herd.toml");
+  } catch (error) {
+    caught = error;
+  }
+  assert.ok(caught instanceof ConfigError, `expected a ConfigError, got ${caught}`);
+  assert.equal(caught.name, "ConfigError");
+  assert.ok(!caught.message.includes("\n"), `message is not one line: ${caught.message}`);
+  assert.ok(caught.message.startsWith("herd.toml: "), caught.message);
+  for (const fragment of fragments) {
+    assert.ok(caught.message.includes(fragment), `"${caught.message}" lacks "${fragment}"`);
+  }
+  return caught;
+}
+
+Deno.test("parseConfig() reads herd.toml as the default herd", async () => {
+  const text = await Deno.readTextFile(HERD_TOML);
+  assert.deepEqual(parseConfig(text, "herd.toml"), defaultConfig());
+});
+
+Deno.test("loadConfig() reads herd.toml as the default herd", async () => {
+  assert.deepEqual(await loadConfig(HERD_TOML.pathname), defaultConfig());
+});
+
+Deno.test("defaultConfig() has the ports of PROTOCOL.md section 6", () => {
+  const ports = defaultConfig().servers.map((s) => [s.name, s.host, s.port]);
+  assert.deepEqual(ports, [
+    ["Campbell", "127.0.0.1", 11490],
+    ["Hill", "127.0.0.1", 11491],
+    ["Jaquez", "127.0.0.1", 11492],
+    ["Singleton", "127.0.0.1", 11493],
+    ["Smith", "127.0.0.1", 11494],
+  ]);
+});
+
+Deno.test("neighboursOf() gives the talks-with column of PROTOCOL.md section 6", () => {
+  const config = defaultConfig();
+  assert.deepEqual(neighboursOf(config, "Campbell"), ["Singleton", "Smith"]);
+  assert.deepEqual(neighboursOf(config, "Hill"), ["Jaquez", "Smith"]);
+  assert.deepEqual(neighboursOf(config, "Jaquez"), ["Hill", "Singleton"]);
+  assert.deepEqual(neighboursOf(config, "Singleton"), ["Campbell", "Jaquez", "Smith"]);
+  assert.deepEqual(neighboursOf(config, "Smith"), ["Campbell", "Hill", "Singleton"]);
+});
+
+Deno.test("neighboursOf() sorts and deduplicates repeated links", () => {
+  const config = parseConfig(
+    `[herd]\nlinks = [["B", "A"], ["A", "B"], ["C", "A"]]\n${SERVERS_AB}` +
+      `[[servers]]\nname = "C"\nport = 12003\n`,
+  );
+  assert.deepEqual(neighboursOf(config, "A"), ["B", "C"]);
+  assert.equal(config.links.length, 3);
+});
+
+Deno.test("neighboursOf() returns nothing for an unknown name", () => {
+  assert.deepEqual(neighboursOf(defaultConfig(), "Nobody"), []);
+});
+
+Deno.test("findServer() finds a server by exact name", () => {
+  const config = defaultConfig();
+  assert.deepEqual(findServer(config, "Jaquez"), {
+    name: "Jaquez",
+    host: "127.0.0.1",
+    port: 11492,
+  });
+  assert.equal(findServer(config, "jaquez"), undefined);
+  assert.equal(findServer(config, "Nobody"), undefined);
+});
+
+Deno.test("defaultConfig() returns a fresh copy each call", () => {
+  const first = defaultConfig();
+  first.servers[0].port = 1;
+  first.links.pop();
+  first.settings.maxLineBytes = 1;
+  assert.deepEqual(defaultConfig().servers[0].port, 11490);
+  assert.equal(defaultConfig().links.length, 6);
+  assert.equal(defaultConfig().settings.maxLineBytes, 16384);
+});
+
+Deno.test("DEFAULT_SETTINGS holds the documented defaults and is frozen", () => {
+  assert.deepEqual(DEFAULT_SETTINGS, {
+    maxLineBytes: 16384,
+    redialMinMs: 100,
+    redialMaxMs: 5000,
+    peerQueueLimit: 10000,
+  });
+  assert.ok(Object.isFrozen(DEFAULT_SETTINGS));
+});
+
+Deno.test("testConfig() uses port 0, 127.0.0.1 and short timers", () => {
+  const config = testConfig();
+  const defaults = defaultConfig();
+  assert.deepEqual(config.servers.map((s) => s.name), defaults.servers.map((s) => s.name));
+  assert.ok(config.servers.every((s) => s.port === 0 && s.host === "127.0.0.1"));
+  assert.deepEqual(config.links, defaults.links);
+  assert.equal(config.settings.redialMinMs, 10);
+  assert.equal(config.settings.redialMaxMs, 200);
+  assert.equal(config.settings.maxLineBytes, DEFAULT_SETTINGS.maxLineBytes);
+  assert.deepEqual(config.places, { provider: "geonames" });
+});
+
+Deno.test("parseConfig() applies defaults for host, places and tunables", () => {
+  const config = parseConfig(VALID);
+  assert.deepEqual(config.servers, [
+    { name: "A", host: "127.0.0.1", port: 12001 },
+    { name: "B", host: "127.0.0.1", port: 12002 },
+  ]);
+  assert.deepEqual(config.links, [["A", "B"]]);
+  assert.deepEqual(config.places, { provider: "geonames" });
+  assert.deepEqual(config.settings, DEFAULT_SETTINGS);
+});
+
+Deno.test("parseConfig() reads every tunable and an explicit host", () => {
+  const config = parseConfig(
+    `[herd]\nlinks = [["A", "B"]]\nmax_line_bytes = 256\nredial_min_ms = 1\n` +
+      `redial_max_ms = 1\npeer_queue_limit = 7\n` +
+      `[[servers]]\nname = "A"\nhost = "a.example"\nport = 1\n` +
+      `[[servers]]\nname = "B"\nhost = "b.example"\nport = 1\n`,
+  );
+  assert.deepEqual(config.settings, {
+    maxLineBytes: 256,
+    redialMinMs: 1,
+    redialMaxMs: 1,
+    peerQueueLimit: 7,
+  });
+  assert.deepEqual(config.servers.map((s) => `${s.host}:${s.port}`), [
+    "a.example:1",
+    "b.example:1",
+  ]);
+});
+
+Deno.test("parseConfig() accepts a herd of one server with no links", () => {
+  const solo = `[[servers]]\nname = "Solo"\nport = 12000\n`;
+  assert.deepEqual(parseConfig(solo).links, []);
+  assert.deepEqual(parseConfig(`[herd]\nlinks = []\n${solo}`).servers, [
+    { name: "Solo", host: "127.0.0.1", port: 12000 },
+  ]);
+});
+
+Deno.test("parseConfig() prefixes the source only when given", () => {
+  const text = `${VALID}[[servers]]\nname = "C"\nport = 70000\n`;
+  assert.throws(() => parseConfig(text, "herd.toml"), {
+    name: "ConfigError",
+    message: "herd.toml: servers[2].port: must be an integer 1..65535, got 70000",
+  });
+  assert.throws(() => parseConfig(text), {
+    name: "ConfigError",
+    message: "servers[2].port: must be an integer 1..65535, got 70000",
+  });
+});
+
+Deno.test("parseConfig() rejects a TOML syntax error with its line and column", () => {
+  const error = assertRejects(`[herd]\nlinks = [["A", "B"]\n${SERVERS_AB}`, "invalid TOML");
+  assert.match(error.message, /line \d+, column \d+/);
+  assert.ok(error.cause !== undefined);
+});
+
+Deno.test("parseConfig() rejects an unknown top-level key and lists the allowed ones", () => {
+  assertRejects(`colour = "red"\n${VALID}`, "colour", "unknown key", "herd, places, servers");
+});
+
+Deno.test("parseConfig() rejects an unknown key in [herd]", () => {
+  assertRejects(
+    `[herd]\nlinks = [["A", "B"]]\nredial_ms = 5\n${SERVERS_AB}`,
+    "herd.redial_ms",
+    "unknown key",
+    "links, max_line_bytes, redial_min_ms, redial_max_ms, peer_queue_limit",
+  );
+});
+
+Deno.test("parseConfig() rejects an unknown key in [places]", () => {
+  assertRejects(`[places]\nkey = "x"\n${VALID}`, "places.key", "unknown key", "provider");
+});
+
+Deno.test("parseConfig() rejects an unknown key in a server", () => {
+  assertRejects(
+    `${VALID}[[servers]]\nname = "C"\nprot = 12003\n`,
+    "servers[2].prot",
+    "unknown key",
+    "name, host, port",
+  );
+});
+
+Deno.test("parseConfig() quotes an unknown key that is not a bare TOML key", () => {
+  assertRejects(`"a b" = 1\n${VALID}`, '"a b": unknown key');
+});
+
+Deno.test("parseConfig() rejects missing servers", () => {
+  assertRejects(`[herd]\nlinks = []\n`, "servers: missing", "[[servers]]");
+});
+
+Deno.test("parseConfig() rejects an empty servers array", () => {
+  assertRejects(`servers = []\n`, "servers: must list at least one server");
+});
+
+Deno.test("parseConfig() rejects servers that are not tables", () => {
+  assertRejects(`servers = "A"\n`, "servers: must be an array of tables", "got string");
+  assertRejects(`servers = [1]\n`, "servers[0]: must be a table, got 1");
+});
+
+Deno.test("parseConfig() rejects a [herd] or [places] that is not a table", () => {
+  assertRejects(`herd = 1\n${SERVERS_AB}`, "herd: must be a table, got 1");
+  assertRejects(`places = "geonames"\n${VALID}`, "places: must be a table", "got string");
+});
+
+Deno.test("parseConfig() rejects a missing server name", () => {
+  assertRejects(`[[servers]]\nport = 12000\n`, "servers[0].name: missing");
+});
+
+Deno.test("parseConfig() rejects a server name of the wrong type", () => {
+  assertRejects(
+    `[[servers]]\nname = 7\nport = 12000\n`,
+    "servers[0].name",
+    "must be a string, got 7",
+  );
+  assertRejects(`[[servers]]\nname = true\nport = 12000\n`, "servers[0].name", "got boolean");
+});
+
+Deno.test("parseConfig() rejects server names that would break a hello line", async (t) => {
+  for (const name of ["", "Hill Top", "Hill\\tTop", "Hill:1", "Ünïcode", "a/b"]) {
+    await t.step(JSON.stringify(name), () => {
+      assertRejects(
+        `[[servers]]\nname = "${name}"\nport = 12000\n`,
+        "servers[0].name",
+        "A-Z a-z 0-9 . _ -",
+      );
+    });
+  }
+});
+
+Deno.test("parseConfig() accepts server names with dots, dashes and underscores", () => {
+  const config = parseConfig(`[[servers]]\nname = "eu-west_1.a"\nport = 12000\n`);
+  assert.equal(config.servers[0].name, "eu-west_1.a");
+});
+
+Deno.test("parseConfig() rejects duplicate server names", () => {
+  assertRejects(
+    `${VALID}[[servers]]\nname = "A"\nport = 12003\n`,
+    "servers[2].name",
+    'duplicate server name "A"',
+    "servers[0].name",
+  );
+});
+
+Deno.test("parseConfig() rejects a missing port", () => {
+  assertRejects(`[[servers]]\nname = "A"\n`, "servers[0].port: missing");
+});
+
+Deno.test("parseConfig() rejects ports outside 1..65535", async (t) => {
+  for (const port of ["0", "70000", "-1", "99999999999999999999"]) {
+    await t.step(port, () => {
+      assertRejects(
+        `[[servers]]\nname = "A"\nport = ${port}\n`,
+        "servers[0].port",
+        "must be an integer 1..65535",
+        `got ${port}`,
+      );
+    });
+  }
+});
+
+Deno.test("parseConfig() rejects a port that is not an integer", () => {
+  assertRejects(`[[servers]]\nname = "A"\nport = "12000"\n`, "servers[0].port", "got string");
+  assertRejects(`[[servers]]\nname = "A"\nport = 12000.5\n`, "servers[0].port", "got float");
+  assertRejects(`[[servers]]\nname = "A"\nport = 12000.0\n`, "servers[0].port", "got float");
+});
+
+Deno.test("parseConfig() rejects two servers on the same host:port", () => {
+  assertRejects(
+    `[herd]\nlinks = [["A", "B"]]\n[[servers]]\nname = "A"\nport = 12001\n` +
+      `[[servers]]\nname = "B"\nhost = "127.0.0.1"\nport = 12001\n`,
+    "servers[1].port",
+    "127.0.0.1:12001",
+    "own host:port",
+  );
+});
+
+Deno.test("parseConfig() accepts the same port on different hosts", () => {
+  const config = parseConfig(
+    `[herd]\nlinks = [["A", "B"]]\n[[servers]]\nname = "A"\nhost = "10.0.0.1"\nport = 12001\n` +
+      `[[servers]]\nname = "B"\nhost = "10.0.0.2"\nport = 12001\n`,
+  );
+  assert.deepEqual(config.servers.map((s) => s.host), ["10.0.0.1", "10.0.0.2"]);
+});
+
+Deno.test("parseConfig() rejects an empty or non-string host", () => {
+  assertRejects(`[[servers]]\nname = "A"\nhost = ""\nport = 1\n`, "servers[0].host", "non-empty");
+  assertRejects(`[[servers]]\nname = "A"\nhost = "a b"\nport = 1\n`, "servers[0].host");
+  assertRejects(
+    `[[servers]]\nname = "A"\nhost = 127\nport = 1\n`,
+    "servers[0].host",
+    "must be a string, got 127",
+  );
+});
+
+Deno.test("parseConfig() rejects links that are not an array of pairs", () => {
+  assertRejects(`[herd]\nlinks = "A-B"\n${SERVERS_AB}`, "herd.links", "got string");
+  assertRejects(`[herd]\nlinks = ["A", "B"]\n${SERVERS_AB}`, "herd.links[0]", "must be a pair");
+  assertRejects(
+    `[herd]\nlinks = [["A", "B", "A"]]\n${SERVERS_AB}`,
+    "herd.links[0]",
+    "got an array of 3",
+  );
+  assertRejects(
+    `[herd]\nlinks = [["A", 2]]\n${SERVERS_AB}`,
+    "herd.links[0][1]",
+    "must be a string, got 2",
+  );
+});
+
+Deno.test("parseConfig() rejects a link to an unknown server", () => {
+  assertRejects(
+    `[herd]\nlinks = [["A", "B"], ["A", "Zed"]]\n${SERVERS_AB}`,
+    "herd.links[1][1]",
+    'unknown server "Zed"',
+    "known servers are A, B",
+  );
+});
+
+Deno.test("parseConfig() rejects a self-link", () => {
+  assertRejects(
+    `[herd]\nlinks = [["A", "B"], ["B", "B"]]\n${SERVERS_AB}`,
+    "herd.links[1]",
+    "itself",
+  );
+});
+
+Deno.test("parseConfig() rejects a disconnected herd and names the unreachable servers", () => {
+  const error = assertRejects(
+    `[herd]\nlinks = [["C", "D"]]\n${SERVERS_AB}` +
+      `[[servers]]\nname = "C"\nport = 12003\n[[servers]]\nname = "D"\nport = 12004\n`,
+    "herd.links",
+    "B, C, D not reachable from A",
+  );
+  assert.ok(!error.message.includes("A,"));
+});
+
+Deno.test("parseConfig() rejects several servers with no links", () => {
+  assertRejects(SERVERS_AB, "herd.links", "B not reachable from A");
+});
+
+Deno.test("parseConfig() rejects a places provider other than geonames", () => {
+  assertRejects(
+    `[places]\nprovider = "google"\n${VALID}`,
+    "places.provider",
+    '"geonames"',
+    "google",
+  );
+  assertRejects(`[places]\nprovider = 1\n${VALID}`, "places.provider", '"geonames"', "got 1");
+});
+
+Deno.test("parseConfig() rejects max_line_bytes outside 256..1048576", () => {
+  for (const value of [255, 1048577]) {
+    assertRejects(
+      `[herd]\nlinks = [["A", "B"]]\nmax_line_bytes = ${value}\n${SERVERS_AB}`,
+      "herd.max_line_bytes",
+      "256..1048576",
+      `got ${value}`,
+    );
+  }
+});
+
+Deno.test("parseConfig() rejects redial_min_ms below 1", () => {
+  assertRejects(
+    `[herd]\nlinks = [["A", "B"]]\nredial_min_ms = 0\n${SERVERS_AB}`,
+    "herd.redial_min_ms",
+    "got 0",
+  );
+});
+
+Deno.test("parseConfig() rejects redial_max_ms below redial_min_ms", () => {
+  assertRejects(
+    `[herd]\nlinks = [["A", "B"]]\nredial_min_ms = 500\nredial_max_ms = 200\n${SERVERS_AB}`,
+    "herd.redial_max_ms",
+    "redial_min_ms (500)",
+    "got 200",
+  );
+  assertRejects(
+    `[herd]\nlinks = [["A", "B"]]\nredial_min_ms = 6000\n${SERVERS_AB}`,
+    "herd.redial_max_ms",
+    "got 5000 (the default)",
+  );
+});
+
+Deno.test("parseConfig() rejects peer_queue_limit below 1", () => {
+  assertRejects(
+    `[herd]\nlinks = [["A", "B"]]\npeer_queue_limit = 0\n${SERVERS_AB}`,
+    "herd.peer_queue_limit",
+    "must be an integer >= 1",
+    "got 0",
+  );
+});
+
+Deno.test("parseConfig() rejects a tunable of the wrong type", () => {
+  assertRejects(
+    `[herd]\nlinks = [["A", "B"]]\nredial_max_ms = "5s"\n${SERVERS_AB}`,
+    "herd.redial_max_ms",
+    "must be an integer",
+    "got string",
+  );
+});
+
+Deno.test("loadConfig() rejects a missing file and says how to pass another", async () => {
+  const path = `${await Deno.makeTempDir()}/absent.toml`;
+  try {
+    await assert.rejects(loadConfig(path), (error: unknown) => {
+      assert.ok(error instanceof ConfigError);
+      assert.ok(error.message.startsWith(`cannot read ${path}: `), error.message);
+      assert.ok(error.message.includes("--config <file>"), error.message);
+      assert.ok(!error.message.includes("\n"));
+      return true;
+    });
+  } finally {
+    await Deno.remove(path.slice(0, -"/absent.toml".length), { recursive: true });
+  }
+});
+
+Deno.test("loadConfig() prefixes the file path to validation errors", async () => {
+  const path = await Deno.makeTempFile({ suffix: ".toml" });
+  try {
+    await Deno.writeTextFile(path, `[[servers]]\nname = "A"\nport = 0\n`);
+    await assert.rejects(loadConfig(path), {
+      name: "ConfigError",
+      message: `${path}: servers[0].port: must be an integer 1..65535, got 0`,
+    });
+  } finally {
+    await Deno.remove(path);
+  }
+});
