@@ -19,7 +19,10 @@ export class TestHerd {
   readonly logs = new Map<string, MemoryLog>();
   readonly places: PlacesProvider;
 
-  constructor(config: HerdConfig = testConfig(), places: PlacesProvider = createGeonamesProvider()) {
+  constructor(
+    config: HerdConfig = testConfig(),
+    places: PlacesProvider = createGeonamesProvider(),
+  ) {
     this.config = config;
     this.places = places;
     for (const s of config.servers) {
@@ -51,15 +54,19 @@ export class TestHerd {
 
   /** Waits until every running member's links to running neighbours are up. */
   async linked(timeoutMs = 5000): Promise<void> {
-    await waitFor(() => {
-      for (const m of this.members.values()) {
-        if (!m.running) continue;
-        for (const [peer, link] of m.links) {
-          if (this.member(peer).running && link.state !== "up") return false;
+    await waitFor(
+      () => {
+        for (const m of this.members.values()) {
+          if (!m.running) continue;
+          for (const [peer, link] of m.links) {
+            if (this.member(peer).running && link.state !== "up") return false;
+          }
         }
-      }
-      return true;
-    }, timeoutMs, "every link up");
+        return true;
+      },
+      timeoutMs,
+      "every link up",
+    );
   }
 
   async stop(): Promise<void> {
@@ -79,7 +86,9 @@ export async function waitFor(
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await predicate())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    }
     await new Promise((r) => setTimeout(r, 10));
   }
 }

@@ -10,7 +10,13 @@
  */
 
 import { bytesToWire, LineSplitter, wireToDisplay } from "../protocol/mod.ts";
-import { handleLine, invalidReply, type MemberContext, type Reply, type Session } from "./handler.ts";
+import {
+  handleLine,
+  invalidReply,
+  type MemberContext,
+  type Reply,
+  type Session,
+} from "./handler.ts";
 import { closeQuietly, reason, writeAll } from "./socket.ts";
 
 /** Read buffer per connection, bytes. Lines longer than this span reads; framing copes. */

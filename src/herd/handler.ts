@@ -157,7 +157,12 @@ async function handleWhatsat(
     // Providers promise not to reject; if one does, the client still gets the shape.
     const message = e instanceof Error ? e.message : String(e);
     ctx.log.emit("error", "places.error", { provider: ctx.places.name, reason: message });
-    response = { html_attributions: [], results: [], status: "UNKNOWN_ERROR", error_message: message };
+    response = {
+      html_attributions: [],
+      results: [],
+      status: "UNKNOWN_ERROR",
+      error_message: message,
+    };
   }
   if (response.status !== "OK" && response.status !== "ZERO_RESULTS") {
     ctx.log.emit("warning", "places.error", {

@@ -11,7 +11,13 @@
  */
 
 import type { EventLog } from "../log.ts";
-import { formatHello, LineSplitter, wireToBytes, wireToDisplay, bytesToWire } from "../protocol/mod.ts";
+import {
+  bytesToWire,
+  formatHello,
+  LineSplitter,
+  wireToBytes,
+  wireToDisplay,
+} from "../protocol/mod.ts";
 import type { FloodTarget } from "./flood.ts";
 import { closeQuietly, reason, writeAll } from "./socket.ts";
 
@@ -189,7 +195,11 @@ export class PeerLink implements FloodTarget {
     try {
       conn = await Deno.connect({ hostname: addr.hostname, port: addr.port, transport: "tcp" });
     } catch (e) {
-      this.#opts.log.emit("debug", "peer.link.failed", { peer: this.peer, address, reason: reason(e) });
+      this.#opts.log.emit("debug", "peer.link.failed", {
+        peer: this.peer,
+        address,
+        reason: reason(e),
+      });
       return false;
     }
     if (this.#stopped) {
@@ -204,18 +214,29 @@ export class PeerLink implements FloodTarget {
       this.#connections++;
       this.#opts.log.emit("info", "peer.link.open", { peer: this.peer, address });
       if (this.#dropped > 0) {
-        this.#opts.log.emit("warning", "peer.queue.dropped", { peer: this.peer, lines: this.#dropped });
+        this.#opts.log.emit("warning", "peer.queue.dropped", {
+          peer: this.peer,
+          lines: this.#dropped,
+        });
         this.#dropped = 0;
       }
       if (this.#queue.length > 0 && this.#flushing === null) this.#flushing = this.#flush();
       const why = await this.#readReplies(conn, address);
       if (!this.#stopped) {
-        this.#opts.log.emit("warning", "peer.link.dropped", { peer: this.peer, address, reason: why });
+        this.#opts.log.emit("warning", "peer.link.dropped", {
+          peer: this.peer,
+          address,
+          reason: why,
+        });
       }
       return true;
     } catch (e) {
       if (!this.#stopped) {
-        this.#opts.log.emit("warning", "peer.link.dropped", { peer: this.peer, address, reason: reason(e) });
+        this.#opts.log.emit("warning", "peer.link.dropped", {
+          peer: this.peer,
+          address,
+          reason: reason(e),
+        });
       }
       return this.#state === "up";
     } finally {
@@ -241,7 +262,11 @@ export class PeerLink implements FloodTarget {
       for (const frame of splitter.push(buf.subarray(0, n))) {
         const text = wireToDisplay(bytesToWire(frame.kind === "line" ? frame.bytes : frame.head));
         if (text.startsWith("? ")) {
-          this.#opts.log.emit("warning", "peer.link.refused", { peer: this.peer, address, line: text });
+          this.#opts.log.emit("warning", "peer.link.refused", {
+            peer: this.peer,
+            address,
+            line: text,
+          });
         } else {
           this.#opts.log.emit("debug", "peer.link.reply", { peer: this.peer, address, line: text });
         }

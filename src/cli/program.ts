@@ -1,0 +1,90 @@
+/**
+ * The `herd` command line: subcommands, flags, help, and exit codes.
+ *
+ * Exit codes: 0 success; 1 a `? ` reply (send) or a misbehaving demo;
+ * 2 a user error (bad flag, bad config, unknown server, port in use,
+ * connection failure), printed as one `herd: ...` line without a stack.
+ *
+ * @module
+ */
+
+import { Command, CommanderError, Option } from "commander";
+import { parseDurationMs, UserError } from "./args.ts";
+import { send } from "./send.ts";
+import { serve } from "./serve.ts";
+import { simulate } from "./simulate.ts";
+
+/**
+ * Builds the program. Actions set `result.code`; nothing calls `Deno.exit`.
+ *
+ * @returns The commander program and where its exit code lands.
+ */
+export function buildProgram(): { program: Command; result: { code: number } } {
+  const result = { code: 0 };
+  const program = new Command("herd")
+    .description('A proxy herd: servers that flood client locations and answer "what is near".')
+    .showHelpAfterError("(run with --help for usage)")
+    .exitOverride();
+
+  const configOption = () =>
+    new Option("-c, --config <file>", "herd configuration file").default("herd.toml");
+  const logDirOption = () =>
+    new Option("-l, --log-dir <dir>", "folder for <Name>.log JSON Lines files").default("logs");
+
+  program.command("serve")
+    .description("run one herd member, as named in herd.toml, until Ctrl-C")
+    .argument("<name>", "server name from herd.toml, e.g. Campbell")
+    .addOption(configOption())
+    .addOption(logDirOption())
+    .option("-q, --quiet", "console shows warnings and errors only", false)
+    .action(async (name: string, o: { config: string; logDir: string; quiet: boolean }) => {
+      await serve(name, o);
+    });
+
+  program.command("send")
+    .description(
+      "send one message, half-close, print the reply; exit 0, 1 on a '? ' reply, 2 on error",
+    )
+    .argument("<host:port>", "server address, e.g. localhost:11490")
+    .argument("<message...>", "the message fields, e.g. WHATSAT kiwi 10 5")
+    .option("-t, --timeout <duration>", "give up after this long (5s, 500ms)", "5s")
+    .action(async (target: string, words: string[], o: { timeout: string }) => {
+      result.code = await send(target, words, { timeoutMs: parseDurationMs(o.timeout) });
+    });
+
+  program.command("simulate")
+    .description("run every member of herd.toml in this process until Ctrl-C")
+    .addOption(configOption())
+    .addOption(logDirOption())
+    .option("-q, --quiet", "console shows warnings and errors only", false)
+    .option("--demo", "run a short scripted tour on free ports, then exit", false)
+    .action(async (o: { config: string; logDir: string; quiet: boolean; demo: boolean }) => {
+      result.code = await simulate(o);
+    });
+
+  return { program, result };
+}
+
+/**
+ * Runs the program on `args` and returns the exit code (never exits itself).
+ *
+ * @param args Command-line arguments without the executable, e.g. `Deno.args`.
+ * @returns The process exit code.
+ */
+export async function run(args: string[]): Promise<number> {
+  const { program, result } = buildProgram();
+  try {
+    await program.parseAsync(args, { from: "user" });
+    return result.code;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // Help and version are "errors" to commander; they already printed.
+      return e.exitCode === 0 ? 0 : 2;
+    }
+    if (e instanceof UserError) {
+      console.error(`herd: ${e.message}`);
+      return e.exitCode;
+    }
+    throw e;
+  }
+}

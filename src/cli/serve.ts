@@ -1,0 +1,126 @@
+/**
+ * `herd serve <name>`: one herd member, as named in herd.toml, until
+ * SIGINT/SIGTERM, then a clean stop (connections closed, logs flushed).
+ *
+ * @module
+ */
+
+import { ConfigError, findServer, type HerdConfig, loadConfig } from "../config.ts";
+import { Member } from "../herd/mod.ts";
+import { type EventLevel, memberLog, setupLogging } from "../log.ts";
+import { createProvider } from "../places/mod.ts";
+import type { PlacesProvider } from "../places/types.ts";
+import { UserError } from "./args.ts";
+
+/** Options of `serve` and `simulate`. */
+export interface RunOptions {
+  /** Path of herd.toml. @default "herd.toml" */
+  config: string;
+  /** Folder for `<Name>.log`. @default "logs" */
+  logDir: string;
+  /** Console shows warnings and errors only. @default false */
+  quiet: boolean;
+}
+
+/**
+ * Loads herd.toml, turning its errors into a user error (exit 2).
+ *
+ * @param path The file.
+ * @returns The validated config.
+ * @throws {UserError} On any config problem.
+ */
+export async function loadConfigOrFail(path: string): Promise<HerdConfig> {
+  try {
+    return await loadConfig(path);
+  } catch (e) {
+    if (e instanceof ConfigError) throw new UserError(e.message);
+    throw e;
+  }
+}
+
+/**
+ * Creates the configured places provider (a user error if it cannot be).
+ *
+ * @param config The herd.
+ * @returns The provider.
+ * @throws {UserError} If the provider cannot be created.
+ */
+export function placesOrFail(config: HerdConfig): PlacesProvider {
+  try {
+    return createProvider(config.places);
+  } catch (e) {
+    throw new UserError((e as Error).message);
+  }
+}
+
+/**
+ * Starts a member, translating "port in use" and permission errors into one line.
+ *
+ * @param member The member.
+ * @param where `host:port` it will listen on, for the message.
+ * @throws {UserError} If it cannot listen.
+ */
+export function startOrFail(member: Member, where: string, listen?: { port: number }): void {
+  try {
+    member.start(listen);
+  } catch (e) {
+    if (e instanceof Deno.errors.AddrInUse) {
+      throw new UserError(
+        `cannot listen on ${where} for ${member.name}: port in use (is it already running? change its port in herd.toml)`,
+      );
+    }
+    if (e instanceof Deno.errors.PermissionDenied || e instanceof Deno.errors.AddrNotAvailable) {
+      throw new UserError(`cannot listen on ${where} for ${member.name}: ${(e as Error).message}`);
+    }
+    throw e;
+  }
+}
+
+/**
+ * Resolves on the first SIGINT or SIGTERM (then removes the handlers).
+ *
+ * @returns The signal's name.
+ */
+export function untilSignal(): Promise<Deno.Signal> {
+  return new Promise((resolve) => {
+    const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
+    const handlers = signals.map((sig) => {
+      const h = () => {
+        handlers.forEach(([s, f]) => Deno.removeSignalListener(s, f));
+        resolve(sig);
+      };
+      Deno.addSignalListener(sig, h);
+      return [sig, h] as const;
+    });
+  });
+}
+
+/**
+ * Runs one member until a signal.
+ *
+ * @param name Server name in herd.toml.
+ * @param opts Config path, log folder, verbosity.
+ * @throws {UserError} On a bad config, unknown name, or a port in use.
+ */
+export async function serve(name: string, opts: RunOptions): Promise<void> {
+  const config = await loadConfigOrFail(opts.config);
+  const server = findServer(config, name);
+  if (server === undefined) {
+    const names = config.servers.map((s) => s.name).join(", ");
+    throw new UserError(`unknown server "${name}" in ${opts.config}; valid: ${names}`);
+  }
+  const places = placesOrFail(config);
+  const consoleLevel: EventLevel = opts.quiet ? "warning" : "info";
+  const stopLogging = await setupLogging({ logDir: opts.logDir, members: [name], consoleLevel });
+  const member = new Member({ config, name, places, log: memberLog(name) });
+  try {
+    startOrFail(member, `${server.host}:${server.port}`);
+  } catch (e) {
+    await stopLogging();
+    throw e;
+  }
+  const signal = await untilSignal();
+  memberLog(name).emit("info", "member.stopping", { signal });
+  await member.stop();
+  await stopLogging();
+}

@@ -1,0 +1,264 @@
+/**
+ * `herd simulate`: every server of herd.toml in one process, sharing one
+ * places provider, until Ctrl-C. `--demo` instead runs a short scripted tour
+ * over real TCP and exits.
+ *
+ * @module
+ */
+
+import { type HerdConfig, neighboursOf } from "../config.ts";
+import { type AddressBook, Member, type PeerAddress } from "../herd/mod.ts";
+import { memberLog, setupLogging } from "../log.ts";
+import type { PlacesProvider } from "../places/types.ts";
+import { UserError } from "./args.ts";
+import {
+  loadConfigOrFail,
+  placesOrFail,
+  type RunOptions,
+  startOrFail,
+  untilSignal,
+} from "./serve.ts";
+
+/** Options of {@linkcode simulate}. */
+export interface SimulateOptions extends RunOptions {
+  /** Run the scripted tour on free ports and exit. @default false */
+  demo: boolean;
+}
+
+/** Starts every member of `config`; stops those already started if one fails. */
+function startAll(
+  config: HerdConfig,
+  places: PlacesProvider,
+  usePortZero: boolean,
+): { members: Member[]; addresses: AddressBook } {
+  const addresses: AddressBook = new Map();
+  const members = config.servers.map((s) =>
+    new Member({ config, name: s.name, places, log: memberLog(s.name), addresses })
+  );
+  for (const [i, m] of members.entries()) {
+    const s = config.servers[i];
+    try {
+      startOrFail(m, `${s.host}:${s.port}`, usePortZero ? { port: 0 } : undefined);
+    } catch (e) {
+      members.slice(0, i).forEach((started) => started.stop());
+      throw e;
+    }
+  }
+  return { members, addresses };
+}
+
+/**
+ * Runs the whole herd in this process.
+ *
+ * @param opts Config path, log folder, verbosity, demo.
+ * @returns Exit code (0, or 1 if a demo step did not behave).
+ * @throws {UserError} On a bad config or a port in use.
+ */
+export async function simulate(opts: SimulateOptions): Promise<number> {
+  const config = await loadConfigOrFail(opts.config);
+  const places = placesOrFail(config);
+  const names = config.servers.map((s) => s.name);
+  const stopLogging = await setupLogging({
+    logDir: opts.logDir,
+    members: names,
+    consoleLevel: opts.demo ? null : opts.quiet ? "warning" : "info",
+  });
+  let herd: { members: Member[]; addresses: AddressBook };
+  try {
+    herd = startAll(config, places, opts.demo);
+  } catch (e) {
+    await stopLogging();
+    throw e;
+  }
+  let code = 0;
+  try {
+    if (opts.demo) {
+      code = await demo(config, herd.members, places, herd.addresses);
+    } else {
+      console.log(banner(config, herd.members, opts.logDir));
+      await untilSignal();
+    }
+  } finally {
+    await Promise.all(herd.members.map((m) => m.stop()));
+    await stopLogging();
+  }
+  return code;
+}
+
+/** The start-up banner: who listens where, and lines to paste. */
+function banner(config: HerdConfig, members: Member[], logDir: string): string {
+  const lines = ["herd simulate: every member of the herd in this process", ""];
+  for (const m of members) {
+    const a = m.address;
+    lines.push(
+      `  ${m.name.padEnd(10)} ${a.hostname}:${a.port}  neighbours: ${
+        neighboursOf(config, m.name).join(", ")
+      }`,
+    );
+  }
+  const first = members[0].address;
+  const last = members[members.length - 1].address;
+  lines.push(
+    "",
+    "Try, in another terminal:",
+    `  deno task herd send ${first.hostname}:${first.port} IAMAT kiwi.cs.ucla.edu +34.068930-118.445127 ${
+      (Date.now() / 1000).toFixed(9)
+    }`,
+    `  deno task herd send ${last.hostname}:${last.port} WHATSAT kiwi.cs.ucla.edu 10 5`,
+    "",
+    `Logs: ${logDir}/<Name>.log (JSON Lines). Ctrl-C stops the herd.`,
+  );
+  return lines.join("\n");
+}
+
+/** Sends one message the way test harnesses do (write, half-close, read to EOF). */
+async function ask(addr: PeerAddress, line: string): Promise<string> {
+  const conn = await Deno.connect({ hostname: addr.hostname, port: addr.port });
+  const timer = setTimeout(() => conn.close(), 5000);
+  try {
+    await conn.write(new TextEncoder().encode(line + "\n"));
+    await conn.closeWrite();
+    const chunks: string[] = [];
+    const decoder = new TextDecoder();
+    const buf = new Uint8Array(65536);
+    for (let n = await conn.read(buf); n !== null; n = await conn.read(buf)) {
+      chunks.push(decoder.decode(buf.subarray(0, n), { stream: true }));
+    }
+    return chunks.join("");
+  } finally {
+    clearTimeout(timer);
+    try {
+      conn.close();
+    } catch {
+      // closed by the timer
+    }
+  }
+}
+
+/** Polls until `predicate` holds or `ms` pass; returns whether it held. */
+async function eventually(predicate: () => boolean, ms = 3000): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (!predicate()) {
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return true;
+}
+
+/** Member names in breadth-first order from `from`; the last is the farthest. */
+function byDistance(config: HerdConfig, from: string): string[] {
+  const order = [from];
+  for (let i = 0; i < order.length; i++) {
+    for (const n of neighboursOf(config, order[i])) if (!order.includes(n)) order.push(n);
+  }
+  return order;
+}
+
+/** The scripted tour; prints each request and reply. */
+async function demo(
+  config: HerdConfig,
+  members: Member[],
+  places: PlacesProvider,
+  addresses: AddressBook,
+): Promise<number> {
+  if (members.length < 3) throw new UserError("the demo needs a herd of at least 3 members");
+  const byName = new Map(members.map((m) => [m.name, m]));
+  const first = members[0].name;
+  const order = byDistance(config, first);
+  const far = order[order.length - 1];
+  let failures = 0;
+  const step = async (title: string, at: string, line: string, expect: RegExp) => {
+    console.log(`\n# ${title}\n> ${at}: ${line}`);
+    const reply = await ask(byName.get(at)!.address, line);
+    console.log(reply.replace(/\n+$/, "").split("\n").map((l) => `< ${l}`).join("\n"));
+    if (!expect.test(reply)) {
+      failures++;
+      console.log(`!! unexpected reply (wanted ${expect})`);
+    }
+  };
+  const note = (ok: boolean, text: string) => {
+    console.log(`${ok ? "ok" : "!! FAILED"}: ${text}`);
+    if (!ok) failures++;
+  };
+  const everyone = (id: string, time: string) =>
+    members.filter((m) => m.running).every((m) => m.store.get(id)?.clientTimeText === time);
+
+  console.log(`herd demo: ${members.length} members on free ports of 127.0.0.1`);
+  for (const m of members) {
+    console.log(`  ${m.name.padEnd(10)} ${m.address.hostname}:${m.address.port}`);
+  }
+  await eventually(() =>
+    members.every((m) => [...m.links.values()].every((l) => l.state === "up"))
+  );
+
+  const t1 = (Date.now() / 1000).toFixed(9);
+  await step(
+    `A client reports its position to ${first}`,
+    first,
+    `IAMAT kiwi.cs.ucla.edu +34.068930-118.445127 ${t1}`,
+    /^AT /,
+  );
+  note(await eventually(() => everyone("kiwi.cs.ucla.edu", t1)), "the flood reached every member");
+  await step(
+    `Ask ${far}, the member farthest from ${first}, what is near it`,
+    far,
+    "WHATSAT kiwi.cs.ucla.edu 10 3",
+    /"status": "OK"/,
+  );
+  await step("A line that is not the protocol", far, "HELLO herd", /^\? HELLO herd/);
+
+  // Stop a member that is not the origin, and show updates route around it.
+  const victim = order[1];
+  await byName.get(victim)!.stop();
+  console.log(`\n# ${victim} stopped`);
+  const t2 = (Date.now() / 1000).toFixed(9);
+  await step(
+    `kiwi moves; ${first} is told`,
+    first,
+    `IAMAT kiwi.cs.ucla.edu +34.052235-118.243683 ${t2}`,
+    /^AT /,
+  );
+  note(
+    await eventually(() => everyone("kiwi.cs.ucla.edu", t2)),
+    `the update routed around ${victim} to every running member`,
+  );
+
+  // Restart it empty, as a new process would be.
+  const fresh = new Member({ config, name: victim, places, log: memberLog(victim), addresses });
+  const idx = members.findIndex((m) => m.name === victim);
+  members[idx] = fresh;
+  byName.set(victim, fresh);
+  fresh.start({ port: 0 });
+  console.log(`\n# ${victim} restarted on ${fresh.address.hostname}:${fresh.address.port}`);
+  note(
+    await eventually(() =>
+      [...fresh.links.values()].every((l) => l.state === "up") &&
+      members.every((m) => m.links.get(victim)?.state !== "down")
+    ),
+    `${victim} relinked with its neighbours`,
+  );
+  const t3 = (Date.now() / 1000).toFixed(9);
+  await step(
+    `kiwi reports to ${far}`,
+    far,
+    `IAMAT kiwi.cs.ucla.edu +34.068930-118.445127 ${t3}`,
+    /^AT /,
+  );
+  note(
+    await eventually(() => everyone("kiwi.cs.ucla.edu", t3)),
+    `${victim} has the newest record again`,
+  );
+  await step(
+    `Ask ${victim} what is near kiwi`,
+    victim,
+    "WHATSAT kiwi.cs.ucla.edu 5 2",
+    /"results"/,
+  );
+
+  console.log(
+    failures === 0
+      ? "\ndemo finished: every step behaved"
+      : `\ndemo: ${failures} step(s) misbehaved`,
+  );
+  return failures === 0 ? 0 : 1;
+}
