@@ -1,0 +1,78 @@
+import assert from "node:assert/strict";
+import { testConfig } from "../src/config.ts";
+import { Member } from "../src/herd/mod.ts";
+import { memberLog, MemoryLog, setupLogging, stopLogging } from "../src/log.ts";
+import { createGeonamesProvider } from "../src/places/mod.ts";
+import { exchange } from "./_harness.ts";
+
+Deno.test("setupLogging() writes one JSON Lines file per member with flattened event fields", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "herd-log-" });
+  try {
+    await setupLogging({ logDir: dir, members: ["Campbell", "Hill"], consoleLevel: null });
+    memberLog("Campbell").emit("info", "msg.in", { conn: 7, remote: "127.0.0.1:1", line: "IAMAT x" });
+    memberLog("Hill").emit("warning", "peer.link.dropped", { peer: "Smith", reason: "reset" });
+    memberLog("Hill").emit("debug", "conn.open", { conn: 1 });
+    await stopLogging();
+    const campbell = (await Deno.readTextFile(`${dir}/Campbell.log`)).trimEnd().split("\n");
+    assert.equal(campbell.length, 1);
+    const ev = JSON.parse(campbell[0]);
+    assert.equal(ev.event, "msg.in");
+    assert.equal(ev.message, "msg.in");
+    assert.equal(ev.conn, 7);
+    assert.equal(ev.line, "IAMAT x");
+    assert.equal(ev.level, "INFO");
+    assert.ok(!Number.isNaN(Date.parse(ev["@timestamp"])));
+    const hill = (await Deno.readTextFile(`${dir}/Hill.log`)).trimEnd().split("\n").map((l) =>
+      JSON.parse(l)
+    );
+    assert.deepEqual(hill.map((e) => e.event), ["peer.link.dropped", "conn.open"]);
+    assert.equal(hill[0].peer, "Smith");
+  } finally {
+    await stopLogging();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a member's log file records messages in, replies out and its listening address", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "herd-log-" });
+  const config = testConfig();
+  const member = new Member({
+    config,
+    name: "Campbell",
+    places: createGeonamesProvider(),
+    log: memberLog("Campbell"),
+  });
+  try {
+    await setupLogging({ logDir: dir, members: ["Campbell"], consoleLevel: null });
+    const addr = member.start({ port: 0 });
+    await exchange(addr, "IAMAT logme +1+1 1700000000\nbad line\n");
+    await member.stop();
+    await stopLogging();
+    const events = (await Deno.readTextFile(`${dir}/Campbell.log`)).trimEnd().split("\n").map((
+      l,
+    ) => JSON.parse(l));
+    const listening = events.find((e) => e.event === "member.listening");
+    assert.equal(listening?.address, `127.0.0.1:${addr.port}`);
+    const ins = events.filter((e) => e.event === "msg.in").map((e) => e.line);
+    assert.deepEqual(ins, ["IAMAT logme +1+1 1700000000", "bad line"]);
+    const outs = events.filter((e) => e.event === "reply.out");
+    assert.equal(outs.length, 2);
+    assert.match(outs[0].reply, /^AT Campbell \S+ logme /);
+    assert.equal(outs[1].reply, "? bad line\n");
+    assert.match(outs[0].remote, /^127\.0\.0\.1:\d+$/);
+    assert.ok(events.some((e) => e.event === "member.stopped"));
+  } finally {
+    await member.stop();
+    await stopLogging();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("MemoryLog keeps events in order and filters by name", () => {
+  const log = new MemoryLog();
+  log.emit("info", "a", { n: 1 });
+  log.emit("debug", "b", {});
+  log.emit("info", "a", { n: 2 });
+  assert.deepEqual(log.named("a").map((e) => e.fields.n), [1, 2]);
+  assert.equal(log.events.length, 3);
+});
