@@ -35,7 +35,9 @@ const DECIMAL = /^([0-9]+)(?:\.([0-9]+))?$/;
 export function parseDecimal(text: string): Decimal {
   const m = DECIMAL.exec(text);
   if (m === null) {
-    throw new SyntaxError(`Cannot parse decimal: expected digits[.digits], got ${JSON.stringify(text)}`);
+    throw new SyntaxError(
+      `Cannot parse decimal: expected digits[.digits], got ${JSON.stringify(text)}`,
+    );
   }
   return { whole: BigInt(m[1]), fraction: (m[2] ?? "").replace(/0+$/, "") };
 }

@@ -17,7 +17,7 @@ const CR = 0x0d;
 
 /** One framed line, without its terminator. */
 export type Frame =
-  /** A complete line of at most the limit. `bytes` may alias an internal buffer: copy to keep. */
+  /** A complete line of at most the limit. `bytes` is a fresh copy, safe to keep. */
   | { kind: "line"; bytes: Uint8Array }
   /** A line over the limit: its first `maxLineBytes` bytes; the rest was skipped. */
   | { kind: "overlong"; head: Uint8Array };
@@ -113,7 +113,9 @@ export class LineSplitter {
 
   #grow(need: number): void {
     if (need <= this.#buf.length) return;
-    const next = new Uint8Array(Math.min(Math.max(need, this.#buf.length * 2), this.maxLineBytes + 1));
+    const next = new Uint8Array(
+      Math.min(Math.max(need, this.#buf.length * 2), this.maxLineBytes + 1),
+    );
     next.set(this.#buf.subarray(0, this.#len));
     this.#buf = next;
   }

@@ -147,7 +147,9 @@ function parseWhatsat(fields: WireText[]): Message {
     return invalid(`Cannot parse WHATSAT: radius must be > 0 and <= ${MAX_RADIUS_KM} km`);
   }
   if (!BOUND.test(fields[3])) {
-    return invalid(`Cannot parse WHATSAT: bound must be an integer, got ${JSON.stringify(fields[3])}`);
+    return invalid(
+      `Cannot parse WHATSAT: bound must be an integer, got ${JSON.stringify(fields[3])}`,
+    );
   }
   const bound = Number(fields[3]);
   if (bound < 1 || bound > MAX_BOUND) {
@@ -162,7 +164,9 @@ function parseAt(fields: WireText[]): Message {
     return invalid(`Cannot parse AT: expected 6 fields, got ${fields.length}`);
   }
   if (!isSkew(fields[2])) {
-    return invalid(`Cannot parse AT: skew must be [+-]D.DDDDDDDDD, got ${JSON.stringify(fields[2])}`);
+    return invalid(
+      `Cannot parse AT: skew must be [+-]D.DDDDDDDDD, got ${JSON.stringify(fields[2])}`,
+    );
   }
   try {
     const location = parseIso6709(fields[4]);

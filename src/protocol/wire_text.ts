@@ -56,7 +56,9 @@ export function wireToBytes(text: WireText): Uint8Array {
   for (let i = 0; i < text.length; i++) {
     const code = text.charCodeAt(i);
     if (code > 255) {
-      throw new RangeError(`Cannot encode wire text: char code ${code} at index ${i} is not a byte`);
+      throw new RangeError(
+        `Cannot encode wire text: char code ${code} at index ${i} is not a byte`,
+      );
     }
     out[i] = code;
   }
