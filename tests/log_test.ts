@@ -9,7 +9,11 @@ Deno.test("setupLogging() writes one JSON Lines file per member with flattened e
   const dir = await Deno.makeTempDir({ prefix: "herd-log-" });
   try {
     await setupLogging({ logDir: dir, members: ["Campbell", "Hill"], consoleLevel: null });
-    memberLog("Campbell").emit("info", "msg.in", { conn: 7, remote: "127.0.0.1:1", line: "IAMAT x" });
+    memberLog("Campbell").emit("info", "msg.in", {
+      conn: 7,
+      remote: "127.0.0.1:1",
+      line: "IAMAT x",
+    });
     memberLog("Hill").emit("warning", "peer.link.dropped", { peer: "Smith", reason: "reset" });
     memberLog("Hill").emit("debug", "conn.open", { conn: 1 });
     await stopLogging();

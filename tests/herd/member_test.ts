@@ -27,7 +27,10 @@ function holders(herd: TestHerd, client: string, time: string): string[] {
 
 Deno.test("member answers IAMAT with AT, its name, a 9-digit skew and the fields verbatim", async () => {
   await withHerd(async (herd) => {
-    const reply = await exchange(herd.address("Campbell"), `IAMAT kiwi.cs.ucla.edu ${LOC} 1621464827.959498503\n`);
+    const reply = await exchange(
+      herd.address("Campbell"),
+      `IAMAT kiwi.cs.ucla.edu ${LOC} 1621464827.959498503\n`,
+    );
     const m = /^AT Campbell ([+-][0-9]+\.[0-9]{9}) kiwi\.cs\.ucla\.edu (\S+) (\S+)\n$/.exec(reply);
     assert.ok(m, `unexpected reply ${JSON.stringify(reply)}`);
     assert.equal(m[2], LOC);
@@ -49,7 +52,10 @@ Deno.test("member hands the flood to neighbours before replying: an immediate WH
   await withHerd(async (herd) => {
     for (let i = 0; i < 20; i++) {
       const id = `quick-${i}`;
-      const at = await exchange(herd.address("Campbell"), `IAMAT ${id} ${LOC} 1700000000.${i + 1}\n`);
+      const at = await exchange(
+        herd.address("Campbell"),
+        `IAMAT ${id} ${LOC} 1700000000.${i + 1}\n`,
+      );
       const reply = await exchange(herd.address("Singleton"), `WHATSAT ${id} 5 1\n`);
       assert.equal(reply.split("\n")[0], at.trimEnd(), `round ${i}`);
     }
@@ -123,7 +129,11 @@ Deno.test("member replies '? ' plus the line to invalid lines and keeps the conn
     } finally {
       client.close();
     }
-    assert.equal(herd.member("Smith").store.get("kiwi")?.origin, "Smith", "the client's AT line changed nothing");
+    assert.equal(
+      herd.member("Smith").store.get("kiwi")?.origin,
+      "Smith",
+      "the client's AT line changed nothing",
+    );
   });
 });
 
@@ -161,7 +171,10 @@ Deno.test("member answers everything pending after the client half-closes, then 
   await withHerd(async (herd) => {
     await exchange(herd.address("Campbell"), `IAMAT hc ${LOC} 1700000000\n`);
     // Several slow-ish WHATSATs queued behind each other, then an immediate EOF.
-    const reply = await exchange(herd.address("Campbell"), "WHATSAT hc 50 20\nWHATSAT hc 50 20\nIAMAT hc2 +0+0 1\n");
+    const reply = await exchange(
+      herd.address("Campbell"),
+      "WHATSAT hc 50 20\nWHATSAT hc 50 20\nIAMAT hc2 +0+0 1\n",
+    );
     assert.equal(reply.split('"status": "OK"').length, 3);
     assert.match(reply, /\n\nAT Campbell \S+ hc2 \+0\+0 1\n$/);
   });
@@ -204,7 +217,9 @@ Deno.test("member stores an older IAMAT's reply but neither stores nor floods it
     const old = await exchange(herd.address("Hill"), "IAMAT lww +10+10 1700000000.1\n");
     assert.match(old, /^AT Hill \S+ lww \+10\+10 1700000000\.1\n$/);
     await new Promise((r) => setTimeout(r, 100));
-    for (const n of NAMES) assert.equal(herd.member(n).store.get("lww")?.clientTimeText, "1700000000.9", n);
+    for (const n of NAMES) {
+      assert.equal(herd.member(n).store.get("lww")?.clientTimeText, "1700000000.9", n);
+    }
     const w = await exchange(herd.address("Hill"), "WHATSAT lww 1 1\n");
     assert.ok(w.startsWith("AT Campbell "));
   });
@@ -219,7 +234,10 @@ Deno.test("member floods around a stopped member", async () => {
     assert.ok(performance.now() - t0 < 2000, "a dead neighbour does not delay the reply");
     assert.match(reply, /^AT Campbell /);
     await waitFor(
-      () => ["Campbell", "Hill", "Jaquez", "Smith"].every((n) => herd.member(n).store.get("around") !== undefined),
+      () =>
+        ["Campbell", "Hill", "Jaquez", "Smith"].every((n) =>
+          herd.member(n).store.get("around") !== undefined
+        ),
       5000,
       "flood around Singleton",
     );
@@ -248,7 +266,11 @@ Deno.test("member relinks after a neighbour restarts on a new port and floods re
       assert.ok((herd.member(n).links.get("Singleton")?.connections ?? 0) >= 2, `${n} redialled`);
     }
     await exchange(herd.address("Hill"), `IAMAT back ${LOC} 1700000002\n`);
-    await waitFor(() => fresh.store.get("back") !== undefined, 5000, "flood to the restarted member");
+    await waitFor(
+      () => fresh.store.get("back") !== undefined,
+      5000,
+      "flood to the restarted member",
+    );
   });
 });
 
@@ -306,5 +328,7 @@ Deno.test("Member.stop() closes the listener of every member", async () => {
   await herd.start();
   await herd.stop();
   for (const m of herd.members.values()) assert.equal(m.running, false);
-  await assert.rejects(() => Deno.connect({ hostname: "127.0.0.1", port: herd.addresses.get("Hill")!.port }));
+  await assert.rejects(() =>
+    Deno.connect({ hostname: "127.0.0.1", port: herd.addresses.get("Hill")!.port })
+  );
 });
