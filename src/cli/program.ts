@@ -23,7 +23,17 @@ export function buildProgram(): { program: Command; result: { code: number } } {
   const result = { code: 0 };
   const program = new Command("herd")
     .description('A proxy herd: servers that flood client locations and answer "what is near".')
-    .showHelpAfterError("(run with --help for usage)")
+    // Usage errors follow the exit-2 contract too: one `herd: ...` line, the hint on it.
+    .configureOutput({
+      outputError: (text, write) =>
+        write(
+          `herd: ${
+            text.trim().replace(/^error: /, "").replace(/\s*\n\s*/g, " ")
+          } (run with --help for usage)\n`,
+        ),
+    })
+    // Options stop at the subcommand, so `send` can pass words like `-33.8+151.2` through.
+    .enablePositionalOptions()
     .exitOverride();
 
   const configOption = () =>
@@ -46,8 +56,13 @@ export function buildProgram(): { program: Command; result: { code: number } } {
       "send one message, half-close, print the reply; exit 0, 1 on a '? ' reply, 2 on error",
     )
     .argument("<host:port>", "server address, e.g. localhost:11490")
-    .argument("<message...>", "the message fields, e.g. WHATSAT kiwi 10 5")
+    .argument(
+      "<message...>",
+      "the message fields, e.g. WHATSAT kiwi 10 5 (all words after host:port, even -33.8+151.2)",
+    )
     .option("-t, --timeout <duration>", "give up after this long (5s, 500ms)", "5s")
+    // A southern latitude starts with "-": options go before <host:port>, words after it.
+    .passThroughOptions()
     .action(async (target: string, words: string[], o: { timeout: string }) => {
       result.code = await send(target, words, { timeoutMs: parseDurationMs(o.timeout) });
     });
