@@ -7,7 +7,7 @@
 
 import { ConfigError, findServer, type HerdConfig, loadConfig } from "../config.ts";
 import { Member } from "../herd/mod.ts";
-import { type EventLevel, memberLog, setupLogging } from "../log.ts";
+import { type EventLevel, type EventLog, memberLog, setupLogging } from "../log.ts";
 import { createProvider } from "../places/mod.ts";
 import type { PlacesProvider } from "../places/types.ts";
 import { UserError } from "./args.ts";
@@ -96,6 +96,31 @@ export function untilSignal(): Promise<Deno.Signal> {
 }
 
 /**
+ * Keeps a long-running process alive through a stray exception or unhandled
+ * rejection: it is logged as an `error` event instead of ending every member.
+ * A member's own code catches what it expects; this is the last line of defence.
+ *
+ * @param log Where the error is reported.
+ * @returns A function that removes the handlers.
+ */
+export function survivePanics(log: EventLog): () => void {
+  const onRejection = (e: PromiseRejectionEvent) => {
+    e.preventDefault();
+    log.emit("error", "error", { reason: `unhandled rejection: ${String(e.reason)}` });
+  };
+  const onError = (e: ErrorEvent) => {
+    e.preventDefault();
+    log.emit("error", "error", { reason: `uncaught exception: ${String(e.error ?? e.message)}` });
+  };
+  globalThis.addEventListener("unhandledrejection", onRejection);
+  globalThis.addEventListener("error", onError);
+  return () => {
+    globalThis.removeEventListener("unhandledrejection", onRejection);
+    globalThis.removeEventListener("error", onError);
+  };
+}
+
+/**
  * Runs one member until a signal.
  *
  * @param name Server name in herd.toml.
@@ -119,8 +144,10 @@ export async function serve(name: string, opts: RunOptions): Promise<void> {
     await stopLogging();
     throw e;
   }
+  const unguard = survivePanics(memberLog(name));
   const signal = await untilSignal();
   memberLog(name).emit("info", "member.stopping", { signal });
   await member.stop();
+  unguard();
   await stopLogging();
 }

@@ -16,6 +16,7 @@ import {
   placesOrFail,
   type RunOptions,
   startOrFail,
+  survivePanics,
   untilSignal,
 } from "./serve.ts";
 
@@ -71,6 +72,7 @@ export async function simulate(opts: SimulateOptions): Promise<number> {
     throw e;
   }
   let code = 0;
+  const unguard = survivePanics(memberLog(names[0]));
   try {
     if (opts.demo) {
       code = await demo(config, herd.members, places, herd.addresses);
@@ -80,6 +82,7 @@ export async function simulate(opts: SimulateOptions): Promise<number> {
     }
   } finally {
     await Promise.all(herd.members.map((m) => m.stop()));
+    unguard();
     await stopLogging();
   }
   return code;

@@ -50,6 +50,7 @@ export async function serveConnection(
   const buf = new Uint8Array(READ_BUFFER_BYTES);
   ctx.log.emit("debug", "conn.open", { conn: session.id, remote });
   let why = "closed by client";
+  let closedByMember = false;
   try {
     conn.setNoDelay(true);
     while (true) {
@@ -78,11 +79,13 @@ export async function serveConnection(
       if (n === null) break;
     }
   } catch (e) {
-    why = reason(e);
+    // Member.stop() closes the socket under a pending read or write.
+    closedByMember = e instanceof Deno.errors.Interrupted || e instanceof Deno.errors.BadResource;
+    why = closedByMember ? "member stopping" : reason(e);
   } finally {
     closeQuietly(conn);
   }
-  ctx.log.emit(session.peer === null ? "debug" : "warning", "conn.close", {
+  ctx.log.emit(session.peer === null || closedByMember ? "debug" : "warning", "conn.close", {
     conn: session.id,
     remote,
     peer: session.peer ?? undefined,

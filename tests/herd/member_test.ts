@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { testConfig } from "../../src/config.ts";
 import { Member } from "../../src/herd/mod.ts";
 import { MemoryLog } from "../../src/log.ts";
+import { createGeonamesProvider } from "../../src/places/mod.ts";
 import { exchange, exchangeBytes, OpenClient, TestHerd, waitFor } from "../_harness.ts";
 
 const NAMES = ["Campbell", "Hill", "Jaquez", "Singleton", "Smith"];
@@ -331,4 +332,25 @@ Deno.test("Member.stop() closes the listener of every member", async () => {
   await assert.rejects(() =>
     Deno.connect({ hostname: "127.0.0.1", port: herd.addresses.get("Hill")!.port })
   );
+});
+
+Deno.test("member computes the skew from its clock exactly, in integer nanoseconds", async () => {
+  const config = testConfig();
+  const clock = () => 1621464828_223372000n; // receive time, POSIX ns
+  const member = new Member({ config, name: "Hill", places: createGeonamesProvider(), clock });
+  try {
+    const addr = member.start({ port: 0 });
+    const reply = await exchange(
+      addr,
+      "IAMAT k +34.068930-118.445127 1621464827.959498503\n" +
+        "IAMAT k2 +0+0 1621464828.223372001999\n",
+    );
+    assert.equal(
+      reply,
+      "AT Hill +0.263873497 k +34.068930-118.445127 1621464827.959498503\n" +
+        "AT Hill -0.000000001 k2 +0+0 1621464828.223372001999\n",
+    );
+  } finally {
+    await member.stop();
+  }
 });
