@@ -19,9 +19,9 @@
 
 import {
   configure,
-  getConsoleSink,
   getJsonLinesFormatter,
   getLogger,
+  getStreamSink,
   type LogRecord,
   reset,
   type Sink,
@@ -81,6 +81,11 @@ export class MemoryLog implements EventLog {
   }
 }
 
+/** The log folder or a log file cannot be created or opened (a user error). */
+export class LogSetupError extends Error {
+  override name = "LogSetupError";
+}
+
 /** Options of {@linkcode setupLogging}. */
 export interface LoggingOptions {
   /** Folder for `<Name>.log` files, created if missing. `null` disables files. @default "logs" */
@@ -90,6 +95,9 @@ export interface LoggingOptions {
   /** Lowest level shown on the console; `null` for no console. @default "info" */
   consoleLevel: EventLevel | null;
 }
+
+/** Console records buffered while stdout is slow; past it they are dropped. */
+const CONSOLE_BUFFER_RECORDS = 10_000;
 
 /** Short one-line rendering of an event for the console. */
 function consoleLine(record: LogRecord): string {
@@ -112,27 +120,44 @@ function consoleLine(record: LogRecord): string {
  *
  * @param options Where logs go.
  * @returns A function that flushes and closes every sink.
- * @throws {Deno.errors.PermissionDenied} If `logDir` cannot be created.
+ * @throws {LogSetupError} If `logDir` cannot be created or a log file opened.
  */
 export async function setupLogging(options: LoggingOptions): Promise<() => Promise<void>> {
   const sinks: Record<string, Sink> = {};
   const loggers = [];
   if (options.logDir !== null) {
-    await Deno.mkdir(options.logDir, { recursive: true });
+    try {
+      await Deno.mkdir(options.logDir, { recursive: true });
+    } catch (e) {
+      throw new LogSetupError(
+        `cannot create log folder ${options.logDir}: ${(e as Error).message}; pass --log-dir <dir>`,
+        { cause: e },
+      );
+    }
     const formatter = getJsonLinesFormatter({ message: "template", properties: "flatten" });
     for (const name of options.members) {
       const id = `file:${name}`;
-      sinks[id] = getFileSink(`${options.logDir}/${name}.log`, {
-        formatter,
-        nonBlocking: true,
-        flushInterval: 1000,
-      });
+      const path = `${options.logDir}/${name}.log`;
+      try {
+        sinks[id] = getFileSink(path, { formatter, nonBlocking: true, flushInterval: 1000 });
+      } catch (e) {
+        throw new LogSetupError(`cannot open log file ${path}: ${(e as Error).message}`, {
+          cause: e,
+        });
+      }
       loggers.push({ category: [LOG_CATEGORY, name], sinks: [id], lowestLevel: "debug" as const });
     }
   }
   const rootSinks: string[] = [];
   if (options.consoleLevel !== null) {
-    sinks.console = withFilter(getConsoleSink({ formatter: consoleLine }), options.consoleLevel);
+    // Not console.log: a terminal or pipe that stops reading would block
+    // every reply. The non-blocking stream sink buffers and drops instead.
+    const stdout = getStreamSink(Deno.stdout.writable, {
+      formatter: consoleLine,
+      closeStream: false,
+      nonBlocking: { bufferSize: CONSOLE_BUFFER_RECORDS, flushInterval: 100 },
+    });
+    sinks.console = withFilter(stdout, options.consoleLevel);
     rootSinks.push("console");
   }
   await configure({

@@ -7,7 +7,14 @@
 
 import { ConfigError, findServer, type HerdConfig, loadConfig } from "../config.ts";
 import { Member } from "../herd/mod.ts";
-import { type EventLevel, type EventLog, memberLog, setupLogging } from "../log.ts";
+import {
+  type EventLevel,
+  type EventLog,
+  type LoggingOptions,
+  LogSetupError,
+  memberLog,
+  setupLogging,
+} from "../log.ts";
 import { createProvider } from "../places/mod.ts";
 import type { PlacesProvider } from "../places/types.ts";
 import { UserError } from "./args.ts";
@@ -69,9 +76,24 @@ export function startOrFail(member: Member, where: string, listen?: { port: numb
         `cannot listen on ${where} for ${member.name}: port in use (is it already running? change its port in herd.toml)`,
       );
     }
-    if (e instanceof Deno.errors.PermissionDenied || e instanceof Deno.errors.AddrNotAvailable) {
-      throw new UserError(`cannot listen on ${where} for ${member.name}: ${(e as Error).message}`);
-    }
+    // Anything else (permission, unknown host, address not local) is the
+    // config's or the machine's, not a bug: one line, exit 2.
+    throw new UserError(`cannot listen on ${where} for ${member.name}: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * Sets up logging, turning a bad log folder into a user error (exit 2).
+ *
+ * @param options See {@linkcode setupLogging}.
+ * @returns The function that flushes and closes the logs.
+ * @throws {UserError} If the folder or a file cannot be created.
+ */
+export async function setupLoggingOrFail(options: LoggingOptions): Promise<() => Promise<void>> {
+  try {
+    return await setupLogging(options);
+  } catch (e) {
+    if (e instanceof LogSetupError) throw new UserError(e.message);
     throw e;
   }
 }
@@ -136,7 +158,11 @@ export async function serve(name: string, opts: RunOptions): Promise<void> {
   }
   const places = placesOrFail(config);
   const consoleLevel: EventLevel = opts.quiet ? "warning" : "info";
-  const stopLogging = await setupLogging({ logDir: opts.logDir, members: [name], consoleLevel });
+  const stopLogging = await setupLoggingOrFail({
+    logDir: opts.logDir,
+    members: [name],
+    consoleLevel,
+  });
   const member = new Member({ config, name, places, log: memberLog(name) });
   try {
     startOrFail(member, `${server.host}:${server.port}`);

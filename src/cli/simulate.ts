@@ -8,13 +8,14 @@
 
 import { type HerdConfig, neighboursOf } from "../config.ts";
 import { type AddressBook, Member, type PeerAddress } from "../herd/mod.ts";
-import { memberLog, setupLogging } from "../log.ts";
+import { memberLog } from "../log.ts";
 import type { PlacesProvider } from "../places/types.ts";
 import { UserError } from "./args.ts";
 import {
   loadConfigOrFail,
   placesOrFail,
   type RunOptions,
+  setupLoggingOrFail,
   startOrFail,
   survivePanics,
   untilSignal,
@@ -59,7 +60,7 @@ export async function simulate(opts: SimulateOptions): Promise<number> {
   const config = await loadConfigOrFail(opts.config);
   const places = placesOrFail(config);
   const names = config.servers.map((s) => s.name);
-  const stopLogging = await setupLogging({
+  const stopLogging = await setupLoggingOrFail({
     logDir: opts.logDir,
     members: names,
     consoleLevel: opts.demo ? null : opts.quiet ? "warning" : "info",

@@ -9,7 +9,7 @@
  * @module
  */
 
-import { bytesToWire, LineSplitter, wireToDisplay } from "../protocol/mod.ts";
+import { bytesToWire, type Frame, LineSplitter, wireToDisplay } from "../protocol/mod.ts";
 import {
   handleLine,
   invalidReply,
@@ -26,8 +26,14 @@ const READ_BUFFER_BYTES = 64 * 1024;
 export interface ConnectionOptions {
   /** Connection id for logs. */
   id: number;
-  /** Longest line kept, bytes (PROTOCOL.md section 1). */
+  /** Longest client line kept, bytes (PROTOCOL.md section 1). */
   maxLineBytes: number;
+  /**
+   * Longest line kept once the connection is a neighbour's, bytes. An AT line
+   * is longer than the IAMAT it carries (origin name and skew are added), so
+   * a neighbour's limit must exceed the clients' or valid updates are lost.
+   */
+  peerLineBytes: number;
 }
 
 /**
@@ -51,32 +57,53 @@ export async function serveConnection(
   ctx.log.emit("debug", "conn.open", { conn: session.id, remote });
   let why = "closed by client";
   let closedByMember = false;
+
+  // Handles one frame; `receivedNs` is when its bytes were read (the skew's clock).
+  const serveFrame = async (frame: Frame, receivedNs: bigint): Promise<void> => {
+    const wire = bytesToWire(frame.kind === "line" ? frame.bytes : frame.head);
+    ctx.log.emit("info", "msg.in", {
+      conn: session.id,
+      remote,
+      peer: session.peer ?? undefined,
+      line: wireToDisplay(wire),
+      overlong: frame.kind === "overlong" ? true : undefined,
+    });
+    let reply: Reply | null;
+    if (frame.kind === "line") {
+      reply = await handleLine(wire, session, ctx, receivedNs);
+    } else if (session.peer !== null) {
+      ctx.log.emit("warning", "peer.invalid", {
+        peer: session.peer,
+        conn: session.id,
+        remote,
+        reason: `line over ${splitter.maxLineBytes} bytes`,
+      });
+      reply = null;
+    } else {
+      session.lines++;
+      reply = invalidReply(wire);
+    }
+    if (session.peer !== null && splitter.maxLineBytes !== opts.peerLineBytes) {
+      splitter.setMaxLineBytes(opts.peerLineBytes);
+    }
+    if (reply === null) return;
+    await writeAll(conn, reply.bytes);
+    ctx.log.emit("info", "reply.out", { conn: session.id, remote, reply: reply.text });
+  };
+
   try {
     conn.setNoDelay(true);
     while (true) {
       const n = await conn.read(buf);
-      const frames = n === null ? splitter.end() : splitter.push(buf.subarray(0, n));
-      for (const frame of frames) {
-        let reply: Reply | null;
-        const wire = bytesToWire(frame.kind === "line" ? frame.bytes : frame.head);
-        ctx.log.emit("info", "msg.in", {
-          conn: session.id,
-          remote,
-          peer: session.peer ?? undefined,
-          line: wireToDisplay(wire),
-          overlong: frame.kind === "overlong" ? true : undefined,
-        });
-        if (frame.kind === "overlong") {
-          session.lines++;
-          reply = invalidReply(wire);
-        } else {
-          reply = await handleLine(wire, session, ctx);
-        }
-        if (reply === null) continue;
-        await writeAll(conn, reply.bytes);
-        ctx.log.emit("info", "reply.out", { conn: session.id, remote, reply: reply.text });
+      const receivedNs = ctx.clock();
+      if (n === null) {
+        for (const frame of splitter.end()) await serveFrame(frame, receivedNs);
+        break;
       }
-      if (n === null) break;
+      splitter.feed(buf.subarray(0, n));
+      for (let f = splitter.next(); f !== null; f = splitter.next()) {
+        await serveFrame(f, receivedNs);
+      }
     }
   } catch (e) {
     // Member.stop() closes the socket under a pending read or write.

@@ -84,12 +84,14 @@ export function invalidReply(line: WireText): Reply {
  * @param line Wire text of the line, terminator removed.
  * @param session The connection it came on.
  * @param ctx The member.
+ * @param receivedNs When the line's bytes were read, POSIX ns (the IAMAT skew's clock).
  * @returns The reply, or `null` when none is due (blank lines, flooded AT lines).
  */
 export function handleLine(
   line: WireText,
   session: Session,
   ctx: MemberContext,
+  receivedNs: bigint = ctx.clock(),
 ): Reply | null | Promise<Reply> {
   const first = session.lines++ === 0;
   const msg = parseMessage(line);
@@ -98,7 +100,7 @@ export function handleLine(
       session.lines--; // blank lines do not count: the hello may follow them
       return null;
     case "IAMAT":
-      return handleIamat(msg, ctx);
+      return handleIamat(msg, ctx, receivedNs);
     case "WHATSAT":
       return handleWhatsat(msg, line, ctx);
     case "AT":
@@ -122,10 +124,10 @@ export function handleLine(
 }
 
 // IAMAT <client-id> <location> <client-time>
-function handleIamat(msg: IamatMessage, ctx: MemberContext): Reply {
+function handleIamat(msg: IamatMessage, ctx: MemberContext, receivedNs: bigint): Reply {
   const record: ClientRecord = {
     origin: ctx.name,
-    skew: formatSkew(skewNanos(ctx.clock(), msg.clientTime)),
+    skew: formatSkew(skewNanos(receivedNs, msg.clientTime)),
     clientId: msg.clientId,
     location: msg.location,
     clientTime: msg.clientTime,

@@ -15,7 +15,7 @@ import { type Clock, wallClockNs } from "./clock.ts";
 import { serveConnection } from "./connection.ts";
 import type { MemberContext } from "./handler.ts";
 import { type PeerAddress, PeerLink } from "./peer_link.ts";
-import { closeQuietly } from "./socket.ts";
+import { closeQuietly, reason } from "./socket.ts";
 import { RecordStore } from "./store.ts";
 
 /** Current listen addresses by member name; shared by the members of one process. */
@@ -183,21 +183,46 @@ export class Member {
   async #accept(listener: Deno.TcpListener): Promise<void> {
     const ctx = this.#context();
     const maxLineBytes = this.#opts.config.settings.maxLineBytes;
-    try {
-      for await (const conn of listener) {
-        const id = this.#nextConnId++;
-        this.#conns.add(conn);
-        const task = serveConnection(conn, ctx, { id, maxLineBytes }).finally(() => {
-          this.#conns.delete(conn);
-          this.#tasks.delete(task);
-        });
-        this.#tasks.add(task);
+    const peerLineBytes = peerLineBytesOf(this.#opts.config);
+    while (this.#listener === listener) {
+      let conn: Deno.TcpConn;
+      try {
+        conn = await listener.accept();
+      } catch (e) {
+        if (this.#listener !== listener) break; // closed by stop()
+        // EMFILE and friends: the listener is still good; back off and go on.
+        this.#log.emit("error", "error", { reason: `accept failed: ${reason(e)}` });
+        await new Promise((r) => setTimeout(r, ACCEPT_RETRY_MS));
+        continue;
       }
-    } catch (e) {
-      // The listener was closed by stop(), or failed: either way accepting ends.
-      if (this.#listener !== null) {
-        this.#log.emit("error", "error", { reason: `accept failed: ${String(e)}` });
+      if (this.#listener !== listener) {
+        closeQuietly(conn); // accepted while stopping: stop() has already swept #conns
+        break;
       }
+      const id = this.#nextConnId++;
+      this.#conns.add(conn);
+      const task = serveConnection(conn, ctx, { id, maxLineBytes, peerLineBytes }).finally(() => {
+        this.#conns.delete(conn);
+        this.#tasks.delete(task);
+      });
+      this.#tasks.add(task);
     }
   }
+}
+
+/** Pause after a failed accept (e.g. out of file descriptors), ms. */
+const ACCEPT_RETRY_MS = 50;
+
+/**
+ * Line limit on a neighbour's connection, bytes: an AT line is its IAMAT with
+ * `IAMAT` replaced by `AT <origin> <skew>`, and the skew has at most as many
+ * digits as the client time (+ sign, point, 9 decimals), so twice the client
+ * limit plus the longest server name and some slack always fits.
+ *
+ * @param config The herd.
+ * @returns The limit in bytes.
+ */
+export function peerLineBytesOf(config: HerdConfig): number {
+  const longestName = Math.max(0, ...config.servers.map((s) => s.name.length));
+  return 2 * config.settings.maxLineBytes + longestName + 64;
 }

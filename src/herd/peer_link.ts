@@ -57,6 +57,15 @@ export interface PeerLinkOptions {
 const READ_BUFFER_BYTES = 4096;
 
 /**
+ * Longest wait for a dial to complete, ms. A neighbour whose host drops SYNs
+ * would otherwise hold the dial (and a stop()) for the kernel's ~2 minutes.
+ */
+const CONNECT_TIMEOUT_MS = 5000;
+
+/** Why a link ended when the neighbour answered our hello with `? `. */
+const HELLO_REFUSED = "hello refused";
+
+/**
  * Redial delay after `attempt` consecutive failures: `min * 2^attempt`
  * capped at `max`, then "equal jitter" (uniform in [d/2, d]) so that members
  * restarted together do not redial in lockstep.
@@ -91,6 +100,8 @@ export class PeerLink implements FloodTarget {
   #sleepTimer: ReturnType<typeof setTimeout> | undefined;
   #wake: (() => void) | null = null;
   #connections = 0;
+  /** Aborts a dial in progress when the link stops. */
+  #stopDial = new AbortController();
 
   /** @param opts See {@linkcode PeerLinkOptions}. */
   constructor(opts: PeerLinkOptions) {
@@ -121,6 +132,7 @@ export class PeerLink implements FloodTarget {
   /** Stops dialling, closes the connection and waits for every pending operation. */
   async stop(): Promise<void> {
     this.#stopped = true;
+    this.#stopDial.abort();
     clearTimeout(this.#sleepTimer);
     this.#wake?.();
     if (this.#conn !== null) closeQuietly(this.#conn);
@@ -192,15 +204,29 @@ export class PeerLink implements FloodTarget {
   async #connectOnce(addr: PeerAddress): Promise<boolean> {
     const address = `${addr.hostname}:${addr.port}`;
     let conn: Deno.TcpConn;
+    const dial = new AbortController();
+    const onStop = () => dial.abort();
+    this.#stopDial.signal.addEventListener("abort", onStop);
+    const timer = setTimeout(() => dial.abort(), CONNECT_TIMEOUT_MS);
     try {
-      conn = await Deno.connect({ hostname: addr.hostname, port: addr.port, transport: "tcp" });
+      conn = await Deno.connect({
+        hostname: addr.hostname,
+        port: addr.port,
+        transport: "tcp",
+        signal: dial.signal,
+      });
     } catch (e) {
       this.#opts.log.emit("debug", "peer.link.failed", {
         peer: this.peer,
         address,
-        reason: reason(e),
+        reason: dial.signal.aborted && !this.#stopped
+          ? `no answer within ${CONNECT_TIMEOUT_MS} ms`
+          : reason(e),
       });
       return false;
+    } finally {
+      clearTimeout(timer);
+      this.#stopDial.signal.removeEventListener("abort", onStop);
     }
     if (this.#stopped) {
       closeQuietly(conn);
@@ -222,6 +248,7 @@ export class PeerLink implements FloodTarget {
       }
       if (this.#queue.length > 0 && this.#flushing === null) this.#flushing = this.#flush();
       const why = await this.#readReplies(conn, address);
+      const refused = why === HELLO_REFUSED;
       if (!this.#stopped) {
         this.#opts.log.emit("warning", "peer.link.dropped", {
           peer: this.peer,
@@ -229,7 +256,7 @@ export class PeerLink implements FloodTarget {
           reason: why,
         });
       }
-      return true;
+      return !refused; // a refused hello backs off like a failed dial
     } catch (e) {
       if (!this.#stopped) {
         this.#opts.log.emit("warning", "peer.link.dropped", {
@@ -261,7 +288,15 @@ export class PeerLink implements FloodTarget {
       if (n === null) return "closed by neighbour";
       for (const frame of splitter.push(buf.subarray(0, n))) {
         const text = wireToDisplay(bytesToWire(frame.kind === "line" ? frame.bytes : frame.head));
-        if (text.startsWith("? ")) {
+        if (text.startsWith("? HERD ")) {
+          // Our hello was refused: everything we send would be refused too.
+          this.#opts.log.emit("warning", "peer.link.refused", {
+            peer: this.peer,
+            address,
+            line: text,
+          });
+          return HELLO_REFUSED;
+        } else if (text.startsWith("? ")) {
           this.#opts.log.emit("warning", "peer.link.refused", {
             peer: this.peer,
             address,

@@ -36,47 +36,94 @@ export type Frame =
  * ```
  */
 export class LineSplitter {
-  readonly maxLineBytes: number;
+  #maxLineBytes: number;
   #buf: Uint8Array;
   #len = 0;
   /** True while discarding the tail of an overlong line. */
   #skipping = false;
+  /** The chunk being framed by {@linkcode LineSplitter.next}, and where in it. */
+  #chunk: Uint8Array | null = null;
+  #pos = 0;
 
   /**
    * @param maxLineBytes Longest line kept, in bytes, terminator excluded.
    * @throws {RangeError} If `maxLineBytes` is not a positive integer.
    */
   constructor(maxLineBytes: number = DEFAULT_MAX_LINE_BYTES) {
-    if (!Number.isInteger(maxLineBytes) || maxLineBytes < 1) {
-      throw new RangeError(`Cannot create LineSplitter: maxLineBytes must be a positive integer`);
-    }
-    this.maxLineBytes = maxLineBytes;
+    this.#maxLineBytes = checkLimit(maxLineBytes);
     // +1 so a line of exactly the limit can still hold the CR of its CR-LF.
     this.#buf = new Uint8Array(Math.min(maxLineBytes + 1, 4096));
+  }
+
+  /** Longest line kept, bytes, terminator excluded. */
+  get maxLineBytes(): number {
+    return this.#maxLineBytes;
+  }
+
+  /**
+   * Changes the limit from the next line on (a line already being assembled
+   * is judged by the new limit too). A member raises it once a connection has
+   * proved to be a neighbour's, whose AT lines are longer than the IAMATs
+   * they carry.
+   *
+   * @param maxLineBytes New limit, bytes.
+   * @throws {RangeError} If it is not a positive integer.
+   */
+  setMaxLineBytes(maxLineBytes: number): void {
+    this.#maxLineBytes = checkLimit(maxLineBytes);
+  }
+
+  /**
+   * Hands over a chunk to frame with {@linkcode LineSplitter.next}. The chunk is
+   * referenced, not copied, until `next()` returns `null`: do not overwrite it
+   * (or feed another) before then.
+   *
+   * @param chunk Bytes as read from the socket.
+   */
+  feed(chunk: Uint8Array): void {
+    this.#chunk = chunk;
+    this.#pos = 0;
+  }
+
+  /**
+   * The next frame completed by the fed chunk, or `null` once it is used up.
+   * Pulling frames one at a time lets the caller change the limit between
+   * lines (see {@linkcode LineSplitter.setMaxLineBytes}).
+   *
+   * @returns A frame (a fresh copy, safe to keep) or `null`.
+   */
+  next(): Frame | null {
+    const chunk = this.#chunk;
+    while (chunk !== null && this.#pos < chunk.length) {
+      const start = this.#pos;
+      const lf = chunk.indexOf(LF, start);
+      const end = lf === -1 ? chunk.length : lf;
+      this.#pos = lf === -1 ? chunk.length : lf + 1;
+      if (this.#skipping) {
+        if (lf !== -1) this.#skipping = false;
+        continue;
+      }
+      const overlong = this.#append(chunk, start, end);
+      if (overlong !== null) {
+        if (lf !== -1) this.#skipping = false;
+        return overlong;
+      }
+      if (lf !== -1) return this.#takeLine(true);
+    }
+    this.#chunk = null;
+    return null;
   }
 
   /**
    * Feeds bytes; returns every line they complete, in order.
    *
    * @param chunk Bytes as read from the socket (not retained).
-   * @returns Completed frames; `line` frames are copies, safe to keep.
+   * @returns Completed frames; each is a fresh copy, safe to keep.
    */
   push(chunk: Uint8Array): Frame[] {
     const frames: Frame[] = [];
-    let start = 0;
-    while (start < chunk.length) {
-      const lf = chunk.indexOf(LF, start);
-      const end = lf === -1 ? chunk.length : lf;
-      if (this.#skipping) {
-        if (lf !== -1) this.#skipping = false;
-      } else {
-        this.#append(chunk, start, end, frames);
-        if (lf !== -1 && !this.#skipping) frames.push(this.#takeLine(true));
-        else if (lf !== -1) this.#skipping = false;
-      }
-      if (lf === -1) break;
-      start = lf + 1;
-    }
+    this.feed(chunk);
+    for (let f = this.next(); f !== null; f = this.next()) frames.push(f);
     return frames;
   }
 
@@ -86,6 +133,7 @@ export class LineSplitter {
    * @returns Zero or one frame.
    */
   end(): Frame[] {
+    this.#chunk = null;
     if (this.#skipping) {
       this.#skipping = false;
       return [];
@@ -94,27 +142,29 @@ export class LineSplitter {
     return [this.#takeLine(false)];
   }
 
-  #append(chunk: Uint8Array, from: number, to: number, frames: Frame[]): void {
-    const room = this.maxLineBytes + 1 - this.#len;
+  /** Appends to the line being assembled; returns an overlong frame if it overflowed. */
+  #append(chunk: Uint8Array, from: number, to: number): Frame | null {
+    const room = this.#maxLineBytes + 1 - this.#len;
     const n = to - from;
     if (n > room) {
-      this.#grow(this.maxLineBytes + 1);
-      this.#buf.set(chunk.subarray(from, from + room), this.#len);
-      this.#len += room;
-      frames.push({ kind: "overlong", head: this.#buf.slice(0, this.maxLineBytes) });
+      const head = new Uint8Array(this.#maxLineBytes);
+      const kept = Math.min(this.#len, this.#maxLineBytes);
+      head.set(this.#buf.subarray(0, kept));
+      head.set(chunk.subarray(from, from + this.#maxLineBytes - kept), kept);
       this.#len = 0;
       this.#skipping = true;
-      return;
+      return { kind: "overlong", head };
     }
     this.#grow(this.#len + n);
     this.#buf.set(chunk.subarray(from, to), this.#len);
     this.#len += n;
+    return null;
   }
 
   #grow(need: number): void {
     if (need <= this.#buf.length) return;
     const next = new Uint8Array(
-      Math.min(Math.max(need, this.#buf.length * 2), this.maxLineBytes + 1),
+      Math.min(Math.max(need, this.#buf.length * 2), this.#maxLineBytes + 1),
     );
     next.set(this.#buf.subarray(0, this.#len));
     this.#buf = next;
@@ -124,9 +174,16 @@ export class LineSplitter {
     let len = this.#len;
     if (terminated && len > 0 && this.#buf[len - 1] === CR) len--;
     this.#len = 0;
-    if (len > this.maxLineBytes) {
-      return { kind: "overlong", head: this.#buf.slice(0, this.maxLineBytes) };
+    if (len > this.#maxLineBytes) {
+      return { kind: "overlong", head: this.#buf.slice(0, this.#maxLineBytes) };
     }
     return { kind: "line", bytes: this.#buf.slice(0, len) };
   }
+}
+
+function checkLimit(maxLineBytes: number): number {
+  if (!Number.isInteger(maxLineBytes) || maxLineBytes < 1) {
+    throw new RangeError(`Cannot set line limit: maxLineBytes must be a positive integer`);
+  }
+  return maxLineBytes;
 }

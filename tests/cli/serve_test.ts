@@ -243,3 +243,29 @@ Deno.test("herd serve exits 2 with one 'herd: ' line when the name is missing", 
   const r = await runHerd(["serve"]);
   assertUserError(r, ["name"]);
 });
+
+Deno.test("herd serve exits 2 when --log-dir names a file", async () => {
+  await withTempDir(async (dir) => {
+    const config = `${dir}/herd.toml`;
+    await Deno.writeTextFile(config, herdToml([{ name: "Solo", port: freePort() }]));
+    await Deno.writeTextFile(`${dir}/not-a-dir`, "");
+    const r = await runHerd(
+      ["serve", "Solo", "--config", config, "--log-dir", `${dir}/not-a-dir`],
+      dir,
+    );
+    assertUserError(r, ["cannot create log folder", "--log-dir"]);
+  });
+});
+
+Deno.test("herd serve exits 2 when its host is not an address of this machine", async () => {
+  await withTempDir(async (dir) => {
+    const config = `${dir}/herd.toml`;
+    // 192.0.2.0/24 is TEST-NET-1 (RFC 5737): never local, and bind() sends no traffic.
+    await Deno.writeTextFile(
+      config,
+      `[herd]\nlinks = []\n[[servers]]\nname = "Solo"\nhost = "192.0.2.1"\nport = ${freePort()}\n`,
+    );
+    const r = await runHerd(["serve", "Solo", "--config", config, "--log-dir", `${dir}/logs`], dir);
+    assertUserError(r, ["cannot listen on 192.0.2.1:", "Solo"]);
+  });
+});

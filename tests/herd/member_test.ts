@@ -354,3 +354,33 @@ Deno.test("member computes the skew from its clock exactly, in integer nanosecon
     await member.stop();
   }
 });
+
+Deno.test("member floods an IAMAT of exactly 16 KiB although its AT line is longer", async () => {
+  await withHerd(async (herd) => {
+    const limit = herd.config.settings.maxLineBytes;
+    const time = "1700000000." + "9".repeat(2000);
+    const prefix = `IAMAT big-${"i".repeat(100)} ${LOC} `;
+    // Pad the client id so the whole line is exactly the client limit.
+    const id = `big-${"i".repeat(100)}${"x".repeat(limit - prefix.length - time.length)}`;
+    const line = `IAMAT ${id} ${LOC} ${time}`;
+    assert.equal(line.length, limit);
+    const reply = await exchange(herd.address("Campbell"), line + "\n");
+    assert.ok(reply.startsWith("AT Campbell "));
+    assert.ok(reply.length - 1 > limit, "the AT line is over the client limit");
+    await waitFor(() => holders(herd, id, time).length === 5, 5000, "flood of a 16 KiB update");
+    for (const n of NAMES) {
+      assert.equal(herd.logs.get(n)!.named("peer.invalid").length, 0, n);
+    }
+  });
+});
+
+Deno.test("member drops an overlong line from a neighbour without a '? ' reply", async () => {
+  await withHerd(async (herd) => {
+    const huge = "AT Smith +0.000000001 x +1+1 " + "1".repeat(100_000);
+    const reply = await exchange(herd.address("Campbell"), `HERD 1 Smith\n${huge}\n`);
+    assert.equal(reply, "HERD 1 Campbell\n");
+    const invalid = herd.logs.get("Campbell")!.named("peer.invalid");
+    assert.equal(invalid.length, 1);
+    assert.match(String(invalid[0].fields.reason), /^line over \d+ bytes$/);
+  });
+});

@@ -335,3 +335,21 @@ Deno.test("LineSplitter agrees with a whole-stream model for random streams and 
     );
   }
 });
+
+Deno.test("LineSplitter.next() yields one frame at a time and setMaxLineBytes() applies from the next line", () => {
+  const enc = new TextEncoder();
+  const s = new LineSplitter(4);
+  s.feed(enc.encode("HERD\n123456\n1234567890\n"));
+  const first = s.next();
+  assert.equal(first?.kind, "line");
+  assert.deepEqual(first?.kind === "line" ? [...first.bytes] : [], [...enc.encode("HERD")]);
+  s.setMaxLineBytes(8);
+  const second = s.next();
+  assert.equal(second?.kind, "line", "6 bytes fit the raised limit");
+  const third = s.next();
+  assert.equal(third?.kind, "overlong");
+  assert.deepEqual(third?.kind === "overlong" ? [...third.head] : [], [...enc.encode("12345678")]);
+  assert.equal(s.next(), null);
+  assert.equal(s.maxLineBytes, 8);
+  assert.throws(() => s.setMaxLineBytes(0), RangeError);
+});
