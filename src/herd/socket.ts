@@ -35,18 +35,6 @@ export function closeQuietly(conn: Deno.Conn | Deno.Listener): void {
 }
 
 /**
- * `host:port` of a network address, for logs.
- *
- * @param addr A Deno address.
- * @returns e.g. `127.0.0.1:50123`.
- */
-export function formatAddr(addr: Deno.Addr): string {
-  return addr.transport === "tcp" || addr.transport === "udp"
-    ? `${addr.hostname}:${addr.port}`
-    : addr.transport;
-}
-
-/**
  * A human-readable reason from an error, for logs.
  *
  * @param e Anything thrown.

@@ -1,0 +1,161 @@
+/**
+ * The "done means" check of the foundation: five separate `herd serve`
+ * processes of the default herd's shape, driven by plain TCP clients.
+ */
+
+import assert from "node:assert/strict";
+import { exchange, OpenClient, waitFor } from "../_harness.ts";
+import { finish, freePort, type HerdResult, spawnHerd, withTempDir } from "./_cli.ts";
+
+const NAMES = ["Campbell", "Hill", "Jaquez", "Singleton", "Smith"];
+const LINKS = [
+  ["Hill", "Jaquez"],
+  ["Hill", "Smith"],
+  ["Singleton", "Jaquez"],
+  ["Singleton", "Smith"],
+  ["Singleton", "Campbell"],
+  ["Smith", "Campbell"],
+];
+
+function toml(ports: Map<string, number>): string {
+  const lines = [
+    "[herd]",
+    `links = [${LINKS.map(([a, b]) => `["${a}", "${b}"]`).join(", ")}]`,
+    "redial_min_ms = 20",
+    "redial_max_ms = 200",
+  ];
+  for (const n of NAMES) lines.push("[[servers]]", `name = "${n}"`, `port = ${ports.get(n)}`);
+  return lines.join("\n") + "\n";
+}
+
+/** Sends one message and half-closes; "" if the member does not answer (yet). */
+async function tryExchange(port: number, line: string): Promise<string> {
+  try {
+    return await exchange({ hostname: "127.0.0.1", port }, line, 2000);
+  } catch {
+    return "";
+  }
+}
+
+Deno.test("five herd serve processes flood, answer, route around a stopped member and relink", async () => {
+  await withTempDir(async (dir) => {
+    const ports = new Map(NAMES.map((n) => [n, freePort()]));
+    await Deno.writeTextFile(`${dir}/herd.toml`, toml(ports));
+    const procs = new Map<string, Deno.ChildProcess>();
+    const start = (name: string) => {
+      const child = spawnHerd(
+        ["serve", name, "--config", `${dir}/herd.toml`, "--log-dir", `${dir}/logs`, "--quiet"],
+        dir,
+      );
+      procs.set(name, child);
+      return child;
+    };
+    const stop = async (name: string): Promise<HerdResult> => {
+      const child = procs.get(name)!;
+      procs.delete(name);
+      child.kill("SIGTERM");
+      return await finish(child, 10_000);
+    };
+    try {
+      for (const n of NAMES) start(n);
+      const port = (n: string) => ports.get(n)!;
+      // Every member answers, and its links are up (a probe IAMAT reaches all).
+      await waitFor(
+        async () => (await tryExchange(port("Jaquez"), "IAMAT probe +0+0 1\n")) !== "",
+        10_000,
+        "Jaquez up",
+      );
+      await waitFor(
+        async () => {
+          const t = `${Date.now()}`;
+          await tryExchange(port("Campbell"), `IAMAT probe +0+0 ${t}\n`);
+          await new Promise((r) => setTimeout(r, 50));
+          for (const n of NAMES) {
+            if (
+              !(await tryExchange(port(n), "WHATSAT probe 1 1\n")).includes(` ${t}\n`)
+            ) return false;
+          }
+          return true;
+        },
+        15_000,
+        "the herd linked",
+      );
+
+      // A half-closing client at Campbell; the record reaches the farthest member.
+      const at = await exchange(
+        { hostname: "127.0.0.1", port: port("Campbell") },
+        "IAMAT kiwi.cs.ucla.edu +34.068930-118.445127 1700000000.5\n",
+      );
+      assert.match(
+        at,
+        /^AT Campbell [+-]\d+\.\d{9} kiwi\.cs\.ucla\.edu \+34\.068930-118\.445127 1700000000\.5\n$/,
+      );
+      await waitFor(
+        async () =>
+          (await tryExchange(port("Hill"), "WHATSAT kiwi.cs.ucla.edu 10 2\n")).startsWith(at),
+        5000,
+        "flood to Hill",
+      );
+      const whatsat = await exchange(
+        { hostname: "127.0.0.1", port: port("Hill") },
+        "WHATSAT kiwi.cs.ucla.edu 10 2\n",
+      );
+      assert.ok(whatsat.endsWith("}\n\n"));
+      assert.equal(JSON.parse(whatsat.slice(at.length, -2)).status, "OK");
+
+      // A client that keeps its connection open at Jaquez.
+      const client = await OpenClient.connect({ hostname: "127.0.0.1", port: port("Jaquez") });
+      try {
+        await client.send("AT Campbell +0.000000001 kiwi.cs.ucla.edu +1+1 9999999999\n");
+        assert.equal(
+          await client.line(),
+          "? AT Campbell +0.000000001 kiwi.cs.ucla.edu +1+1 9999999999",
+        );
+        await client.send("WHATSAT kiwi.cs.ucla.edu 1 1\n");
+        assert.ok((await client.readUntil("}\n\n")).startsWith(at));
+      } finally {
+        client.close();
+      }
+
+      // Stop Singleton: Campbell's update still reaches Jaquez via Smith and Hill.
+      const stopped = await stop("Singleton");
+      assert.equal(stopped.code, 0, stopped.stderr);
+      const moved = await exchange(
+        { hostname: "127.0.0.1", port: port("Campbell") },
+        "IAMAT kiwi.cs.ucla.edu +34.052235-118.243683 1700000001\n",
+      );
+      assert.match(moved, /^AT Campbell /);
+      await waitFor(
+        async () =>
+          (await tryExchange(port("Jaquez"), "WHATSAT kiwi.cs.ucla.edu 5 1\n")).startsWith(moved),
+        5000,
+        "flood around Singleton",
+      );
+
+      // Restart Singleton: its neighbours redial, and new updates reach it.
+      start("Singleton");
+      await waitFor(
+        async () => {
+          const t = `1700000002.${Date.now()}`;
+          await tryExchange(port("Hill"), `IAMAT kiwi.cs.ucla.edu +34.068930-118.445127 ${t}\n`);
+          await new Promise((r) => setTimeout(r, 50));
+          return (await tryExchange(port("Singleton"), "WHATSAT kiwi.cs.ucla.edu 5 1\n")).includes(
+            ` ${t}\n`,
+          );
+        },
+        15_000,
+        "Singleton relinked",
+      );
+    } finally {
+      for (const n of [...procs.keys()]) {
+        const r = await stop(n);
+        assert.equal(r.code, 0, `${n} exits 0 on SIGTERM: ${r.stderr}`);
+      }
+    }
+    for (const n of NAMES) {
+      const log = await Deno.readTextFile(`${dir}/logs/${n}.log`);
+      assert.match(log, /"event":"member.listening"/, n);
+      assert.match(log, /"event":"peer.link.open"/, n);
+    }
+  });
+});
