@@ -95,7 +95,9 @@ export class PeerLink implements FloodTarget {
   #conn: Deno.TcpConn | null = null;
   #queue: string[] = [];
   #dropped = 0;
-  #flushing: Promise<void> | null = null;
+  /** The writer's last run, awaited by stop(); `#writing` says whether it is still going. */
+  #flushing: Promise<void> = Promise.resolve();
+  #writing = false;
   #task: Promise<void> | null = null;
   #sleepTimer: ReturnType<typeof setTimeout> | undefined;
   #wake: (() => void) | null = null;
@@ -159,11 +161,18 @@ export class PeerLink implements FloodTarget {
         });
       }
     }
-    if (this.#state === "up" && this.#flushing === null) this.#flushing = this.#flush();
+    if (this.#state === "up") this.#kick();
+  }
+
+  /** Starts the writer unless it is running. Its first write is issued before this returns. */
+  #kick(): void {
+    if (!this.#writing) this.#flushing = this.#flush();
   }
 
   async #flush(): Promise<void> {
     const conn = this.#conn;
+    // Set synchronously, so a send() during a pending write only queues.
+    this.#writing = true;
     try {
       while (conn !== null && this.#queue.length > 0 && !this.#stopped) {
         const batch = wireToBytes(this.#queue.join(""));
@@ -177,7 +186,7 @@ export class PeerLink implements FloodTarget {
       });
       if (conn !== null) closeQuietly(conn);
     } finally {
-      this.#flushing = null;
+      this.#writing = false;
     }
   }
 
@@ -246,7 +255,7 @@ export class PeerLink implements FloodTarget {
         });
         this.#dropped = 0;
       }
-      if (this.#queue.length > 0 && this.#flushing === null) this.#flushing = this.#flush();
+      if (this.#queue.length > 0) this.#kick();
       const why = await this.#readReplies(conn, address);
       const refused = why === HELLO_REFUSED;
       if (!this.#stopped) {
