@@ -96,8 +96,22 @@ export interface LoggingOptions {
   consoleLevel: EventLevel | null;
 }
 
-/** Console records buffered while stdout is slow; past it they are dropped. */
+/**
+ * Console records buffered before LogTape flushes; while stdout is stalled it
+ * keeps at most twice this many and drops newer console lines past that.
+ */
 const CONSOLE_BUFFER_RECORDS = 10_000;
+
+/** Longest field value shown on the console, chars; the files keep it whole. */
+const CONSOLE_VALUE_CHARS = 200;
+
+/** A console-sized value: its first line, at most {@linkcode CONSOLE_VALUE_CHARS} chars. */
+function shorten(value: string): string {
+  const nl = value.indexOf("\n");
+  const first = nl === -1 || nl === value.length - 1 ? value.trimEnd() : value.slice(0, nl);
+  const cut = first.length > CONSOLE_VALUE_CHARS ? first.slice(0, CONSOLE_VALUE_CHARS) : first;
+  return cut.length < value.trimEnd().length ? `${cut}… (${value.length} chars)` : cut;
+}
 
 /** Short one-line rendering of an event for the console. */
 function consoleLine(record: LogRecord): string {
@@ -107,7 +121,10 @@ function consoleLine(record: LogRecord): string {
   const parts: string[] = [];
   for (const [k, v] of Object.entries(p)) {
     if (k === "event" || v === undefined) continue;
-    parts.push(`${k}=${typeof v === "string" && /[\s"]/.test(v) ? JSON.stringify(v) : v}`);
+    const text = typeof v === "string" ? shorten(v) : v;
+    parts.push(
+      `${k}=${typeof text === "string" && /[\s"]/.test(text) ? JSON.stringify(text) : text}`,
+    );
   }
   const level = record.level === "info" ? "" : ` ${record.level.toUpperCase()}`;
   return `${time} ${who}${level} ${p.event ?? record.message.join("")} ${parts.join(" ")}\n`;

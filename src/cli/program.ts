@@ -53,14 +53,15 @@ export function buildProgram(): { program: Command; result: { code: number } } {
 
   program.command("send")
     .description(
-      "send one message, half-close, print the reply; exit 0, 1 on a '? ' reply, 2 on error",
+      "send one message, half-close, print the reply; exit 0, 1 on a '? ' reply, 2 on error.\n" +
+        "Options go before <host:port>: every word after it is part of the message.",
     )
     .argument("<host:port>", "server address, e.g. localhost:11490")
     .argument(
       "<message...>",
       "the message fields, e.g. WHATSAT kiwi 10 5 (all words after host:port, even -33.8+151.2)",
     )
-    .option("-t, --timeout <duration>", "give up after this long (5s, 500ms)", "5s")
+    .option("-t, --timeout <duration>", "give up after this long (5s, 500ms, 1m)", "5s")
     // A southern latitude starts with "-": options go before <host:port>, words after it.
     .passThroughOptions()
     .action(async (target: string, words: string[], o: { timeout: string }) => {

@@ -76,8 +76,13 @@ export function startOrFail(member: Member, where: string, listen?: { port: numb
         `cannot listen on ${where} for ${member.name}: port in use (is it already running? change its port in herd.toml)`,
       );
     }
-    // Anything else (permission, unknown host, address not local) is the
-    // config's or the machine's, not a bug: one line, exit 2.
+    if (e instanceof Deno.errors.AddrNotAvailable) {
+      throw new UserError(
+        `cannot listen on ${where} for ${member.name}: that host is not an address of this machine (fix its host in herd.toml)`,
+      );
+    }
+    // Anything else (permission, unknown host) is the config's or the
+    // machine's, not a bug: one line, exit 2.
     throw new UserError(`cannot listen on ${where} for ${member.name}: ${(e as Error).message}`);
   }
 }
@@ -170,6 +175,11 @@ export async function serve(name: string, opts: RunOptions): Promise<void> {
     await stopLogging();
     throw e;
   }
+  // Always said, even with --quiet: the one sign that start-up worked.
+  const where = member.address;
+  console.log(
+    `${name} listening on ${where.hostname}:${where.port}; logs in ${opts.logDir}/${name}.log; Ctrl-C stops`,
+  );
   const unguard = survivePanics(memberLog(name));
   const signal = await untilSignal();
   memberLog(name).emit("info", "member.stopping", { signal });

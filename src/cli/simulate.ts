@@ -109,6 +109,7 @@ function banner(config: HerdConfig, members: Member[], logDir: string): string {
       (Date.now() / 1000).toFixed(9)
     }`,
     `  deno task herd send ${last.hostname}:${last.port} WHATSAT kiwi.cs.ucla.edu 10 5`,
+    "(Without Deno installed, write `npx -y deno@2.9.6` for `deno`.)",
     "",
     `Logs: ${logDir}/<Name>.log (JSON Lines). Ctrl-C stops the herd.`,
   );
@@ -204,7 +205,7 @@ async function demo(
   );
   note(await eventually(() => everyone("kiwi.cs.ucla.edu", t1)), "the flood reached every member");
   await step(
-    `Ask ${far}, the member farthest from ${first}, what is near it`,
+    `Ask ${far}, a member farthest from ${first}, what is near it`,
     far,
     "WHATSAT kiwi.cs.ucla.edu 10 3",
     /"status": "OK"/,

@@ -202,9 +202,11 @@ export class PeerLink implements FloodTarget {
       }
       if (this.#stopped) break;
       const delayMs = Math.round(
-        redialDelayMs(attempt++, this.#opts.redialMinMs, this.#opts.redialMaxMs, this.#opts.random),
+        redialDelayMs(attempt, this.#opts.redialMinMs, this.#opts.redialMaxMs, this.#opts.random),
       );
+      // `attempt` as in redialDelayMs(): failures in a row before this one, from 0.
       this.#opts.log.emit("debug", "peer.link.redial", { peer: this.peer, attempt, delayMs });
+      attempt++;
       await this.#sleep(delayMs);
     }
   }
