@@ -89,6 +89,7 @@ export const DEFAULT_SETTINGS: Readonly<HerdSettings> = Object.freeze({
  * line and column), what is wrong, and the fix. Print it as is, without a stack trace.
  */
 export class ConfigError extends Error {
+  /** Always `ConfigError`, so the error is recognisable once printed or logged. */
   override name = "ConfigError";
 
   /**

@@ -83,6 +83,7 @@ export class MemoryLog implements EventLog {
 
 /** The log folder or a log file cannot be created or opened (a user error). */
 export class LogSetupError extends Error {
+  /** Always `LogSetupError`, so the error is recognisable once printed or logged. */
   override name = "LogSetupError";
 }
 

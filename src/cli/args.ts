@@ -6,13 +6,16 @@
 
 /** An error the user caused (bad flag, bad config, port in use): one line, no stack, exit 2. */
 export class UserError extends Error {
+  /** Always `UserError`, so the error is recognisable once printed or logged. */
   override name = "UserError";
   /** Process exit code. */
   readonly exitCode: number;
 
   /**
+   * Creates a UserError.
+   *
    * @param message One line naming the problem and the fix.
-   * @param exitCode @default 2
+   * @param exitCode Process exit code to end with. @default 2
    */
   constructor(message: string, exitCode = 2) {
     super(message);

@@ -14,12 +14,26 @@ import { send } from "./send.ts";
 import { serve } from "./serve.ts";
 import { simulate } from "./simulate.ts";
 
+/** The part of the commander program that {@linkcode buildProgram} hands out. */
+export interface Program {
+  /**
+   * Parses the arguments and runs the chosen subcommand's action to completion.
+   *
+   * @param argv Arguments without the executable, e.g. `Deno.args`.
+   * @param options `from: "user"`: `argv` holds only the user's arguments.
+   * @returns Resolves once the action has finished.
+   * @throws {CommanderError} On help, version or a usage error (already printed).
+   * @throws {UserError} If an action fails on the user's input.
+   */
+  parseAsync(argv: readonly string[], options: { from: "user" }): Promise<unknown>;
+}
+
 /**
  * Builds the program. Actions set `result.code`; nothing calls `Deno.exit`.
  *
  * @returns The commander program and where its exit code lands.
  */
-export function buildProgram(): { program: Command; result: { code: number } } {
+export function buildProgram(): { program: Program; result: { code: number } } {
   const result = { code: 0 };
   const program = new Command("herd")
     .description('A proxy herd: servers that flood client locations and answer "what is near".')

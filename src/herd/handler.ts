@@ -32,11 +32,15 @@ import type { RecordStore } from "./store.ts";
 export interface MemberContext {
   /** This member's name. */
   readonly name: string;
+  /** The member's records, one per client id (read by WHATSAT, written by IAMAT/AT). */
   readonly store: RecordStore;
   /** Outgoing neighbour links by name (where floods go). */
   readonly links: ReadonlyMap<string, FloodTarget>;
+  /** Answers WHATSAT's Nearby Search questions. */
   readonly places: PlacesProvider;
+  /** Wall clock, POSIX ns: when a line was received, for IAMAT skews. */
   readonly clock: Clock;
+  /** Event sink (invalid lines, stored records, peer hellos, places errors). */
   readonly log: EventLog;
   /** True if `name` is a neighbour allowed to open a peer link to us. */
   isNeighbour(name: string): boolean;
@@ -56,6 +60,7 @@ export interface Session {
 
 /** A reply: the bytes to write, and its text for the log. */
 export interface Reply {
+  /** Exact bytes to write in one write, terminator(s) included. */
   bytes: Uint8Array;
   /** Display text (UTF-8 decoded) for `reply.out` log events. */
   text: string;

@@ -56,6 +56,7 @@ const NO_LOG: EventLog = { emit() {} };
 
 /** A running (or stopped) herd member. */
 export class Member {
+  /** This member's name, as in herd.toml's `servers`. */
   readonly name: string;
   /** The member's records, one per client id. Survives stop/start of this object. */
   readonly store: RecordStore = new RecordStore();
@@ -71,6 +72,8 @@ export class Member {
   #neighbours: Set<string>;
 
   /**
+   * Creates a stopped member; call {@linkcode Member.start} to listen and dial.
+   *
    * @param opts See {@linkcode MemberOptions}.
    * @throws {RangeError} If `opts.name` is not a server of `opts.config`.
    */

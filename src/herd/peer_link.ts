@@ -23,7 +23,9 @@ import { closeQuietly, reason, writeAll } from "./socket.ts";
 
 /** Where a member listens. */
 export interface PeerAddress {
+  /** Host name or IP address, e.g. `127.0.0.1` or `::1`. */
   hostname: string;
+  /** TCP port (0 in a listen override lets the OS choose a free one). */
   port: number;
 }
 
@@ -88,6 +90,7 @@ export function redialDelayMs(
 
 /** A member's outgoing connection to one neighbour. */
 export class PeerLink implements FloodTarget {
+  /** Name of the neighbour this link dials. */
   readonly peer: string;
   #opts: PeerLinkOptions;
   #state: LinkState = "down";
@@ -105,7 +108,11 @@ export class PeerLink implements FloodTarget {
   /** Aborts a dial in progress when the link stops. */
   #stopDial = new AbortController();
 
-  /** @param opts See {@linkcode PeerLinkOptions}. */
+  /**
+   * Creates a link in state `down`; {@linkcode PeerLink.start} begins dialling.
+   *
+   * @param opts See {@linkcode PeerLinkOptions}.
+   */
   constructor(opts: PeerLinkOptions) {
     this.peer = opts.peer;
     this.#opts = opts;

@@ -23,7 +23,7 @@ import type {
 } from "./types.ts";
 
 /** Credit GeoNames requires under CC BY 4.0, as one `html_attributions` entry. */
-export const GEONAMES_ATTRIBUTION =
+export const GEONAMES_ATTRIBUTION: string =
   'Place data &copy; <a href="https://www.geonames.org/">GeoNames</a>, ' +
   '<a href="https://creativecommons.org/licenses/by/4.0/">CC BY 4.0</a>';
 

@@ -33,26 +33,39 @@ export type NearbySearchStatus =
 
 /** A latitude/longitude pair as Google's legacy JSON spells it, degrees. */
 export interface LatLng {
+  /** Latitude, decimal degrees north, -90..90 (WGS 84). */
   lat: number;
+  /** Longitude, decimal degrees east, -180..180 (WGS 84). */
   lng: number;
 }
 
 /** One place of `results` (the fields herd promises; providers may add more). */
 export interface NearbySearchResult {
+  /** Human-readable name of the place, e.g. `Los Angeles`. */
   name: string;
+  /** Stable id of the place within its provider, e.g. `geonames:5368361`. */
   place_id: string;
+  /** Where the place is: its point, and optionally a bounding box for display. */
   geometry: { location: LatLng; viewport?: { northeast: LatLng; southwest: LatLng } };
+  /** Google place types, e.g. `["locality", "political"]`. */
   types: string[];
+  /** Short address or area, e.g. `CA, United States`. */
   vicinity: string;
+  /** Provider-specific extras (e.g. `reference`, `population`), passed through. */
   [extra: string]: unknown;
 }
 
 /** A whole Nearby Search (legacy) response document. */
 export interface NearbySearchResponse {
+  /** HTML credits the data's licence requires to be shown; may be empty. */
   html_attributions: string[];
+  /** Places found, nearest first; empty unless `status` is `OK`. */
   results: NearbySearchResult[];
+  /** Outcome: `OK`, `ZERO_RESULTS`, or why the search failed. */
   status: NearbySearchStatus;
+  /** Token for the next page of results, if the provider has more. */
   next_page_token?: string;
+  /** Human-readable cause of a non-OK `status`. */
   error_message?: string;
 }
 

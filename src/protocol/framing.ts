@@ -46,6 +46,8 @@ export class LineSplitter {
   #pos = 0;
 
   /**
+   * Creates a splitter with an empty buffer.
+   *
    * @param maxLineBytes Longest line kept, in bytes, terminator excluded.
    * @throws {RangeError} If `maxLineBytes` is not a positive integer.
    */

@@ -21,16 +21,23 @@ export const MAX_BOUND = 20;
 
 /** `IAMAT <client-id> <location> <client-time>` */
 export interface IamatMessage {
+  /** Discriminant: a client reporting its position. */
   kind: "IAMAT";
+  /** Client id, raw bytes as wire text; stored and echoed byte for byte. */
   clientId: WireText;
+  /** Reported position (ISO 6709), with the text to echo verbatim. */
   location: Location;
+  /** Client time, POSIX seconds, exact (any number of fraction digits). */
   clientTime: Decimal;
+  /** Client time exactly as received, echoed verbatim in the AT reply. */
   clientTimeText: WireText;
 }
 
 /** `WHATSAT <client-id> <radius-km> <bound>` */
 export interface WhatsatMessage {
+  /** Discriminant: a client asking what is near another client. */
   kind: "WHATSAT";
+  /** Id of the client whose stored position is the search centre. */
   clientId: WireText;
   /** Radius in km, 0 < radiusKm <= 50. */
   radiusKm: number;
@@ -40,7 +47,9 @@ export interface WhatsatMessage {
 
 /** A flooded record: `AT <origin> <skew> <client-id> <location> <client-time>` */
 export interface AtMessage {
+  /** Discriminant: a record flooded by a neighbour. */
   kind: "AT";
+  /** The record the line carries, to store and flood on if newer. */
   record: ClientRecord;
 }
 
@@ -50,14 +59,19 @@ export interface AtMessage {
  * does not know are ignored, so the line can grow without breaking old members.
  */
 export interface HelloMessage {
+  /** Discriminant: the first line of a neighbour's peer link. */
   kind: "HERD";
+  /** Protocol version; always {@linkcode HELLO_VERSION} (others are invalid). */
   version: string;
+  /** Name of the dialling server, as sent. */
   name: WireText;
+  /** The `key=value` tail by key (a repeated key keeps its last value). */
   params: Map<string, WireText>;
 }
 
 /** A line that is none of the above; the reply is `? ` + the line. */
 export interface InvalidMessage {
+  /** Discriminant: answered with `? ` and the line. */
   kind: "invalid";
   /** Why, for logs: `Cannot parse IAMAT: expected 4 fields, got 3`. */
   reason: string;
@@ -65,6 +79,7 @@ export interface InvalidMessage {
 
 /** A line of only white space: no reply. */
 export interface EmptyMessage {
+  /** Discriminant: ignored, nothing is written back. */
   kind: "empty";
 }
 
