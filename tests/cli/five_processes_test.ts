@@ -4,18 +4,12 @@
  */
 
 import assert from "node:assert/strict";
+import { defaultConfig } from "../../src/config.ts";
 import { exchange, OpenClient, waitFor } from "../_harness.ts";
 import { finish, freePort, type HerdResult, spawnHerd, withTempDir } from "./_cli.ts";
 
-const NAMES = ["Campbell", "Hill", "Jaquez", "Singleton", "Smith"];
-const LINKS = [
-  ["Hill", "Jaquez"],
-  ["Hill", "Smith"],
-  ["Singleton", "Jaquez"],
-  ["Singleton", "Smith"],
-  ["Singleton", "Campbell"],
-  ["Smith", "Campbell"],
-];
+const NAMES = defaultConfig().servers.map((s) => s.name);
+const LINKS = defaultConfig().links;
 
 function toml(ports: Map<string, number>): string {
   const lines = [
