@@ -7,7 +7,8 @@
  * @module
  */
 
-import { parseDurationMs, parseHostPort, UserError } from "./args.ts";
+import { closeQuietly, writeAll } from "../herd/socket.ts";
+import { parseHostPort, UserError } from "./args.ts";
 
 /** Options of {@linkcode send}. */
 export interface SendOptions {
@@ -15,6 +16,51 @@ export interface SendOptions {
   timeoutMs: number;
   /** Where the reply goes. @default Deno.stdout */
   out?: { write(p: Uint8Array): Promise<number> };
+}
+
+/**
+ * One request the way test harnesses make it: connect, write `text`,
+ * half-close, and hand every chunk of the reply to `onData` until EOF.
+ *
+ * @param addr The server.
+ * @param text The bytes to send, as UTF-8 (terminators included).
+ * @param timeoutMs Give up after this long, ms, counted from the connect.
+ * @param onData Called with each chunk of the reply, in order (the chunk is reused afterwards).
+ * @throws {UserError} (exit 2) On connection failure or timeout.
+ */
+export async function request(
+  addr: { hostname: string; port: number },
+  text: string,
+  timeoutMs: number,
+  onData: (chunk: Uint8Array) => void | Promise<void>,
+): Promise<void> {
+  const target = `${addr.hostname}:${addr.port}`;
+  const signal = AbortSignal.timeout(timeoutMs);
+  let conn: Deno.TcpConn;
+  try {
+    conn = await Deno.connect({ hostname: addr.hostname, port: addr.port, signal });
+  } catch (e) {
+    const why = signal.aborted ? `timed out after ${timeoutMs} ms` : (e as Error).message;
+    throw new UserError(`cannot connect to ${target}: ${why}`);
+  }
+  const timer = setTimeout(() => conn.close(), timeoutMs);
+  try {
+    await writeAll(conn, new TextEncoder().encode(text));
+    await conn.closeWrite();
+    const buf = new Uint8Array(65536);
+    for (let n = await conn.read(buf); n !== null; n = await conn.read(buf)) {
+      await onData(buf.subarray(0, n));
+    }
+  } catch (e) {
+    throw new UserError(
+      signal.aborted
+        ? `no complete reply from ${target} within ${timeoutMs} ms`
+        : `connection to ${target} failed: ${(e as Error).message}`,
+    );
+  } finally {
+    clearTimeout(timer);
+    closeQuietly(conn);
+  }
 }
 
 /**
@@ -29,45 +75,11 @@ export interface SendOptions {
 export async function send(target: string, words: string[], opts: SendOptions): Promise<number> {
   const addr = parseHostPort(target);
   const out = opts.out ?? Deno.stdout;
-  const signal = AbortSignal.timeout(opts.timeoutMs);
-  let conn: Deno.TcpConn;
-  try {
-    conn = await Deno.connect({ hostname: addr.hostname, port: addr.port, signal });
-  } catch (e) {
-    const why = signal.aborted ? `timed out after ${opts.timeoutMs} ms` : (e as Error).message;
-    throw new UserError(`cannot connect to ${target}: ${why}`);
-  }
-  const timer = setTimeout(() => conn.close(), opts.timeoutMs);
   let head = "";
-  try {
-    const data = new TextEncoder().encode(words.join(" ") + "\n");
-    let off = 0;
-    while (off < data.length) off += await conn.write(data.subarray(off));
-    await conn.closeWrite();
-    const buf = new Uint8Array(65536);
-    while (true) {
-      const n = await conn.read(buf);
-      if (n === null) break;
-      if (head.length < 2) head += String.fromCharCode(...buf.subarray(0, Math.min(n, 2)));
-      let w = 0;
-      while (w < n) w += await out.write(buf.subarray(w, n));
-    }
-  } catch (e) {
-    throw new UserError(
-      signal.aborted
-        ? `no complete reply from ${target} within ${opts.timeoutMs} ms`
-        : `connection to ${target} failed: ${(e as Error).message}`,
-    );
-  } finally {
-    clearTimeout(timer);
-    try {
-      conn.close();
-    } catch {
-      // closed by the timeout
-    }
-  }
+  await request(addr, words.join(" ") + "\n", opts.timeoutMs, async (chunk) => {
+    if (head.length < 2) head += String.fromCharCode(...chunk.subarray(0, 2 - head.length));
+    let w = 0;
+    while (w < chunk.length) w += await out.write(chunk.subarray(w));
+  });
   return head.startsWith("? ") ? 1 : 0;
 }
-
-/** Parses `--timeout`; re-exported for the program definition. */
-export { parseDurationMs };

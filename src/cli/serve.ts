@@ -65,6 +65,7 @@ export function placesOrFail(config: HerdConfig): PlacesProvider {
  *
  * @param member The member.
  * @param where `host:port` it will listen on, for the message.
+ * @param listen Override of herd.toml's port (`simulate --demo` uses port 0).
  * @throws {UserError} If it cannot listen.
  */
 export function startOrFail(member: Member, where: string, listen?: { port: number }): void {

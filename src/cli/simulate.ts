@@ -11,6 +11,7 @@ import { type AddressBook, Member, type PeerAddress } from "../herd/mod.ts";
 import { memberLog } from "../log.ts";
 import type { PlacesProvider } from "../places/types.ts";
 import { UserError } from "./args.ts";
+import { request } from "./send.ts";
 import {
   loadConfigOrFail,
   placesOrFail,
@@ -28,11 +29,11 @@ export interface SimulateOptions extends RunOptions {
 }
 
 /** Starts every member of `config`; stops those already started if one fails. */
-function startAll(
+async function startAll(
   config: HerdConfig,
   places: PlacesProvider,
   usePortZero: boolean,
-): { members: Member[]; addresses: AddressBook } {
+): Promise<{ members: Member[]; addresses: AddressBook }> {
   const addresses: AddressBook = new Map();
   const members = config.servers.map((s) =>
     new Member({ config, name: s.name, places, log: memberLog(s.name), addresses })
@@ -42,7 +43,7 @@ function startAll(
     try {
       startOrFail(m, `${s.host}:${s.port}`, usePortZero ? { port: 0 } : undefined);
     } catch (e) {
-      members.slice(0, i).forEach((started) => started.stop());
+      await Promise.all(members.slice(0, i).map((started) => started.stop()));
       throw e;
     }
   }
@@ -67,7 +68,7 @@ export async function simulate(opts: SimulateOptions): Promise<number> {
   });
   let herd: { members: Member[]; addresses: AddressBook };
   try {
-    herd = startAll(config, places, opts.demo);
+    herd = await startAll(config, places, opts.demo);
   } catch (e) {
     await stopLogging();
     throw e;
@@ -118,26 +119,12 @@ function banner(config: HerdConfig, members: Member[], logDir: string): string {
 
 /** Sends one message the way test harnesses do (write, half-close, read to EOF). */
 async function ask(addr: PeerAddress, line: string): Promise<string> {
-  const conn = await Deno.connect({ hostname: addr.hostname, port: addr.port });
-  const timer = setTimeout(() => conn.close(), 5000);
-  try {
-    await conn.write(new TextEncoder().encode(line + "\n"));
-    await conn.closeWrite();
-    const chunks: string[] = [];
-    const decoder = new TextDecoder();
-    const buf = new Uint8Array(65536);
-    for (let n = await conn.read(buf); n !== null; n = await conn.read(buf)) {
-      chunks.push(decoder.decode(buf.subarray(0, n), { stream: true }));
-    }
-    return chunks.join("");
-  } finally {
-    clearTimeout(timer);
-    try {
-      conn.close();
-    } catch {
-      // closed by the timer
-    }
-  }
+  const decoder = new TextDecoder();
+  let reply = "";
+  await request(addr, line + "\n", 5000, (chunk) => {
+    reply += decoder.decode(chunk, { stream: true });
+  });
+  return reply;
 }
 
 /** Polls until `predicate` holds or `ms` pass; returns whether it held. */

@@ -52,7 +52,7 @@ export interface Session {
   readonly id: number;
   /** `host:port` of the other end. */
   readonly remote: string;
-  /** Lines seen so far on this connection (the hello must be the first). */
+  /** Non-blank lines seen so far on this connection (the hello must be the first). */
   lines: number;
   /** Neighbour name once its hello was accepted, else `null` (a client). */
   peer: string | null;
@@ -98,12 +98,11 @@ export function handleLine(
   ctx: MemberContext,
   receivedNs: bigint = ctx.clock(),
 ): Reply | null | Promise<Reply> {
-  const first = session.lines++ === 0;
   const msg = parseMessage(line);
+  // Blank lines do not count: the hello may follow them.
+  if (msg.kind === "empty") return null;
+  const first = session.lines++ === 0;
   switch (msg.kind) {
-    case "empty":
-      session.lines--; // blank lines do not count: the hello may follow them
-      return null;
     case "IAMAT":
       return handleIamat(msg, ctx, receivedNs);
     case "WHATSAT":

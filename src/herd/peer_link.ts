@@ -306,23 +306,18 @@ export class PeerLink implements FloodTarget {
       if (n === null) return "closed by neighbour";
       for (const frame of splitter.push(buf.subarray(0, n))) {
         const text = wireToDisplay(bytesToWire(frame.kind === "line" ? frame.bytes : frame.head));
-        if (text.startsWith("? HERD ")) {
-          // Our hello was refused: everything we send would be refused too.
-          this.#opts.log.emit("warning", "peer.link.refused", {
+        const refused = text.startsWith("? ");
+        this.#opts.log.emit(
+          refused ? "warning" : "debug",
+          refused ? "peer.link.refused" : "peer.link.reply",
+          {
             peer: this.peer,
             address,
             line: text,
-          });
-          return HELLO_REFUSED;
-        } else if (text.startsWith("? ")) {
-          this.#opts.log.emit("warning", "peer.link.refused", {
-            peer: this.peer,
-            address,
-            line: text,
-          });
-        } else {
-          this.#opts.log.emit("debug", "peer.link.reply", { peer: this.peer, address, line: text });
-        }
+          },
+        );
+        // Our hello was refused: everything we send would be refused too.
+        if (text.startsWith("? HERD ")) return HELLO_REFUSED;
       }
     }
   }
