@@ -20,11 +20,84 @@ export interface ServerConfig {
   port: number;
 }
 
-/** The `[places]` table: which places provider answers WHATSAT. */
+/**
+ * The `[places]` table: which places provider answers WHATSAT, and how it is asked. The Google
+ * API key is not a setting: it comes from the environment (`GOOGLE_PLACES_API_KEY`), so it never
+ * sits in a file that gets committed or shown.
+ */
 export interface PlacesConfig {
-  /** The provider; only the embedded GeoNames data set for now. */
-  provider: "geonames";
+  /**
+   * The provider (TOML key `provider`): `geonames` (embedded GeoNames cities, no network),
+   * `google` (Places API (New) Nearby Search) or `google-legacy` (the legacy Nearby Search).
+   *
+   * @default {"geonames"}
+   */
+  provider: "geonames" | "google" | "google-legacy";
+  /**
+   * Base URL the Google providers call instead of Google's own (TOML key `endpoint`), e.g.
+   * `http://127.0.0.1:8080` for a proxy or a fake in tests; the API path is appended. `http:` or
+   * `https:`, no query or fragment. Absent: `https://places.googleapis.com` (`google`) or
+   * `https://maps.googleapis.com` (`google-legacy`).
+   */
+  endpoint?: string;
+  /**
+   * Longest a WHATSAT waits for the places service, in milliseconds (TOML key `timeout_ms`),
+   * retry included; past it the reply says `UNKNOWN_ERROR`. Shorter answers sooner when Google is
+   * slow; longer gives a slow network more chance. 1..120000.
+   *
+   * @default {5000}
+   */
+  timeoutMs: number;
+  /**
+   * How long an answer is reused, in seconds (TOML key `cache_ttl_s`). Longer saves requests
+   * (and money) but serves staler places. Google's terms allow keeping coordinates at most
+   * 30 days, hence the maximum 2592000; 0 disables the cache (identical concurrent questions are
+   * still coalesced).
+   *
+   * @default {60}
+   */
+  cacheTtlS: number;
+  /**
+   * Most answers kept, least recently used dropped first (TOML key `cache_entries`). An entry is
+   * one rounded location and radius with up to 20 places (a few KiB). 0 disables the cache.
+   * 0..1000000.
+   *
+   * @default {10000}
+   */
+  cacheEntries: number;
+  /**
+   * Place fields the `google` provider asks for (TOML key `field_mask`), sent as the
+   * `X-Goog-FieldMask` header; Google bills by the costliest field. Each is `places.<field>`;
+   * `places.id`, `places.displayName` and `places.location` are required, wildcards are refused.
+   *
+   * @default the Pro-tier fields of {@linkcode DEFAULT_PLACES}
+   */
+  fieldMask: readonly string[];
 }
+
+/** `[places]` settings used for every key the file leaves out (no `endpoint`: Google's own). */
+export const DEFAULT_PLACES: Readonly<Omit<PlacesConfig, "endpoint">> = Object.freeze({
+  provider: "geonames",
+  timeoutMs: 5000,
+  cacheTtlS: 60,
+  cacheEntries: 10000,
+  // Only Essentials and Pro fields (Google's SKU tiers for Nearby Search (New)): every field of
+  // the legacy Nearby Search result that the New API can give at that price.
+  fieldMask: Object.freeze([
+    "places.id",
+    "places.displayName",
+    "places.location",
+    "places.viewport",
+    "places.types",
+    "places.shortFormattedAddress",
+    "places.formattedAddress",
+    "places.businessStatus",
+    "places.plusCode",
+    "places.iconMaskBaseUri",
+    "places.iconBackgroundColor",
+    "places.attributions",
+  ]),
+});
 
 /** Tunables: the keys of the `[herd]` table other than `links`. */
 export interface HerdSettings {
@@ -62,6 +135,60 @@ export interface HerdSettings {
    * @default {10000}
    */
   peerQueueLimit: number;
+  /**
+   * Most connections (clients and neighbours) a member serves at once (TOML key
+   * `max_connections`); a connection over it is closed as soon as it is accepted, and logged.
+   * Keep it below the process's open-file limit. At least 1.
+   *
+   * @default {4096}
+   */
+  maxConnections: number;
+  /**
+   * A client connection that sends nothing and has no reply in progress for this long is
+   * closed, in milliseconds (TOML key `client_idle_ms`); 0 never closes idle clients.
+   * Neighbours' connections are exempt.
+   *
+   * @default {300000}
+   */
+  clientIdleMs: number;
+  /**
+   * Longest a single write to a connection may wait for the other side to read, in
+   * milliseconds (TOML key `write_timeout_ms`). A client that stops reading is disconnected
+   * after it, and a neighbour link that stalls is dropped and redialled, so an unread socket
+   * never holds the member's memory. At least 1.
+   *
+   * @default {30000}
+   */
+  writeTimeoutMs: number;
+  /**
+   * Period of anti-entropy on every peer link that is up, in milliseconds (TOML key
+   * `sync_interval_ms`), on top of the reconciliation each time a link comes up. Identical
+   * stores cost one ~400-byte line per link. 0 turns the periodic run off.
+   *
+   * @default {60000}
+   */
+  syncIntervalMs: number;
+  /**
+   * On SIGTERM/SIGINT, how long a member waits for replies in progress and queued floods to go
+   * out before closing everything, in milliseconds (TOML key `drain_ms`). 0 closes at once.
+   *
+   * @default {2000}
+   */
+  drainMs: number;
+  /**
+   * Shared secret that authenticates peer hellos with HMAC-SHA256 (TOML key `secret`; the
+   * `HERD_SECRET` environment variable overrides it). Without one, a hello is accepted only
+   * from the host herd.toml lists for its server, and each member warns at start. At least 16
+   * characters. Never logged.
+   */
+  secret?: string;
+  /**
+   * Directory for each member's SQLite record file `<Name>.sqlite` (TOML key `data_dir`,
+   * relative to the working directory). When set, a member reloads its records at start and
+   * writes every stored record before replying, so even a restart of every member loses nothing
+   * acknowledged. Unset: records live in memory only.
+   */
+  dataDir?: string;
 }
 
 /** A whole herd: its members, the links between them, the places provider and the tunables. */
@@ -82,6 +209,11 @@ export const DEFAULT_SETTINGS: Readonly<HerdSettings> = Object.freeze({
   redialMinMs: 100,
   redialMaxMs: 5000,
   peerQueueLimit: 10000,
+  maxConnections: 4096,
+  clientIdleMs: 300000,
+  writeTimeoutMs: 30000,
+  syncIntervalMs: 60000,
+  drainMs: 2000,
 });
 
 /**
@@ -107,7 +239,11 @@ export class ConfigError extends Error {
 const DEFAULT_HOST = "127.0.0.1";
 
 /** Places providers a `[places]` table may name. */
-const PLACES_PROVIDERS: readonly PlacesConfig["provider"][] = ["geonames"];
+const PLACES_PROVIDERS: readonly PlacesConfig["provider"][] = [
+  "geonames",
+  "google",
+  "google-legacy",
+];
 
 /** A server name travels in hello lines and AT records, so it must be one safe field. */
 const SERVER_NAME = /^[A-Za-z0-9._-]+$/;
@@ -115,12 +251,36 @@ const SERVER_NAME_HINT = "one or more of A-Z a-z 0-9 . _ -";
 
 const TOP_KEYS = ["herd", "places", "servers"];
 const SERVER_KEYS = ["name", "host", "port"];
-const PLACES_KEYS = ["provider"];
+const PLACES_KEYS = [
+  "provider",
+  "endpoint",
+  "timeout_ms",
+  "cache_ttl_s",
+  "cache_entries",
+  "field_mask",
+];
+
+/** Longest `timeout_ms`: a WHATSAT waiting longer than two minutes has been given up on. */
+const MAX_PLACES_TIMEOUT_MS = 120_000;
+
+/** Longest `cache_ttl_s`: Google lets coordinates be kept at most 30 days. */
+const MAX_CACHE_TTL_S = 30 * 24 * 3600;
+
+/** One field of a Places API (New) field mask: `places.` and a (possibly dotted) field path. */
+const FIELD_MASK_PATH = /^places\.[A-Za-z][A-Za-z0-9]*(\.[A-Za-z][A-Za-z0-9]*)*$/;
+
+/** Fields a WHATSAT answer cannot do without (`place_id`, `name`, `geometry.location`). */
+const REQUIRED_FIELDS = ["places.id", "places.displayName", "places.location"];
+
+/** The numeric fields of {@link HerdSettings}. */
+type NumericSetting = {
+  [K in keyof HerdSettings]-?: HerdSettings[K] extends number ? K : never;
+}[keyof HerdSettings];
 
 /** Tunables: TOML key, field, and allowed range. */
 const SETTING_KEYS: ReadonlyArray<{
   key: string;
-  field: keyof HerdSettings;
+  field: NumericSetting;
   min: number;
   max: number;
 }> = [
@@ -129,8 +289,15 @@ const SETTING_KEYS: ReadonlyArray<{
   { key: "redial_min_ms", field: "redialMinMs", min: 1, max: 2147483647 },
   { key: "redial_max_ms", field: "redialMaxMs", min: 1, max: 2147483647 },
   { key: "peer_queue_limit", field: "peerQueueLimit", min: 1, max: Number.MAX_SAFE_INTEGER },
+  { key: "max_connections", field: "maxConnections", min: 1, max: 1048576 },
+  { key: "client_idle_ms", field: "clientIdleMs", min: 0, max: 2147483647 },
+  { key: "write_timeout_ms", field: "writeTimeoutMs", min: 1, max: 2147483647 },
+  { key: "sync_interval_ms", field: "syncIntervalMs", min: 0, max: 2147483647 },
+  { key: "drain_ms", field: "drainMs", min: 0, max: 2147483647 },
 ];
-const HERD_KEYS = ["links", ...SETTING_KEYS.map((s) => s.key)];
+/** Shortest accepted `[herd] secret`, characters. */
+export const MIN_SECRET_LENGTH = 16;
+const HERD_KEYS = ["links", "secret", "data_dir", ...SETTING_KEYS.map((s) => s.key)];
 
 /** Throws a ConfigError about `key`. */
 type Fail = (key: string, problem: string) => never;
@@ -186,6 +353,24 @@ export function parseConfig(text: string, source?: string): HerdConfig {
   const links = readLinks(herd?.links, servers, fail);
   checkConnected(servers, links, fail);
   return { servers, links, places, settings };
+}
+
+/**
+ * Overrides `[herd] secret` with the `HERD_SECRET` environment variable's value, when set.
+ *
+ * @param config A parsed config.
+ * @param secret The variable's value, or `undefined` if unset (then `config` is returned as is).
+ * @returns The config with the secret in place.
+ * @throws {ConfigError} If the value is shorter than {@link MIN_SECRET_LENGTH} (not echoed).
+ */
+export function withSecret(config: HerdConfig, secret: string | undefined): HerdConfig {
+  if (secret === undefined || secret === "") return config;
+  if (secret.length < MIN_SECRET_LENGTH) {
+    throw new ConfigError(
+      `HERD_SECRET: must be at least ${MIN_SECRET_LENGTH} characters; use a long random string`,
+    );
+  }
+  return { ...config, settings: { ...config.settings, secret } };
 }
 
 /**
@@ -260,7 +445,7 @@ export function defaultConfig(): HerdConfig {
       ["Singleton", "Campbell"],
       ["Smith", "Campbell"],
     ],
-    places: { provider: "geonames" },
+    places: { ...DEFAULT_PLACES, fieldMask: [...DEFAULT_PLACES.fieldMask] },
     settings: { ...DEFAULT_SETTINGS },
   };
 }
@@ -276,7 +461,7 @@ export function testConfig(): HerdConfig {
   return {
     ...config,
     servers: config.servers.map((server) => ({ ...server, host: DEFAULT_HOST, port: 0 })),
-    settings: { ...config.settings, redialMinMs: 10, redialMaxMs: 200 },
+    settings: { ...config.settings, redialMinMs: 10, redialMaxMs: 200, drainMs: 500 },
   };
 }
 
@@ -351,7 +536,8 @@ function readServers(value: unknown, fail: Fail): ServerConfig[] {
 }
 
 function readPlaces(value: unknown, fail: Fail): PlacesConfig {
-  if (value === undefined) return { provider: "geonames" };
+  const places: PlacesConfig = { ...DEFAULT_PLACES, fieldMask: [...DEFAULT_PLACES.fieldMask] };
+  if (value === undefined) return places;
   if (!isTable(value)) return fail("places", `must be a table, got ${describe(value)}`);
   checkKeys(value, "places.", PLACES_KEYS, fail);
   const provider = value.provider ?? "geonames";
@@ -365,7 +551,87 @@ function readPlaces(value: unknown, fail: Fail): PlacesConfig {
       }, got ${typeof provider === "string" ? JSON.stringify(provider) : describe(provider)}`,
     );
   }
-  return { provider: known };
+  places.provider = known;
+  if (value.endpoint !== undefined) places.endpoint = readEndpoint(value.endpoint, fail);
+  if (value.timeout_ms !== undefined) {
+    places.timeoutMs = readInteger(
+      value.timeout_ms,
+      "places.timeout_ms",
+      1,
+      MAX_PLACES_TIMEOUT_MS,
+      fail,
+    );
+  }
+  if (value.cache_ttl_s !== undefined) {
+    places.cacheTtlS = readInteger(
+      value.cache_ttl_s,
+      "places.cache_ttl_s",
+      0,
+      MAX_CACHE_TTL_S,
+      fail,
+    );
+  }
+  if (value.cache_entries !== undefined) {
+    places.cacheEntries = readInteger(
+      value.cache_entries,
+      "places.cache_entries",
+      0,
+      1_000_000,
+      fail,
+    );
+  }
+  if (value.field_mask !== undefined) places.fieldMask = readFieldMask(value.field_mask, fail);
+  return places;
+}
+
+/** `places.endpoint`: an http(s) base URL without query or fragment, trailing slashes removed. */
+function readEndpoint(value: unknown, fail: Fail): string {
+  const example = 'like "http://127.0.0.1:8080" or "https://proxy.internal/google"';
+  if (typeof value !== "string") {
+    return fail("places.endpoint", `must be a URL string ${example}, got ${describe(value)}`);
+  }
+  let url: URL | undefined;
+  try {
+    url = new URL(value);
+  } catch {
+    url = undefined;
+  }
+  if (
+    url === undefined || (url.protocol !== "http:" && url.protocol !== "https:") ||
+    url.search !== "" || url.hash !== "" || value.includes("?") || value.includes("#")
+  ) {
+    return fail(
+      "places.endpoint",
+      `must be an http: or https: base URL without query or fragment, ${example}, ` +
+        `got ${JSON.stringify(value)}`,
+    );
+  }
+  return value.replace(/\/+$/, "");
+}
+
+/** `places.field_mask`: explicit `places.<field>` paths, the required ones included. */
+function readFieldMask(value: unknown, fail: Fail): string[] {
+  const shape = 'must be an array of field paths like ["places.id", "places.displayName"]';
+  if (!Array.isArray(value) || value.length === 0) {
+    return fail("places.field_mask", `${shape}, got ${describe(value)}`);
+  }
+  const fields = value.map((field: unknown, i) => {
+    if (typeof field !== "string" || !FIELD_MASK_PATH.test(field)) {
+      return fail(
+        `places.field_mask[${i}]`,
+        `must be "places.<field>" (no wildcards: they bill every field), got ${describe(field)}`,
+      );
+    }
+    return field;
+  });
+  const missing = REQUIRED_FIELDS.filter((field) => !fields.includes(field));
+  if (missing.length > 0) {
+    fail(
+      "places.field_mask",
+      `lacks ${missing.join(", ")}; a WHATSAT answer needs ${REQUIRED_FIELDS.join(", ")}`,
+    );
+  }
+  return [...new Set(fields)];
 }
 
 function readSettings(herd: Table, fail: Fail): HerdSettings {
@@ -374,6 +640,25 @@ function readSettings(herd: Table, fail: Fail): HerdSettings {
     if (herd[key] !== undefined) {
       settings[field] = readInteger(herd[key], `herd.${key}`, min, max, fail);
     }
+  }
+  if (herd.secret !== undefined) {
+    // The value itself never goes into a message.
+    if (typeof herd.secret !== "string") {
+      fail("herd.secret", `must be a string, got ${typeof herd.secret}`);
+    }
+    if ((herd.secret as string).length < MIN_SECRET_LENGTH) {
+      fail(
+        "herd.secret",
+        `must be at least ${MIN_SECRET_LENGTH} characters; use a long random string`,
+      );
+    }
+    settings.secret = herd.secret as string;
+  }
+  if (herd.data_dir !== undefined) {
+    if (typeof herd.data_dir !== "string" || herd.data_dir === "") {
+      fail("herd.data_dir", `must be a non-empty directory path, got ${describe(herd.data_dir)}`);
+    }
+    settings.dataDir = herd.data_dir as string;
   }
   if (settings.redialMaxMs < settings.redialMinMs) {
     const given = herd.redial_max_ms === undefined ? " (the default)" : "";

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { ConfigError, findServer, type HerdConfig, loadConfig } from "../config.ts";
+import { ConfigError, findServer, type HerdConfig, loadConfig, withSecret } from "../config.ts";
 import { Member } from "../herd/mod.ts";
 import {
   type EventLevel,
@@ -15,7 +15,7 @@ import {
   memberLog,
   setupLogging,
 } from "../log.ts";
-import { createProvider } from "../places/mod.ts";
+import { createProvider, GOOGLE_API_KEY_ENV } from "../places/mod.ts";
 import type { PlacesProvider } from "../places/types.ts";
 import { UserError } from "./args.ts";
 
@@ -30,7 +30,8 @@ export interface RunOptions {
 }
 
 /**
- * Loads herd.toml, turning its errors into a user error (exit 2).
+ * Loads herd.toml (with `HERD_SECRET` from the environment overriding `[herd] secret`),
+ * turning its errors into a user error (exit 2).
  *
  * @param path The file.
  * @returns The validated config.
@@ -38,7 +39,7 @@ export interface RunOptions {
  */
 export async function loadConfigOrFail(path: string): Promise<HerdConfig> {
   try {
-    return await loadConfig(path);
+    return withSecret(await loadConfig(path), Deno.env.get("HERD_SECRET"));
   } catch (e) {
     if (e instanceof ConfigError) throw new UserError(e.message);
     throw e;
@@ -46,15 +47,27 @@ export async function loadConfigOrFail(path: string): Promise<HerdConfig> {
 }
 
 /**
- * Creates the configured places provider (a user error if it cannot be).
+ * Creates the configured places provider (a user error if it cannot be). A `google*` provider
+ * takes its API key from the environment variable `GOOGLE_PLACES_API_KEY`, never from a file.
  *
  * @param config The herd.
- * @returns The provider.
- * @throws {UserError} If the provider cannot be created.
+ * @param log Where the provider's `places.stats` and `places.upstream` events go.
+ * @returns The provider; call its `close()` at shutdown.
+ * @throws {UserError} If the provider cannot be created (unknown name, no API key).
  */
-export function placesOrFail(config: HerdConfig): PlacesProvider {
+export function placesOrFail(config: HerdConfig, log?: EventLog): PlacesProvider {
+  let apiKey: string | undefined;
+  if (config.places.provider !== "geonames") {
+    try {
+      apiKey = Deno.env.get(GOOGLE_API_KEY_ENV);
+    } catch {
+      throw new UserError(
+        `cannot read ${GOOGLE_API_KEY_ENV}: environment access not granted (run with --allow-env)`,
+      );
+    }
+  }
   try {
-    return createProvider(config.places);
+    return createProvider(config.places, { apiKey, log });
   } catch (e) {
     throw new UserError((e as Error).message);
   }
@@ -162,7 +175,7 @@ export async function serve(name: string, opts: RunOptions): Promise<void> {
     const names = config.servers.map((s) => s.name).join(", ");
     throw new UserError(`unknown server "${name}" in ${opts.config}; valid: ${names}`);
   }
-  const places = placesOrFail(config);
+  const places = placesOrFail(config, memberLog(name));
   const consoleLevel: EventLevel = opts.quiet ? "warning" : "info";
   const stopLogging = await setupLoggingOrFail({
     logDir: opts.logDir,
@@ -173,6 +186,7 @@ export async function serve(name: string, opts: RunOptions): Promise<void> {
   try {
     startOrFail(member, `${server.host}:${server.port}`);
   } catch (e) {
+    await places.close?.();
     await stopLogging();
     throw e;
   }
@@ -185,6 +199,7 @@ export async function serve(name: string, opts: RunOptions): Promise<void> {
   const signal = await untilSignal();
   memberLog(name).emit("info", "member.stopping", { signal });
   await member.stop();
+  await places.close?.();
   unguard();
   await stopLogging();
 }

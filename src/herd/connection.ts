@@ -17,7 +17,7 @@ import {
   type Reply,
   type Session,
 } from "./handler.ts";
-import { closeQuietly, reason, writeAll } from "./socket.ts";
+import { closeQuietly, reason, writeWithin, WriteTimeout } from "./socket.ts";
 
 /** Read buffer per connection, bytes. Lines longer than this span reads; framing copes. */
 const READ_BUFFER_BYTES = 64 * 1024;
@@ -34,6 +34,24 @@ export interface ConnectionOptions {
    * a neighbour's limit must exceed the clients' or valid updates are lost.
    */
   peerLineBytes: number;
+  /** Longest a reply write may wait for the other side to read, ms; then the connection closes. */
+  writeTimeoutMs: number;
+  /** Shared with the member: activity, for the idle sweep and the drain on stop. */
+  activity: ConnectionActivity;
+}
+
+/** What the member needs to know about a connection it may have to close. */
+export interface ConnectionActivity {
+  /** When bytes last arrived or a reply was last written, `performance.now()` ms. */
+  lastActiveMs: number;
+  /** True while a chunk's lines are being handled or replied to. */
+  busy: boolean;
+  /** True once the connection is a neighbour's (exempt from the idle timeout). */
+  peer: boolean;
+  /** Set by the member when stopping: finish the lines read so far, then close. */
+  draining: boolean;
+  /** Why the member closed the connection (e.g. idle), for the `conn.close` event. */
+  closeReason?: string;
 }
 
 /**
@@ -51,12 +69,20 @@ export async function serveConnection(
   opts: ConnectionOptions,
 ): Promise<void> {
   const remote = `${conn.remoteAddr.hostname}:${conn.remoteAddr.port}`;
-  const session: Session = { id: opts.id, remote, lines: 0, peer: null };
+  const session: Session = {
+    id: opts.id,
+    remote,
+    remoteHost: conn.remoteAddr.hostname,
+    lines: 0,
+    peer: null,
+  };
+  const activity = opts.activity;
   const splitter = new LineSplitter(opts.maxLineBytes);
   const buf = new Uint8Array(READ_BUFFER_BYTES);
   ctx.log.emit("debug", "conn.open", { conn: session.id, remote });
   let why = "closed by client";
   let closedByMember = false;
+  let enforced = false;
 
   // Handles one frame; `receivedNs` is when its bytes were read (the skew's clock).
   const serveFrame = async (frame: Frame, receivedNs: bigint): Promise<void> => {
@@ -85,17 +111,21 @@ export async function serveConnection(
     }
     if (session.peer !== null && splitter.maxLineBytes !== opts.peerLineBytes) {
       splitter.setMaxLineBytes(opts.peerLineBytes);
+      activity.peer = true;
     }
     if (reply === null) return;
-    await writeAll(conn, reply.bytes);
+    await writeWithin(conn, reply.bytes, opts.writeTimeoutMs);
+    activity.lastActiveMs = performance.now();
     ctx.log.emit("info", "reply.out", { conn: session.id, remote, reply: reply.text });
   };
 
   try {
     conn.setNoDelay(true);
-    while (true) {
+    while (!activity.draining) {
       const n = await conn.read(buf);
       const receivedNs = ctx.clock();
+      activity.lastActiveMs = performance.now();
+      activity.busy = true;
       if (n === null) {
         for (const frame of splitter.end()) await serveFrame(frame, receivedNs);
         break;
@@ -104,15 +134,21 @@ export async function serveConnection(
       for (let f = splitter.next(); f !== null; f = splitter.next()) {
         await serveFrame(f, receivedNs);
       }
+      activity.busy = false;
     }
+    if (activity.draining) why = "member stopping";
   } catch (e) {
-    // Member.stop() closes the socket under a pending read or write.
+    // Member.stop() or the idle sweep closes the socket under a pending read or write.
     closedByMember = e instanceof Deno.errors.Interrupted || e instanceof Deno.errors.BadResource;
-    why = closedByMember ? "member stopping" : reason(e);
+    why = activity.closeReason ?? (closedByMember ? "member stopping" : reason(e));
+    // A client cut off for not reading or for idling is worth seeing in the log.
+    if (activity.closeReason !== undefined || e instanceof WriteTimeout) enforced = true;
   } finally {
+    activity.busy = false;
     closeQuietly(conn);
   }
-  ctx.log.emit(session.peer === null || closedByMember ? "debug" : "warning", "conn.close", {
+  const level = enforced ? "info" : session.peer === null || closedByMember ? "debug" : "warning";
+  ctx.log.emit(level, "conn.close", {
     conn: session.id,
     remote,
     peer: session.peer ?? undefined,

@@ -12,6 +12,7 @@ import { formatNearbySearch } from "../places/nearby_search_json.ts";
 import {
   type AtMessage,
   type ClientRecord,
+  type DigestMessage,
   formatAt,
   formatHello,
   formatSkew,
@@ -19,11 +20,14 @@ import {
   type IamatMessage,
   parseMessage,
   skewNanos,
+  type WantMessage,
   type WhatsatMessage,
   type WireText,
   wireToBytes,
   wireToDisplay,
 } from "../protocol/mod.ts";
+import { answerDigest, answerWant } from "./anti_entropy.ts";
+import type { PeerAuth } from "./auth.ts";
 import type { Clock } from "./clock.ts";
 import { flood, type FloodTarget } from "./flood.ts";
 import type { RecordStore } from "./store.ts";
@@ -44,6 +48,20 @@ export interface MemberContext {
   readonly log: EventLog;
   /** True if `name` is a neighbour allowed to open a peer link to us. */
   isNeighbour(name: string): boolean;
+  /** Checks hellos and signs our welcomes. */
+  readonly auth: PeerAuth;
+  /** Anti-entropy counters, updated by the handlers. */
+  readonly sync: SyncCounters;
+}
+
+/** What anti-entropy has cost a member so far. */
+export interface SyncCounters {
+  /** DIGEST lines answered. */
+  digests: number;
+  /** Bytes of anti-entropy traffic this member sent (DIGEST, WANT and AT lines it answered with). */
+  bytesSent: number;
+  /** Records sent in answers. */
+  recordsSent: number;
 }
 
 /** Per-connection state the handlers need. */
@@ -52,6 +70,8 @@ export interface Session {
   readonly id: number;
   /** `host:port` of the other end. */
   readonly remote: string;
+  /** IP address of the other end (what host-based peer checks compare). */
+  readonly remoteHost: string;
   /** Non-blank lines seen so far on this connection (the hello must be the first). */
   lines: number;
   /** Neighbour name once its hello was accepted, else `null` (a client). */
@@ -69,6 +89,10 @@ export interface Reply {
 /** Builds a reply from wire text (AT lines, `? ` lines). */
 function wireReply(wire: WireText): Reply {
   return { bytes: wireToBytes(wire), text: wireToDisplay(wire) };
+}
+
+function wireOrNull(wire: WireText): Reply | null {
+  return wire === "" ? null : wireReply(wire);
 }
 
 /**
@@ -111,6 +135,10 @@ export function handleLine(
       return handleAt(msg, line, session, ctx);
     case "HERD":
       return handleHello(msg, line, first, session, ctx);
+    case "DIGEST":
+    case "WANT":
+      if (session.peer === null) return invalidReply(line);
+      return wireOrNull(handlePeerSync(msg, session.peer, ctx));
     case "invalid":
       if (session.peer !== null) {
         ctx.log.emit("warning", "peer.invalid", {
@@ -194,35 +222,83 @@ function handleAt(
   ctx: MemberContext,
 ): Reply | null {
   if (session.peer === null) return invalidReply(line);
-  if (ctx.store.apply(msg.record)) {
-    const n = flood(msg.record, ctx.links, session.peer);
-    ctx.log.emit("debug", "record.stored", {
-      peer: session.peer,
-      client: wireToDisplay(msg.record.clientId),
-      forwardedTo: n,
-    });
-  }
+  applyFromPeer(msg, session.peer, ctx);
   return null;
 }
 
+/**
+ * Applies a record a neighbour sent (a flood or an anti-entropy answer): if it
+ * is newer, stores it and floods it to every other neighbour.
+ *
+ * @param msg The AT line, parsed.
+ * @param peer The neighbour's name.
+ * @param ctx The member.
+ * @returns True if it was newer (stored and flooded).
+ */
+export function applyFromPeer(msg: AtMessage, peer: string, ctx: MemberContext): boolean {
+  if (!ctx.store.apply(msg.record)) return false;
+  const n = flood(msg.record, ctx.links, peer);
+  ctx.log.emit("debug", "record.stored", {
+    peer,
+    client: wireToDisplay(msg.record.clientId),
+    forwardedTo: n,
+  });
+  return true;
+}
+
+/**
+ * Answers a neighbour's anti-entropy line (see `anti_entropy.ts`).
+ *
+ * @param msg `DIGEST` or `WANT`.
+ * @param peer The neighbour's name.
+ * @param ctx The member.
+ * @returns The lines to send back (wire text, each with `\n`), or `""`.
+ */
+export function handlePeerSync(
+  msg: DigestMessage | WantMessage,
+  peer: string,
+  ctx: MemberContext,
+): WireText {
+  if (msg.kind === "WANT") {
+    const sent = answerWant(msg, ctx.store);
+    ctx.sync.bytesSent += sent.text.length;
+    ctx.sync.recordsSent += sent.records;
+    ctx.log.emit("debug", "sync.want", { peer, prefix: msg.prefix, records: sent.records });
+    return sent.text;
+  }
+  const answer = answerDigest(msg, ctx.store);
+  ctx.sync.digests++;
+  ctx.sync.bytesSent += answer.text.length;
+  ctx.sync.recordsSent += answer.records;
+  ctx.log.emit(msg.prefix === "" ? "info" : "debug", "sync.digest", {
+    peer,
+    prefix: msg.prefix === "" ? "-" : msg.prefix,
+    differing: answer.differing,
+    records: answer.records,
+  });
+  return answer.text;
+}
+
 // HERD 1 <server-name> [key=value ...]   (first line of a neighbour's link)
-function handleHello(
+async function handleHello(
   msg: HelloMessage,
   line: WireText,
   first: boolean,
   session: Session,
   ctx: MemberContext,
-): Reply {
+): Promise<Reply> {
   const fields = { conn: session.id, remote: session.remote, peer: wireToDisplay(msg.name) };
-  if (!first) {
-    ctx.log.emit("warning", "peer.link.rejected", { ...fields, reason: "hello after first line" });
-    return invalidReply(line);
-  }
-  if (!ctx.isNeighbour(msg.name)) {
-    ctx.log.emit("warning", "peer.link.rejected", { ...fields, reason: "not a neighbour" });
+  let why: string | null;
+  if (!first) why = "hello after first line";
+  else if (!ctx.isNeighbour(msg.name)) why = "not a neighbour";
+  else why = await ctx.auth.check("hello", msg, ctx.name, session.remoteHost);
+  if (why !== null) {
+    // Stays a client: its AT lines get `? `.
+    ctx.log.emit("warning", "peer.link.rejected", { ...fields, reason: why });
     return invalidReply(line);
   }
   session.peer = msg.name;
   ctx.log.emit("info", "peer.link.accepted", fields);
-  return wireReply(formatHello(ctx.name) + "\n");
+  const auth = await ctx.auth.sign("welcome", ctx.name, msg.name);
+  return wireReply(formatHello(ctx.name, auth) + "\n");
 }

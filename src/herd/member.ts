@@ -11,10 +11,18 @@ import { findServer, type HerdConfig, neighboursOf } from "../config.ts";
 import type { EventLog } from "../log.ts";
 import type { PlacesProvider } from "../places/types.ts";
 import type { WireText } from "../protocol/mod.ts";
+import { openingDigest } from "./anti_entropy.ts";
+import { hostAuth, type PeerAuth, secretAuth } from "./auth.ts";
 import { type Clock, wallClockNs } from "./clock.ts";
-import { serveConnection } from "./connection.ts";
-import type { MemberContext } from "./handler.ts";
-import { type PeerAddress, PeerLink } from "./peer_link.ts";
+import { type ConnectionActivity, serveConnection } from "./connection.ts";
+import {
+  applyFromPeer,
+  handlePeerSync,
+  type MemberContext,
+  type SyncCounters,
+} from "./handler.ts";
+import { type PeerAddress, PeerLink, type PeerMessage } from "./peer_link.ts";
+import { RecordFile } from "./persistence.ts";
 import { closeQuietly, reason } from "./socket.ts";
 import { RecordStore } from "./store.ts";
 
@@ -50,6 +58,11 @@ export interface MemberOptions {
   addresses?: AddressBook;
   /** Uniform random in [0, 1) for redial jitter. @default Math.random */
   random?: () => number;
+  /**
+   * Peer authentication. @default HMAC with `config.settings.secret` if set, else
+   * source-address checks against herd.toml
+   */
+  auth?: PeerAuth;
 }
 
 const NO_LOG: EventLog = { emit() {} };
@@ -65,11 +78,18 @@ export class Member {
   #addresses: AddressBook;
   #listener: Deno.TcpListener | null = null;
   #links = new Map<string, PeerLink>();
-  #conns = new Set<Deno.TcpConn>();
+  #conns = new Map<Deno.TcpConn, ConnectionActivity>();
   #tasks = new Set<Promise<void>>();
   #acceptTask: Promise<void> | null = null;
   #nextConnId = 1;
   #neighbours: Set<string>;
+  #auth: PeerAuth;
+  #sync: SyncCounters = { digests: 0, bytesSent: 0, recordsSent: 0 };
+  #timers: ReturnType<typeof setInterval>[] = [];
+  #refused = 0;
+  #refusedLoggedMs = -Infinity;
+  #file: RecordFile | null = null;
+  #ctx: MemberContext | null = null;
 
   /**
    * Creates a stopped member; call {@linkcode Member.start} to listen and dial.
@@ -87,6 +107,26 @@ export class Member {
     this.#log = opts.log ?? NO_LOG;
     this.#addresses = opts.addresses ?? addressBookOf(opts.config);
     this.#neighbours = new Set(neighboursOf(opts.config, opts.name));
+    const secret = opts.config.settings.secret;
+    this.#auth = opts.auth ?? (secret === undefined ? hostAuth(opts.config) : secretAuth(secret));
+    this.store.onStored((record, line) => {
+      if (this.#file === null) return;
+      try {
+        this.#file.save(record.clientId, line);
+      } catch (e) {
+        this.#log.emit("error", "error", { reason: `cannot persist record: ${reason(e)}` });
+      }
+    });
+  }
+
+  /** Anti-entropy counters (what reconciliation has sent so far). */
+  get sync(): Readonly<SyncCounters> {
+    return this.#sync;
+  }
+
+  /** Open connections (clients and neighbours' links to us). */
+  get connections(): number {
+    return this.#conns.size;
   }
 
   /** True between a successful start() and stop(). */
@@ -117,58 +157,159 @@ export class Member {
    * @param listen Override of herd.toml's host/port (port 0 picks a free one).
    * @returns The address it listens on.
    * @throws {Deno.errors.AddrInUse} If the port is taken.
-   * @throws {Error} If already running.
+   * @throws {Error} If already running, or if `data_dir` is set and the record file cannot be
+   *   opened.
    */
   start(listen?: Partial<PeerAddress>): PeerAddress {
     if (this.#listener !== null) throw new Error(`Cannot start ${this.name}: already running`);
     const own = findServer(this.#opts.config, this.name)!;
-    this.#listener = Deno.listen({
-      hostname: listen?.hostname ?? own.host,
-      port: listen?.port ?? own.port,
-      transport: "tcp",
-    });
+    const settings = this.#opts.config.settings;
+    if (settings.dataDir !== undefined) this.#loadFile(settings.dataDir);
+    try {
+      this.#listener = Deno.listen({
+        hostname: listen?.hostname ?? own.host,
+        port: listen?.port ?? own.port,
+        transport: "tcp",
+      });
+    } catch (e) {
+      this.#file?.close();
+      this.#file = null;
+      throw e;
+    }
     const address = this.address;
     this.#addresses.set(this.name, address);
     this.#log.emit("info", "member.listening", {
       address: `${address.hostname}:${address.port}`,
       neighbours: [...this.#neighbours].join(","),
     });
+    if (this.#auth.mode === "host" && this.#neighbours.size > 0) {
+      this.#log.emit("warning", "member.unauthenticated", {
+        reason: "no [herd] secret or HERD_SECRET: neighbours are trusted by source address only",
+      });
+    }
     this.#opts.places.warm?.();
-    const settings = this.#opts.config.settings;
+    this.#ctx = this.#context();
     for (const peer of this.#neighbours) {
-      const link = new PeerLink({
+      const link: PeerLink = new PeerLink({
         self: this.name,
         peer,
         addressOf: (n) => this.#addresses.get(n),
         redialMinMs: settings.redialMinMs,
         redialMaxMs: settings.redialMaxMs,
         queueLimit: settings.peerQueueLimit,
+        maxLineBytes: peerLineBytesOf(this.#opts.config),
+        writeTimeoutMs: settings.writeTimeoutMs,
         log: this.#log,
         random: this.#opts.random,
+        auth: this.#auth,
+        onLine: (msg, line) => this.#peerLine(link, msg, line),
+        onWelcome: () => this.#reconcile(link, "link up"),
+        onDrained: () => this.#reconcile(link, "queue overflowed"),
       });
       this.#links.set(peer, link);
       link.start();
+    }
+    if (settings.syncIntervalMs > 0) {
+      this.#timers.push(setInterval(() => {
+        for (const link of this.#links.values()) {
+          if (link.state === "up") this.#reconcile(link, "periodic");
+        }
+      }, settings.syncIntervalMs));
+    }
+    if (settings.clientIdleMs > 0) {
+      const sweepMs = Math.max(10, Math.min(1000, settings.clientIdleMs / 4));
+      this.#timers.push(setInterval(() => this.#closeIdle(settings.clientIdleMs), sweepMs));
     }
     this.#acceptTask = this.#accept(this.#listener);
     return address;
   }
 
+  /** Opens the record file and loads it into the store. */
+  #loadFile(dir: string): void {
+    const file = RecordFile.open(dir, this.name);
+    const { records, skipped } = file.load();
+    this.#file = null; // loading must not write every record back
+    for (const record of records) this.store.apply(record);
+    this.#file = file;
+    this.#log.emit("info", "member.loaded", {
+      file: file.path,
+      records: records.length,
+      skipped,
+    });
+  }
+
+  /** Starts a reconciliation on a link (see anti_entropy.ts): sends our root digest. */
+  #reconcile(link: PeerLink, why: string): void {
+    const text = openingDigest(this.store);
+    this.#sync.bytesSent += text.length;
+    link.send(text);
+    this.#log.emit("info", "sync.start", { peer: link.peer, reason: why, records: this.store.size });
+  }
+
+  /** A line the neighbour sent back on our link, after its welcome. */
+  #peerLine(link: PeerLink, msg: PeerMessage, line: string): void {
+    const ctx = this.#ctx;
+    if (ctx === null) return;
+    if (msg.kind === "AT") {
+      applyFromPeer(msg, link.peer, ctx);
+      return;
+    }
+    this.#log.emit("debug", "msg.in", { peer: link.peer, line: line.slice(0, 200) });
+    const answer = handlePeerSync(msg, link.peer, ctx);
+    if (answer !== "") link.send(answer);
+  }
+
+  /** Closes client connections idle for `idleMs`. */
+  #closeIdle(idleMs: number): void {
+    const now = performance.now();
+    for (const [conn, activity] of this.#conns) {
+      if (activity.peer || activity.busy || now - activity.lastActiveMs < idleMs) continue;
+      activity.closeReason = `idle for ${idleMs} ms`;
+      closeQuietly(conn);
+    }
+  }
+
   /**
-   * Stops: closes the listener, every connection and link, and waits until
-   * nothing of the member is pending. Records are kept (see `store`).
+   * Stops: closes the listener, lets replies in progress and queued floods go
+   * out for up to `drainMs` (default `[herd] drain_ms`), then closes every
+   * connection and link and waits until nothing of the member is pending.
+   * Records are kept (see `store`).
+   *
+   * @param drainMs Longest wait for the drain, ms; 0 closes at once.
    */
-  async stop(): Promise<void> {
+  async stop(drainMs: number = this.#opts.config.settings.drainMs): Promise<void> {
     const listener = this.#listener;
     if (listener === null) return;
     this.#listener = null;
     closeQuietly(listener);
-    for (const conn of this.#conns) closeQuietly(conn);
+    for (const t of this.#timers) clearInterval(t);
+    this.#timers = [];
+    if (drainMs > 0) await this.#drain(drainMs);
+    for (const conn of this.#conns.keys()) closeQuietly(conn);
     await Promise.all([...this.#links.values()].map((l) => l.stop()));
     this.#links.clear();
     await this.#acceptTask;
     await Promise.all(this.#tasks);
     await this.#opts.places.settled?.();
+    this.#file?.close();
+    this.#file = null;
+    this.#ctx = null;
     this.#log.emit("info", "member.stopped", { records: this.store.size });
+  }
+
+  /** Waits (bounded) until no connection is mid-reply and no link has lines queued. */
+  async #drain(drainMs: number): Promise<void> {
+    for (const [conn, activity] of this.#conns) {
+      activity.draining = true;
+      if (!activity.busy) closeQuietly(conn);
+    }
+    const deadline = performance.now() + drainMs;
+    const pending = () =>
+      [...this.#conns.values()].some((a) => a.busy) ||
+      [...this.#links.values()].some((l) => l.state === "up" && l.queued > 0);
+    while (pending() && performance.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
   }
 
   #context(): MemberContext {
@@ -180,12 +321,15 @@ export class Member {
       clock: this.#opts.clock ?? wallClockNs,
       log: this.#log,
       isNeighbour: (n: WireText) => this.#neighbours.has(n),
+      auth: this.#auth,
+      sync: this.#sync,
     };
   }
 
   async #accept(listener: Deno.TcpListener): Promise<void> {
-    const ctx = this.#context();
-    const maxLineBytes = this.#opts.config.settings.maxLineBytes;
+    const ctx = this.#ctx ?? this.#context();
+    const settings = this.#opts.config.settings;
+    const maxLineBytes = settings.maxLineBytes;
     const peerLineBytes = peerLineBytesOf(this.#opts.config);
     while (this.#listener === listener) {
       let conn: Deno.TcpConn;
@@ -202,16 +346,49 @@ export class Member {
         closeQuietly(conn); // accepted while stopping: stop() has already swept #conns
         break;
       }
+      if (this.#conns.size >= settings.maxConnections) {
+        closeQuietly(conn);
+        this.#refusedOne(settings.maxConnections);
+        continue;
+      }
       const id = this.#nextConnId++;
-      this.#conns.add(conn);
-      const task = serveConnection(conn, ctx, { id, maxLineBytes, peerLineBytes }).finally(() => {
+      const activity: ConnectionActivity = {
+        lastActiveMs: performance.now(),
+        busy: false,
+        peer: false,
+        draining: false,
+      };
+      this.#conns.set(conn, activity);
+      const task = serveConnection(conn, ctx, {
+        id,
+        maxLineBytes,
+        peerLineBytes,
+        writeTimeoutMs: settings.writeTimeoutMs,
+        activity,
+      }).finally(() => {
         this.#conns.delete(conn);
         this.#tasks.delete(task);
       });
       this.#tasks.add(task);
     }
   }
+
+  /** Logs refused connections, at most one event per second (with the count since the last). */
+  #refusedOne(limit: number): void {
+    this.#refused++;
+    const now = performance.now();
+    if (now - this.#refusedLoggedMs < REFUSED_LOG_INTERVAL_MS) return;
+    this.#refusedLoggedMs = now;
+    this.#log.emit("warning", "conn.refused", {
+      reason: `over max_connections (${limit})`,
+      refused: this.#refused,
+    });
+    this.#refused = 0;
+  }
 }
+
+/** Shortest interval between two `conn.refused` events, ms (each counts the refusals since). */
+const REFUSED_LOG_INTERVAL_MS = 1000;
 
 /** Pause after a failed accept (e.g. out of file descriptors), ms. */
 const ACCEPT_RETRY_MS = 50;

@@ -12,14 +12,23 @@
 
 import type { EventLog } from "../log.ts";
 import {
+  type AtMessage,
   bytesToWire,
+  type DigestMessage,
   formatHello,
   LineSplitter,
+  parseMessage,
+  type WantMessage,
   wireToBytes,
   wireToDisplay,
+  type WireText,
 } from "../protocol/mod.ts";
+import type { PeerAuth } from "./auth.ts";
 import type { FloodTarget } from "./flood.ts";
-import { closeQuietly, reason, writeAll } from "./socket.ts";
+import { closeQuietly, reason, writeWithin } from "./socket.ts";
+
+/** A line a neighbour may send back on our link once its welcome is accepted. */
+export type PeerMessage = AtMessage | DigestMessage | WantMessage;
 
 /** Where a member listens. */
 export interface PeerAddress {
@@ -49,14 +58,26 @@ export interface PeerLinkOptions {
   redialMaxMs: number;
   /** Most lines queued while down or slow; older ones are dropped past it. */
   queueLimit: number;
+  /** Longest line accepted from the neighbour, bytes (an AT line can exceed a client's). */
+  maxLineBytes: number;
   /** Event sink. */
   log: EventLog;
   /** Uniform random in [0, 1), injected for deterministic tests. @default Math.random */
   random?: () => number;
+  /** Signs our hello and checks the neighbour's welcome. */
+  auth: PeerAuth;
+  /** Longest a write may wait for the neighbour to read, ms; then the link is dropped. */
+  writeTimeoutMs: number;
+  /** Called with each record or anti-entropy line the neighbour sends back after its welcome. */
+  onLine?: (msg: PeerMessage, line: WireText) => void;
+  /** Called when the neighbour's welcome is accepted (the time to reconcile). */
+  onWelcome?: () => void;
+  /** Called when the queue has drained after lines were dropped (time to reconcile again). */
+  onDrained?: () => void;
 }
 
-/** Read buffer size for the (small) replies a neighbour sends on a link, bytes. */
-const READ_BUFFER_BYTES = 4096;
+/** Read buffer size for what a neighbour sends back on a link (welcome, anti-entropy), bytes. */
+const READ_BUFFER_BYTES = 64 * 1024;
 
 /**
  * Longest wait for a dial to complete, ms. A neighbour whose host drops SYNs
@@ -98,6 +119,8 @@ export class PeerLink implements FloodTarget {
   #conn: Deno.TcpConn | null = null;
   #queue: string[] = [];
   #dropped = 0;
+  /** Lines were dropped since the last onDrained(). */
+  #lost = false;
   /** The writer's last run, awaited by stop(); `#writing` says whether it is still going. */
   #flushing: Promise<void> = Promise.resolve();
   #writing = false;
@@ -161,6 +184,7 @@ export class PeerLink implements FloodTarget {
     this.#queue.push(line);
     if (this.#queue.length > this.#opts.queueLimit) {
       this.#queue.shift();
+      this.#lost = true;
       if (this.#dropped++ === 0) {
         this.#opts.log.emit("warning", "peer.queue.overflow", {
           peer: this.peer,
@@ -180,12 +204,14 @@ export class PeerLink implements FloodTarget {
     const conn = this.#conn;
     // Set synchronously, so a send() during a pending write only queues.
     this.#writing = true;
+    let drained = false;
     try {
       while (conn !== null && this.#queue.length > 0 && !this.#stopped) {
         const batch = wireToBytes(this.#queue.join(""));
         this.#queue = [];
-        await writeAll(conn, batch);
+        await writeWithin(conn, batch, this.#opts.writeTimeoutMs);
       }
+      drained = this.#lost && conn !== null && !this.#stopped;
     } catch (e) {
       this.#opts.log.emit("warning", "peer.link.dropped", {
         peer: this.peer,
@@ -194,6 +220,11 @@ export class PeerLink implements FloodTarget {
       if (conn !== null) closeQuietly(conn);
     } finally {
       this.#writing = false;
+    }
+    if (drained) {
+      // Lines were dropped: the neighbour may miss records until a reconciliation.
+      this.#lost = false;
+      this.#opts.onDrained?.();
     }
   }
 
@@ -253,7 +284,9 @@ export class PeerLink implements FloodTarget {
     this.#conn = conn;
     try {
       conn.setNoDelay(true);
-      await writeAll(conn, wireToBytes(formatHello(this.#opts.self) + "\n"));
+      const auth = await this.#opts.auth.sign("hello", this.#opts.self, this.peer);
+      const hello = formatHello(this.#opts.self, auth) + "\n";
+      await writeWithin(conn, wireToBytes(hello), this.#opts.writeTimeoutMs);
       this.#state = "up";
       this.#connections++;
       this.#opts.log.emit("info", "peer.link.open", { peer: this.peer, address });
@@ -292,10 +325,14 @@ export class PeerLink implements FloodTarget {
     }
   }
 
-  /** Reads what the neighbour says on our link (its welcome, `? ` lines) until EOF. */
+  /**
+   * Reads what the neighbour says on our link until EOF: its welcome, then
+   * anti-entropy lines and records (handed to `onLine`), or `? ` lines.
+   */
   async #readReplies(conn: Deno.TcpConn, address: string): Promise<string> {
-    const splitter = new LineSplitter();
+    const splitter = new LineSplitter(this.#opts.maxLineBytes);
     const buf = new Uint8Array(READ_BUFFER_BYTES);
+    let welcomed = false;
     while (true) {
       let n: number | null;
       try {
@@ -305,7 +342,23 @@ export class PeerLink implements FloodTarget {
       }
       if (n === null) return "closed by neighbour";
       for (const frame of splitter.push(buf.subarray(0, n))) {
-        const text = wireToDisplay(bytesToWire(frame.kind === "line" ? frame.bytes : frame.head));
+        const wire = bytesToWire(frame.kind === "line" ? frame.bytes : frame.head);
+        const msg = frame.kind === "line" ? parseMessage(wire) : null;
+        if (msg?.kind === "HERD" && !welcomed) {
+          const why = msg.name !== this.peer
+            ? `welcome names ${wireToDisplay(msg.name)}`
+            : await this.#opts.auth.check("welcome", msg, this.#opts.self, conn.remoteAddr.hostname);
+          if (why !== null) return `welcome rejected: ${why}`;
+          welcomed = true;
+          this.#opts.log.emit("debug", "peer.link.welcome", { peer: this.peer, address });
+          this.#opts.onWelcome?.();
+          continue;
+        }
+        if (welcomed && (msg?.kind === "AT" || msg?.kind === "DIGEST" || msg?.kind === "WANT")) {
+          this.#opts.onLine?.(msg, wire);
+          continue;
+        }
+        const text = wireToDisplay(wire);
         const refused = text.startsWith("? ");
         this.#opts.log.emit(
           refused ? "warning" : "debug",

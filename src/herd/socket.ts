@@ -21,6 +21,45 @@ export async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void
   }
 }
 
+/** Thrown by {@linkcode writeWithin} when the other side did not read in time. */
+export class WriteTimeout extends Error {
+  /** Always `WriteTimeout`. */
+  override name = "WriteTimeout";
+}
+
+/**
+ * {@linkcode writeAll} with a deadline: if the other side has not taken every
+ * byte within `timeoutMs` (it stopped reading and the socket buffers are
+ * full), the connection is closed and the write fails. This is what bounds
+ * the memory an unread socket can hold.
+ *
+ * @param conn A connection.
+ * @param bytes One whole message or batch.
+ * @param timeoutMs Deadline, ms.
+ * @throws {WriteTimeout} If the deadline passed (`conn` is then closed).
+ * @throws {Deno.errors.BrokenPipe | Deno.errors.ConnectionReset | Deno.errors.BadResource}
+ *   If the socket fails or is closed meanwhile.
+ */
+export async function writeWithin(
+  conn: Deno.Conn,
+  bytes: Uint8Array,
+  timeoutMs: number,
+): Promise<void> {
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    closeQuietly(conn);
+  }, timeoutMs);
+  try {
+    await writeAll(conn, bytes);
+  } catch (e) {
+    if (timedOut) throw new WriteTimeout(`no read for ${timeoutMs} ms`);
+    throw e;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /**
  * Closes a connection, ignoring "already closed".
  *

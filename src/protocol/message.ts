@@ -6,6 +6,13 @@
  */
 
 import { compareDecimal, type Decimal, decimalOf, isZero, parseDecimal } from "./decimal.ts";
+import {
+  DIGEST_DEPTH,
+  DIGEST_FANOUT,
+  type NodeDigest,
+  parseNodeDigest,
+  parsePrefix,
+} from "./digest.ts";
 import { splitFields } from "./fields.ts";
 import { type Location, parseIso6709 } from "./iso6709.ts";
 import type { ClientRecord } from "./record.ts";
@@ -65,8 +72,29 @@ export interface HelloMessage {
   version: string;
   /** Name of the dialling server, as sent. */
   name: WireText;
-  /** The `key=value` tail by key (a repeated key keeps its last value). */
+  /** The `key=value` tail by key (a repeated key makes the line invalid). */
   params: Map<string, WireText>;
+}
+
+/**
+ * An anti-entropy digest from a neighbour: `DIGEST <prefix> <d0> ... <d15>`
+ * (see `digest.ts`). Valid only on an authenticated peer connection.
+ */
+export interface DigestMessage {
+  /** Discriminant: the sender's digests of the children of `prefix`. */
+  kind: "DIGEST";
+  /** The parent node, hex nibbles (`""` for the root), shorter than DIGEST_DEPTH. */
+  prefix: string;
+  /** The 16 children's digests, in nibble order. */
+  children: NodeDigest[];
+}
+
+/** `WANT <prefix>`: a neighbour asks for every record under a node. Peers only. */
+export interface WantMessage {
+  /** Discriminant: send the records under `prefix` as AT lines. */
+  kind: "WANT";
+  /** The node, hex nibbles (`""` for the root). */
+  prefix: string;
 }
 
 /** A line that is none of the above; the reply is `? ` + the line. */
@@ -89,6 +117,8 @@ export type Message =
   | WhatsatMessage
   | AtMessage
   | HelloMessage
+  | DigestMessage
+  | WantMessage
   | InvalidMessage
   | EmptyMessage;
 
@@ -128,6 +158,10 @@ export function parseMessage(line: WireText): Message {
       return parseAt(fields);
     case "HERD":
       return parseHello(fields);
+    case "DIGEST":
+      return parseDigest(fields);
+    case "WANT":
+      return parseWant(fields);
     default:
       return invalid(`Cannot parse message: unknown command ${JSON.stringify(fields[0])}`);
   }
@@ -216,6 +250,10 @@ function parseHello(fields: WireText[]): Message {
     if (eq <= 0) {
       return invalid(`Cannot parse HERD hello: expected key=value, got ${JSON.stringify(field)}`);
     }
+    const key = field.slice(0, eq);
+    if (params.has(key)) {
+      return invalid(`Cannot parse HERD hello: repeated key ${JSON.stringify(key)}`);
+    }
     params.set(field.slice(0, eq), field.slice(eq + 1));
   }
   return { kind: "HERD", version: fields[1], name: fields[2], params };
@@ -232,4 +270,36 @@ export function formatHello(name: string, params: Iterable<[string, string]> = [
   let line = `HERD ${HELLO_VERSION} ${name}`;
   for (const [k, v] of params) line += ` ${k}=${v}`;
   return line;
+}
+
+// DIGEST <prefix> <d0> ... <d15>
+function parseDigest(fields: WireText[]): Message {
+  if (fields.length !== 2 + DIGEST_FANOUT) {
+    return invalid(
+      `Cannot parse DIGEST: expected ${2 + DIGEST_FANOUT} fields, got ${fields.length}`,
+    );
+  }
+  const prefix = parsePrefix(fields[1]);
+  if (prefix === null || prefix.length >= DIGEST_DEPTH) {
+    return invalid(`Cannot parse DIGEST: bad node prefix ${JSON.stringify(fields[1])}`);
+  }
+  const children: NodeDigest[] = [];
+  for (const field of fields.slice(2)) {
+    const d = parseNodeDigest(field);
+    if (d === null) return invalid(`Cannot parse DIGEST: bad node digest ${JSON.stringify(field)}`);
+    children.push(d);
+  }
+  return { kind: "DIGEST", prefix, children };
+}
+
+// WANT <prefix>
+function parseWant(fields: WireText[]): Message {
+  if (fields.length !== 2) {
+    return invalid(`Cannot parse WANT: expected 2 fields, got ${fields.length}`);
+  }
+  const prefix = parsePrefix(fields[1]);
+  if (prefix === null) {
+    return invalid(`Cannot parse WANT: bad node prefix ${JSON.stringify(fields[1])}`);
+  }
+  return { kind: "WANT", prefix };
 }

@@ -13,3 +13,4 @@ export * from "./iso6709.ts";
 export * from "./skew.ts";
 export * from "./record.ts";
 export * from "./message.ts";
+export * from "./digest.ts";

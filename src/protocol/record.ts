@@ -35,8 +35,12 @@ function compareWire(a: WireText, b: WireText): number {
  *
  * `candidate` wins iff its client time is greater (exact decimal comparison),
  * or the times are equal and its (location text, origin) pair is greater,
- * compared byte-wise. Equal records do not replace each other, so a flood of
- * an already-known record stops.
+ * compared byte-wise (PROTOCOL.md section 3). herd adds two last tie-breakers,
+ * the client time's text (`1.5` vs `1.50`) and then the skew, both byte-wise,
+ * so that two records differing in any field are ordered: every replica then
+ * holds byte-identical AT lines, which anti-entropy digests rely on.
+ * Identical records do not replace each other, so a flood of an already-known
+ * record stops.
  *
  * @param candidate The incoming record.
  * @param current The stored record, or `undefined` if none.
@@ -48,7 +52,11 @@ export function isNewer(candidate: ClientRecord, current: ClientRecord | undefin
   if (t !== 0) return t > 0;
   const l = compareWire(candidate.location.text, current.location.text);
   if (l !== 0) return l > 0;
-  return compareWire(candidate.origin, current.origin) > 0;
+  const o = compareWire(candidate.origin, current.origin);
+  if (o !== 0) return o > 0;
+  const text = compareWire(candidate.clientTimeText, current.clientTimeText);
+  if (text !== 0) return text > 0;
+  return compareWire(candidate.skew, current.skew) > 0;
 }
 
 /**

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { type PeerAddress, PeerLink, redialDelayMs } from "../../src/herd/mod.ts";
+import { testConfig } from "../../src/config.ts";
+import { hostAuth, type PeerAddress, PeerLink, redialDelayMs } from "../../src/herd/mod.ts";
 import { MemoryLog } from "../../src/log.ts";
 import { waitFor } from "../_harness.ts";
 
@@ -65,6 +66,9 @@ function link(addressOf: () => PeerAddress | undefined, log = new MemoryLog(), q
     redialMaxMs: 20,
     queueLimit,
     log,
+    maxLineBytes: 65536,
+    writeTimeoutMs: 5000,
+    auth: hostAuth(testConfig()),
   });
 }
 
