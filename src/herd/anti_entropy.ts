@@ -66,7 +66,10 @@ export function openingDigest(store: RecordStore): WireText {
  * @param prefix The node (`""` for the root).
  * @returns The lines (each with `\n`) and how many there are.
  */
-export function recordsUnder(store: RecordStore, prefix: string): { text: WireText; records: number } {
+export function recordsUnder(
+  store: RecordStore,
+  prefix: string,
+): { text: WireText; records: number } {
   let text = "";
   let records = 0;
   for (const id of store.digests.clientIds(prefix)) {
@@ -116,6 +119,9 @@ export function answerDigest(msg: DigestMessage, store: RecordStore): DigestAnsw
  * @param store Our records.
  * @returns The AT lines and how many there are.
  */
-export function answerWant(msg: WantMessage, store: RecordStore): { text: WireText; records: number } {
+export function answerWant(
+  msg: WantMessage,
+  store: RecordStore,
+): { text: WireText; records: number } {
   return recordsUnder(store, msg.prefix);
 }

@@ -17,7 +17,7 @@ import {
   type Reply,
   type Session,
 } from "./handler.ts";
-import { closeQuietly, reason, writeWithin, WriteTimeout } from "./socket.ts";
+import { closeQuietly, reason, WriteTimeout, writeWithin } from "./socket.ts";
 
 /** Read buffer per connection, bytes. Lines longer than this span reads; framing copes. */
 const READ_BUFFER_BYTES = 64 * 1024;

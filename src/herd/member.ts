@@ -15,12 +15,7 @@ import { openingDigest } from "./anti_entropy.ts";
 import { hostAuth, type PeerAuth, secretAuth } from "./auth.ts";
 import { type Clock, wallClockNs } from "./clock.ts";
 import { type ConnectionActivity, serveConnection } from "./connection.ts";
-import {
-  applyFromPeer,
-  handlePeerSync,
-  type MemberContext,
-  type SyncCounters,
-} from "./handler.ts";
+import { applyFromPeer, handlePeerSync, type MemberContext, type SyncCounters } from "./handler.ts";
 import { type PeerAddress, PeerLink, type PeerMessage } from "./peer_link.ts";
 import { RecordFile } from "./persistence.ts";
 import { closeQuietly, reason } from "./socket.ts";
@@ -243,7 +238,11 @@ export class Member {
     const text = openingDigest(this.store);
     this.#sync.bytesSent += text.length;
     link.send(text);
-    this.#log.emit("info", "sync.start", { peer: link.peer, reason: why, records: this.store.size });
+    this.#log.emit("info", "sync.start", {
+      peer: link.peer,
+      reason: why,
+      records: this.store.size,
+    });
   }
 
   /** A line the neighbour sent back on our link, after its welcome. */

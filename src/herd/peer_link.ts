@@ -19,9 +19,9 @@ import {
   LineSplitter,
   parseMessage,
   type WantMessage,
+  type WireText,
   wireToBytes,
   wireToDisplay,
-  type WireText,
 } from "../protocol/mod.ts";
 import type { PeerAuth } from "./auth.ts";
 import type { FloodTarget } from "./flood.ts";
@@ -347,7 +347,12 @@ export class PeerLink implements FloodTarget {
         if (msg?.kind === "HERD" && !welcomed) {
           const why = msg.name !== this.peer
             ? `welcome names ${wireToDisplay(msg.name)}`
-            : await this.#opts.auth.check("welcome", msg, this.#opts.self, conn.remoteAddr.hostname);
+            : await this.#opts.auth.check(
+              "welcome",
+              msg,
+              this.#opts.self,
+              conn.remoteAddr.hostname,
+            );
           if (why !== null) return `welcome rejected: ${why}`;
           welcomed = true;
           this.#opts.log.emit("debug", "peer.link.welcome", { peer: this.peer, address });

@@ -49,7 +49,9 @@ export class RecordFile {
       return new RecordFile(path, db);
     } catch (e) {
       const why = e instanceof Error ? e.message : String(e);
-      throw new Error(`Cannot open record file ${path}: ${why}; check data_dir and its permissions`);
+      throw new Error(
+        `Cannot open record file ${path}: ${why}; check data_dir and its permissions`,
+      );
     }
   }
 

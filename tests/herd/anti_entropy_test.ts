@@ -1,0 +1,159 @@
+import assert from "node:assert/strict";
+import { parseConfig, testConfig } from "../../src/config.ts";
+import {
+  answerDigest,
+  answerWant,
+  Member,
+  openingDigest,
+  RecordStore,
+} from "../../src/herd/mod.ts";
+import { MemoryLog } from "../../src/log.ts";
+import { createGeonamesProvider } from "../../src/places/mod.ts";
+import { type ClientRecord, formatAt, parseMessage } from "../../src/protocol/mod.ts";
+import { exchange, TestHerd, waitFor } from "../_harness.ts";
+
+const places = createGeonamesProvider();
+
+function at(origin: string, client: string, time: string, location = "+34-118"): ClientRecord {
+  const m = parseMessage(`AT ${origin} +0.000000001 ${client} ${location} ${time}`);
+  if (m.kind !== "AT") throw new Error(m.kind === "invalid" ? m.reason : m.kind);
+  return m.record;
+}
+
+/** Runs the exchange between two stores in memory until nothing more is said. */
+function reconcile(a: RecordStore, b: RecordStore): { lines: number; bytes: number } {
+  let lines = 0;
+  let bytes = 0;
+  // Outboxes: what each side has to deliver to the other.
+  let toB = openingDigest(a);
+  let toA = "";
+  while (toA !== "" || toB !== "") {
+    const deliver = (text: string, store: RecordStore) => {
+      let answer = "";
+      for (const line of text.split("\n")) {
+        if (line === "") continue;
+        lines++;
+        bytes += line.length + 1;
+        const msg = parseMessage(line);
+        if (msg.kind === "AT") store.apply(msg.record);
+        else if (msg.kind === "DIGEST") answer += answerDigest(msg, store).text;
+        else if (msg.kind === "WANT") answer += answerWant(msg, store).text;
+        else throw new Error(`unexpected ${line}`);
+      }
+      return answer;
+    };
+    const nextToA = deliver(toB, b);
+    const nextToB = deliver(toA, a);
+    toA = nextToA;
+    toB = nextToB;
+  }
+  return { lines, bytes };
+}
+
+function dump(store: RecordStore): string[] {
+  return [...store.records()].map(formatAt).sort();
+}
+
+Deno.test("reconciling identical stores of 100,000 clients sends one DIGEST line", () => {
+  const a = new RecordStore();
+  const b = new RecordStore();
+  for (let i = 0; i < 100_000; i++) {
+    const r = at("Hill", `client-${i}`, `1700000000.${i}`);
+    a.apply(r);
+    b.apply(r);
+  }
+  const { lines, bytes } = reconcile(a, b);
+  assert.equal(lines, 1);
+  assert.ok(bytes <= 64 * 1024, `${bytes} bytes`);
+});
+
+Deno.test("reconciling two diverged stores leaves both with the newest record of every client", () => {
+  let seed = 42;
+  const random = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
+  const a = new RecordStore();
+  const b = new RecordStore();
+  const newest = new RecordStore();
+  for (let i = 0; i < 5000; i++) {
+    const r = at(random() < 0.5 ? "Hill" : "Smith", `c${i % 3000}`, `${1700000000 + i}`);
+    const side = random();
+    if (side < 0.4 || side >= 0.8) a.apply(r);
+    if (side >= 0.4) b.apply(r);
+    newest.apply(r);
+  }
+  assert.notDeepEqual(dump(a), dump(b));
+  reconcile(a, b);
+  assert.deepEqual(dump(a), dump(newest));
+  assert.deepEqual(dump(b), dump(newest));
+});
+
+Deno.test("a store that differs by one record is repaired by sending only a few records", () => {
+  const a = new RecordStore();
+  const b = new RecordStore();
+  for (let i = 0; i < 20_000; i++) {
+    const r = at("Hill", `client-${i}`, "1700000000");
+    a.apply(r);
+    b.apply(r);
+  }
+  a.apply(at("Smith", "client-77", "1700000001"));
+  const { lines } = reconcile(a, b);
+  assert.equal(formatAt(b.get("client-77")!), formatAt(a.get("client-77")!));
+  assert.ok(lines < 40, `${lines} lines`);
+});
+
+Deno.test("two members with identical stores of 100,000 clients find out over TCP within 64 KiB", async () => {
+  const config = parseConfig(
+    '[[servers]]\nname = "A"\nport = 1\n[[servers]]\nname = "B"\nport = 2\n[herd]\nlinks = [["A", "B"]]\n',
+  );
+  const test = { ...config, servers: config.servers.map((s) => ({ ...s, port: 0 })) };
+  const addresses = new Map();
+  const logs = [new MemoryLog(), new MemoryLog()];
+  const members = ["A", "B"].map((name, i) =>
+    new Member({ config: test, name, places, log: logs[i], addresses })
+  );
+  for (let i = 0; i < 100_000; i++) {
+    const r = at("A", `client-${i}`, `1700000000.${i}`);
+    for (const m of members) m.store.apply(r);
+  }
+  try {
+    for (const m of members) m.start({ port: 0 });
+    // Each side opens a reconciliation on its own link; both must be answered.
+    await waitFor(() => logs.every((l) => l.named("sync.digest").length >= 1), 10000);
+    const sent = members.reduce((n, m) => n + m.sync.bytesSent, 0);
+    assert.ok(sent <= 64 * 1024, `${sent} bytes`);
+    assert.equal(members.reduce((n, m) => n + m.sync.recordsSent, 0), 0);
+    for (const l of logs) assert.equal(l.named("sync.digest")[0].fields.differing, 0);
+  } finally {
+    await Promise.all(members.map((m) => m.stop(0)));
+  }
+});
+
+Deno.test("the periodic reconciliation repairs a record no flood carried", async () => {
+  const base = testConfig();
+  const config = { ...base, settings: { ...base.settings, syncIntervalMs: 50 } };
+  const herd = new TestHerd(config, places);
+  await herd.start();
+  try {
+    // Written behind the herd's back: no flood goes out for it.
+    herd.member("Hill").store.apply(at("Hill", "quiet", "1700000000"));
+    await waitFor(
+      () => [...herd.members.values()].every((m) => m.store.get("quiet") !== undefined),
+      5000,
+      "every member has the record",
+    );
+  } finally {
+    await herd.stop();
+  }
+});
+
+Deno.test("a client that sends DIGEST or WANT gets '? ' and changes nothing", async () => {
+  const herd = new TestHerd(testConfig(), places);
+  await herd.start();
+  try {
+    const digest = `DIGEST -${" 0".repeat(16)}`;
+    const reply = await exchange(herd.address("Hill"), `${digest}\nWANT -\n`);
+    assert.equal(reply, `? ${digest}\n? WANT -\n`);
+    assert.equal(herd.member("Hill").store.size, 0);
+  } finally {
+    await herd.stop();
+  }
+});

@@ -1,0 +1,125 @@
+import assert from "node:assert/strict";
+import { type HerdConfig, type HerdSettings, testConfig } from "../../src/config.ts";
+import { Member } from "../../src/herd/mod.ts";
+import { MemoryLog } from "../../src/log.ts";
+import { createGeonamesProvider } from "../../src/places/mod.ts";
+import type { NearbySearchResponse, PlacesProvider } from "../../src/places/types.ts";
+import { exchange, TestHerd, waitFor } from "../_harness.ts";
+
+const places = createGeonamesProvider();
+
+function tuned(settings: Partial<HerdSettings>): HerdConfig {
+  const base = testConfig();
+  return { ...base, settings: { ...base.settings, ...settings } };
+}
+
+/** Reads until EOF or error; true if the server closed the connection within `ms`. */
+async function closedWithin(conn: Deno.TcpConn, ms: number): Promise<boolean> {
+  const buf = new Uint8Array(64 * 1024);
+  const timer = setTimeout(() => conn.close(), ms);
+  try {
+    while ((await conn.read(buf)) !== null) { /* drain */ }
+    return true;
+  } catch {
+    return false; // our timer closed it
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function solo(config: HerdConfig, log: MemoryLog, p: PlacesProvider = places): Member {
+  return new Member({ config, name: "Hill", places: p, log });
+}
+
+Deno.test("over max_connections, a new connection is closed at once and logged", async () => {
+  const log = new MemoryLog();
+  const hill = solo(tuned({ maxConnections: 2 }), log);
+  const address = hill.start({ port: 0 });
+  const held: Deno.TcpConn[] = [];
+  try {
+    for (let i = 0; i < 2; i++) held.push(await Deno.connect(address));
+    await waitFor(() => hill.connections === 2, 2000);
+    const extra = await Deno.connect(address);
+    assert.equal(await closedWithin(extra, 2000), true);
+    try {
+      extra.close();
+    } catch { /* closed */ }
+    assert.equal(log.named("conn.refused").length, 1);
+    held.pop()!.close();
+    await waitFor(() => hill.connections === 1, 2000);
+    assert.match(await exchange(address, "IAMAT again +34-118 1700000000\n"), /^AT Hill /);
+  } finally {
+    for (const c of held) c.close();
+    await hill.stop(0);
+  }
+});
+
+Deno.test("an idle client is disconnected after client_idle_ms; neighbours' links are not", async () => {
+  const herd = new TestHerd(tuned({ clientIdleMs: 100 }), places);
+  await herd.start();
+  try {
+    const ups = herd.member("Hill").links.get("Smith")!.connections;
+    const conn = await Deno.connect(herd.address("Hill"));
+    assert.equal(await closedWithin(conn, 3000), true);
+    conn.close();
+    const closes = herd.logs.get("Hill")!.named("conn.close").filter((e) =>
+      e.fields.reason === "idle for 100 ms"
+    );
+    assert.equal(closes.length, 1);
+    assert.equal(closes[0].level, "info");
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(herd.member("Hill").links.get("Smith")!.connections, ups);
+    assert.equal(herd.member("Hill").links.get("Smith")!.state, "up");
+  } finally {
+    await herd.stop();
+  }
+});
+
+Deno.test("a client that does not read its replies is disconnected; the member keeps serving", async () => {
+  const log = new MemoryLog();
+  const hill = solo(tuned({ writeTimeoutMs: 200 }), log);
+  const address = hill.start({ port: 0 });
+  try {
+    await exchange(address, "IAMAT hog +34.068930-118.445127 1700000000\n");
+    const conn = await Deno.connect(address);
+    // ~3,000 answers of several KiB each: far more than the socket buffers hold.
+    const asks = new TextEncoder().encode("WHATSAT hog 50 20\n".repeat(3000));
+    const writing = (async () => {
+      try {
+        let off = 0;
+        while (off < asks.length) off += await conn.write(asks.subarray(off));
+      } catch { /* the member hung up */ }
+    })();
+    await waitFor(
+      () => log.named("conn.close").some((e) => String(e.fields.reason).startsWith("WriteTimeout")),
+      10000,
+      "the member closes the connection",
+    );
+    conn.close();
+    await writing;
+    assert.match(await exchange(address, "IAMAT fine +34-118 1700000000\n"), /^AT Hill /);
+  } finally {
+    await hill.stop(0);
+  }
+});
+
+Deno.test("stop() drains: a reply in progress still reaches its client", async () => {
+  let calls = 0;
+  const slow: PlacesProvider = {
+    name: "slow",
+    async nearby(): Promise<NearbySearchResponse> {
+      calls++;
+      await new Promise((r) => setTimeout(r, 200));
+      return { html_attributions: [], results: [], status: "ZERO_RESULTS" };
+    },
+  };
+  const log = new MemoryLog();
+  const hill = solo(tuned({}), log, slow);
+  const address = hill.start({ port: 0 });
+  await exchange(address, "IAMAT slow +34-118 1700000000\n");
+  const asking = exchange(address, "WHATSAT slow 10 1\n");
+  await waitFor(() => calls === 1, 2000);
+  await hill.stop(1000);
+  const reply = await asking;
+  assert.match(reply, /^AT Hill .*\n\{\n[\s\S]*"ZERO_RESULTS"\n\}\n\n$/);
+});
