@@ -5,14 +5,17 @@
  * nodes that differ. Records received this way are AT lines like any flood:
  * applied with the last-writer-wins order and flooded on if newer.
  *
- * The exchange, on the dialled connection (both directions):
- * 1. The dialler opens with `DIGEST - <16 root children>`.
+ * A reconciliation runs on one dialled connection and *pushes* the dialler's
+ * records to the listener (the listener's records go the other way when its
+ * own link to the dialler reconciles, just as floods do):
+ * 1. The dialler (the pusher) opens with `DIGEST - <16 root children>`.
  * 2. A member answering a `DIGEST <p> ...` compares each child `p+i` with its
  *    own. Equal: nothing. Different and small (both counts together at most
- *    {@linkcode EXCHANGE_RECORDS}) or a leaf: it sends its records under
- *    `p+i` as AT lines and, if the other side has any, `WANT p+i`. Otherwise
- *    it answers `DIGEST p+i <its 16 children>` and the other side does the same.
- * 3. `WANT <p>` is answered with every record under `p`.
+ *    {@linkcode EXCHANGE_RECORDS}) or a leaf: the pusher sends its records
+ *    under `p+i` as AT lines; the listener asks for them with one
+ *    `WANT <prefix> ...` line per DIGEST answered. Otherwise it answers
+ *    `DIGEST p+i <its 16 children>` and the other side does the same.
+ * 3. `WANT <p> ...` is answered with every record under each prefix.
  *
  * Two identical stores therefore exchange one DIGEST line (about 400 bytes),
  * whatever their size; the depth of the tree bounds the number of rounds.
@@ -86,12 +89,19 @@ export function recordsUnder(
  *
  * @param msg The neighbour's digests of the children of `msg.prefix`.
  * @param store Our records.
+ * @param pusher True on the dialler's side (it sends records), false on the listener's (it
+ *   asks for them).
  * @returns What to send back.
  */
-export function answerDigest(msg: DigestMessage, store: RecordStore): DigestAnswer {
+export function answerDigest(
+  msg: DigestMessage,
+  store: RecordStore,
+  pusher: boolean,
+): DigestAnswer {
   let text = "";
   let differing = 0;
   let records = 0;
+  const wanted: string[] = [];
   for (let i = 0; i < DIGEST_FANOUT; i++) {
     const child = msg.prefix + i.toString(16);
     const theirs = msg.children[i];
@@ -99,23 +109,24 @@ export function answerDigest(msg: DigestMessage, store: RecordStore): DigestAnsw
     if (sameDigest(theirs, ours)) continue;
     differing++;
     if (child.length === DIGEST_DEPTH || theirs.count + ours.count <= EXCHANGE_RECORDS) {
-      if (ours.count > 0) {
+      if (pusher && ours.count > 0) {
         const sent = recordsUnder(store, child);
         text += sent.text;
         records += sent.records;
       }
-      if (theirs.count > 0) text += formatWant(child) + "\n";
+      if (!pusher && theirs.count > 0) wanted.push(child);
     } else {
       text += formatDigest(child, store.digests.children(child)) + "\n";
     }
   }
+  if (wanted.length > 0) text += formatWant(wanted) + "\n";
   return { text, differing, records };
 }
 
 /**
  * Answers a neighbour's `WANT` (step 3 of the exchange).
  *
- * @param msg The node wanted.
+ * @param msg The nodes wanted.
  * @param store Our records.
  * @returns The AT lines and how many there are.
  */
@@ -123,5 +134,12 @@ export function answerWant(
   msg: WantMessage,
   store: RecordStore,
 ): { text: WireText; records: number } {
-  return recordsUnder(store, msg.prefix);
+  let text = "";
+  let records = 0;
+  for (const prefix of msg.prefixes) {
+    const sent = recordsUnder(store, prefix);
+    text += sent.text;
+    records += sent.records;
+  }
+  return { text, records };
 }

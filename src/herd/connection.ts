@@ -1,6 +1,8 @@
 /**
  * The connection loop: bytes in, frames, one handler call per line, replies
- * out in request order, one write per reply (PROTOCOL.md section 1).
+ * out in request order (PROTOCOL.md section 1). The replies to the lines of
+ * one read are gathered and written together: every reply lies whole within
+ * one write, and a pipelining client costs one write per read, not per line.
  *
  * It reads with `conn.read()` rather than `conn.readable`, because the stream
  * closes the whole socket at EOF and a half-closed client must still get the
@@ -21,6 +23,20 @@ import { closeQuietly, reason, WriteTimeout, writeWithin } from "./socket.ts";
 
 /** Read buffer per connection, bytes. Lines longer than this span reads; framing copes. */
 const READ_BUFFER_BYTES = 64 * 1024;
+
+/** Replies gathered past this many bytes are written without waiting for the chunk's end. */
+const FLUSH_BYTES = 64 * 1024;
+
+/** Joins replies into one buffer of `total` bytes. */
+function concat(replies: Reply[], total: number): Uint8Array {
+  const out = new Uint8Array(total);
+  let off = 0;
+  for (const r of replies) {
+    out.set(r.bytes, off);
+    off += r.bytes.length;
+  }
+  return out;
+}
 
 /** Options of {@linkcode serveConnection}. */
 export interface ConnectionOptions {
@@ -84,6 +100,32 @@ export async function serveConnection(
   let closedByMember = false;
   let enforced = false;
 
+  // Replies of synchronously handled lines wait here, so that one write carries
+  // every reply of a chunk (each reply still whole within one write).
+  const pending: Reply[] = [];
+  let pendingBytes = 0;
+  const flush = async (): Promise<void> => {
+    if (pending.length === 0) return;
+    const batch = pending.splice(0);
+    const bytes = batch.length === 1 ? batch[0].bytes : concat(batch, pendingBytes);
+    pendingBytes = 0;
+    await writeWithin(conn, bytes, opts.writeTimeoutMs);
+    activity.lastActiveMs = performance.now();
+    for (const reply of batch) {
+      ctx.log.emit("info", "reply.out", { conn: session.id, remote, reply: reply.text });
+    }
+  };
+  const queue = async (reply: Reply | null): Promise<void> => {
+    if (session.peer !== null && splitter.maxLineBytes !== opts.peerLineBytes) {
+      splitter.setMaxLineBytes(opts.peerLineBytes);
+      activity.peer = true;
+    }
+    if (reply === null) return;
+    pending.push(reply);
+    pendingBytes += reply.bytes.length;
+    if (pendingBytes >= FLUSH_BYTES) await flush();
+  };
+
   // Handles one frame; `receivedNs` is when its bytes were read (the skew's clock).
   const serveFrame = async (frame: Frame, receivedNs: bigint): Promise<void> => {
     const wire = bytesToWire(frame.kind === "line" ? frame.bytes : frame.head);
@@ -94,29 +136,25 @@ export async function serveConnection(
       line: wireToDisplay(wire),
       overlong: frame.kind === "overlong" ? true : undefined,
     });
-    let reply: Reply | null;
     if (frame.kind === "line") {
-      reply = await handleLine(wire, session, ctx, receivedNs);
-    } else if (session.peer !== null) {
+      const result = handleLine(wire, session, ctx, receivedNs);
+      if (!(result instanceof Promise)) return queue(result);
+      // WHATSAT or a hello: earlier replies go first, and this one as soon as it is ready.
+      await flush();
+      await queue(await result);
+      return flush();
+    }
+    if (session.peer !== null) {
       ctx.log.emit("warning", "peer.invalid", {
         peer: session.peer,
         conn: session.id,
         remote,
         reason: `line over ${splitter.maxLineBytes} bytes`,
       });
-      reply = null;
-    } else {
-      session.lines++;
-      reply = invalidReply(wire);
+      return;
     }
-    if (session.peer !== null && splitter.maxLineBytes !== opts.peerLineBytes) {
-      splitter.setMaxLineBytes(opts.peerLineBytes);
-      activity.peer = true;
-    }
-    if (reply === null) return;
-    await writeWithin(conn, reply.bytes, opts.writeTimeoutMs);
-    activity.lastActiveMs = performance.now();
-    ctx.log.emit("info", "reply.out", { conn: session.id, remote, reply: reply.text });
+    session.lines++;
+    return queue(invalidReply(wire));
   };
 
   try {
@@ -128,12 +166,14 @@ export async function serveConnection(
       activity.busy = true;
       if (n === null) {
         for (const frame of splitter.end()) await serveFrame(frame, receivedNs);
+        await flush();
         break;
       }
       splitter.feed(buf.subarray(0, n));
       for (let f = splitter.next(); f !== null; f = splitter.next()) {
         await serveFrame(f, receivedNs);
       }
+      await flush();
       activity.busy = false;
     }
     if (activity.draining) why = "member stopping";

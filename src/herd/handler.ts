@@ -138,7 +138,8 @@ export function handleLine(
     case "DIGEST":
     case "WANT":
       if (session.peer === null) return invalidReply(line);
-      return wireOrNull(handlePeerSync(msg, session.peer, ctx));
+      // On a connection the neighbour dialled, we are the side that asks.
+      return wireOrNull(handlePeerSync(msg, session.peer, ctx, false));
     case "invalid":
       if (session.peer !== null) {
         ctx.log.emit("warning", "peer.invalid", {
@@ -252,21 +253,27 @@ export function applyFromPeer(msg: AtMessage, peer: string, ctx: MemberContext):
  * @param msg `DIGEST` or `WANT`.
  * @param peer The neighbour's name.
  * @param ctx The member.
+ * @param pusher True on our own link to `peer` (we send records), false on its link to us.
  * @returns The lines to send back (wire text, each with `\n`), or `""`.
  */
 export function handlePeerSync(
   msg: DigestMessage | WantMessage,
   peer: string,
   ctx: MemberContext,
+  pusher: boolean,
 ): WireText {
   if (msg.kind === "WANT") {
     const sent = answerWant(msg, ctx.store);
     ctx.sync.bytesSent += sent.text.length;
     ctx.sync.recordsSent += sent.records;
-    ctx.log.emit("debug", "sync.want", { peer, prefix: msg.prefix, records: sent.records });
+    ctx.log.emit("debug", "sync.want", {
+      peer,
+      prefixes: msg.prefixes.length,
+      records: sent.records,
+    });
     return sent.text;
   }
-  const answer = answerDigest(msg, ctx.store);
+  const answer = answerDigest(msg, ctx.store, pusher);
   ctx.sync.digests++;
   ctx.sync.bytesSent += answer.text.length;
   ctx.sync.recordsSent += answer.records;

@@ -254,7 +254,7 @@ export class Member {
       return;
     }
     this.#log.emit("debug", "msg.in", { peer: link.peer, line: line.slice(0, 200) });
-    const answer = handlePeerSync(msg, link.peer, ctx);
+    const answer = handlePeerSync(msg, link.peer, ctx, true);
     if (answer !== "") link.send(answer);
   }
 

@@ -15,8 +15,8 @@
  * - `DIGEST <prefix> <d0> ... <d15>`: the sender's digests of the 16 children
  *   of `<prefix>` (`-` is the root); each `dN` is `0` for an empty node or
  *   `<count>:<16 hex digits>`.
- * - `WANT <prefix>`: "send me, as AT lines, every record you hold under
- *   `<prefix>`".
+ * - `WANT <prefix> ...` (1 to 16 prefixes): "send me, as AT lines, every
+ *   record you hold under these nodes".
  *
  * @module
  */
@@ -165,12 +165,15 @@ export function formatDigest(prefix: string, children: readonly NodeDigest[]): s
   return line;
 }
 
+/** Most prefixes one `WANT` line may carry (a DIGEST answer asks for at most 16 children). */
+export const MAX_WANT_PREFIXES = DIGEST_FANOUT;
+
 /**
  * Formats a `WANT` line (no terminator).
  *
- * @param prefix The node whose records are wanted, 1..DIGEST_DEPTH nibbles.
- * @returns e.g. `WANT 3a0f`.
+ * @param prefixes The nodes whose records are wanted (`""` for the root), 1..16 of them.
+ * @returns e.g. `WANT 3a0f 3a1`.
  */
-export function formatWant(prefix: string): string {
-  return `WANT ${prefix === "" ? ROOT_PREFIX_TEXT : prefix}`;
+export function formatWant(prefixes: readonly string[]): string {
+  return "WANT " + prefixes.map((p) => p === "" ? ROOT_PREFIX_TEXT : p).join(" ");
 }

@@ -9,6 +9,7 @@ import { compareDecimal, type Decimal, decimalOf, isZero, parseDecimal } from ".
 import {
   DIGEST_DEPTH,
   DIGEST_FANOUT,
+  MAX_WANT_PREFIXES,
   type NodeDigest,
   parseNodeDigest,
   parsePrefix,
@@ -89,12 +90,12 @@ export interface DigestMessage {
   children: NodeDigest[];
 }
 
-/** `WANT <prefix>`: a neighbour asks for every record under a node. Peers only. */
+/** `WANT <prefix> ...`: a neighbour asks for every record under some nodes. Peers only. */
 export interface WantMessage {
-  /** Discriminant: send the records under `prefix` as AT lines. */
+  /** Discriminant: send the records under each prefix as AT lines. */
   kind: "WANT";
-  /** The node, hex nibbles (`""` for the root). */
-  prefix: string;
+  /** The nodes, hex nibbles (`""` for the root), 1..MAX_WANT_PREFIXES of them. */
+  prefixes: string[];
 }
 
 /** A line that is none of the above; the reply is `? ` + the line. */
@@ -192,7 +193,8 @@ function parseWhatsat(fields: WireText[]): Message {
   } catch (e) {
     return invalid(`Cannot parse WHATSAT: radius: ${describe(e)}`);
   }
-  if (isZero(radius) || compareDecimal(radius, RADIUS_MAX) > 0) {
+  // A radius so small that it is 0 as a float would reach providers as 0: refuse it too.
+  if (isZero(radius) || compareDecimal(radius, RADIUS_MAX) > 0 || Number(fields[2]) === 0) {
     return invalid(`Cannot parse WHATSAT: radius must be > 0 and <= ${MAX_RADIUS_KM} km`);
   }
   if (!BOUND.test(fields[3])) {
@@ -292,14 +294,20 @@ function parseDigest(fields: WireText[]): Message {
   return { kind: "DIGEST", prefix, children };
 }
 
-// WANT <prefix>
+// WANT <prefix> ...
 function parseWant(fields: WireText[]): Message {
-  if (fields.length !== 2) {
-    return invalid(`Cannot parse WANT: expected 2 fields, got ${fields.length}`);
+  if (fields.length < 2 || fields.length > 1 + MAX_WANT_PREFIXES) {
+    return invalid(
+      `Cannot parse WANT: expected 2 to ${1 + MAX_WANT_PREFIXES} fields, got ${fields.length}`,
+    );
   }
-  const prefix = parsePrefix(fields[1]);
-  if (prefix === null) {
-    return invalid(`Cannot parse WANT: bad node prefix ${JSON.stringify(fields[1])}`);
+  const prefixes: string[] = [];
+  for (const field of fields.slice(1)) {
+    const prefix = parsePrefix(field);
+    if (prefix === null) {
+      return invalid(`Cannot parse WANT: bad node prefix ${JSON.stringify(field)}`);
+    }
+    prefixes.push(prefix);
   }
-  return { kind: "WANT", prefix };
+  return { kind: "WANT", prefixes };
 }

@@ -46,9 +46,9 @@ Deno.test("DIGEST and WANT lines parse back to what was formatted", () => {
     assert.equal(m.prefix, prefix);
     assert.deepEqual(m.children, children.map((c) => c.count === 0 ? d(0, 0, 0) : c));
   }
-  for (const prefix of ["", "a", "0f0f"]) {
-    const m = parseMessage(formatWant(prefix));
-    assert.deepEqual(m, { kind: "WANT", prefix });
+  for (const prefixes of [[""], ["a"], ["0f0f", "1", "fff"]]) {
+    const m = parseMessage(formatWant(prefixes));
+    assert.deepEqual(m, { kind: "WANT", prefixes });
   }
 });
 
@@ -64,7 +64,7 @@ Deno.test("DIGEST and WANT with a bad prefix or field count are invalid", () => 
       "WANT",
       "WANT 0f0f0",
       "WANT g",
-      "WANT - -",
+      `WANT${" a".repeat(17)}`,
     ]
   ) {
     assert.equal(parseMessage(line).kind, "invalid", line);
