@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { survivePanics } from "../../src/cli/serve.ts";
 import { type HerdConfig, type HerdSettings, testConfig } from "../../src/config.ts";
 import { Member } from "../../src/herd/mod.ts";
 import { MemoryLog } from "../../src/log.ts";
@@ -122,4 +123,25 @@ Deno.test("stop() drains: a reply in progress still reaches its client", async (
   await hill.stop(1000);
   const reply = await asking;
   assert.match(reply, /^AT Hill .*\n\{\n[\s\S]*"ZERO_RESULTS"\n\}\n\n$/);
+});
+
+Deno.test("an unhandled rejection and an uncaught error are logged and the member keeps serving", async () => {
+  const log = new MemoryLog();
+  const hill = solo(tuned({}), log);
+  const address = hill.start({ port: 0 });
+  const unguard = survivePanics(log);
+  try {
+    Promise.reject(new Error("stray rejection"));
+    setTimeout(() => {
+      throw new Error("stray throw");
+    }, 0);
+    await waitFor(() => log.named("error").length === 2, 2000, "both errors logged");
+    const reasons = log.named("error").map((e) => String(e.fields.reason));
+    assert.ok(reasons.some((r) => r.includes("stray rejection")), reasons.join("; "));
+    assert.ok(reasons.some((r) => r.includes("stray throw")), reasons.join("; "));
+    assert.match(await exchange(address, "IAMAT alive +34-118 1700000000\n"), /^AT Hill /);
+  } finally {
+    unguard();
+    await hill.stop(0);
+  }
 });
