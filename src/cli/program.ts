@@ -1,7 +1,8 @@
 /**
  * The `herd` command line: subcommands, flags, help, and exit codes.
  *
- * Exit codes: 0 success; 1 a `? ` reply (send) or a misbehaving demo;
+ * Exit codes: 0 success; 1 a `? ` reply (send), a misbehaving demo or a
+ * failed bench request;
  * 2 a user error (bad flag, bad config, unknown server, port in use,
  * connection failure), printed as one `herd: ...` line without a stack.
  *
@@ -10,6 +11,7 @@
 
 import { Command, CommanderError, Option } from "commander";
 import { parseDurationMs, UserError } from "./args.ts";
+import { bench, BENCH_KINDS, BENCH_MODES, type BenchFlags } from "./bench.ts";
 import { send } from "./send.ts";
 import { serve } from "./serve.ts";
 import { simulate } from "./simulate.ts";
@@ -90,6 +92,48 @@ export function buildProgram(): { program: Program; result: { code: number } } {
     .option("--demo", "run a short scripted tour on free ports, then exit", false)
     .action(async (o: { config: string; logDir: string; quiet: boolean; demo: boolean }) => {
       result.code = await simulate(o);
+    });
+
+  program.command("bench")
+    .description(
+      "load-test any server speaking the protocol; stops at --requests or --duration,\n" +
+        "whichever comes first. Exit 0, 1 if any request failed, 2 on error.",
+    )
+    .addHelpText(
+      "after",
+      [
+        "",
+        "Examples:",
+        "  herd bench localhost:11490                               # pipe: 4 connections x 64",
+        "  herd bench --mode conn --concurrency 50 localhost:11490  # a connection per request",
+        "  herd bench --kind whatsat --json localhost:11493         # WHATSAT; one JSON object",
+        "  herd bench --mode propagation --rate 100 --requests 1000 localhost:11490 localhost:11491",
+      ].join("\n"),
+    )
+    .argument("<host:port>", "server under load (propagation: where the IAMATs go)")
+    .argument("[host2:port2]", "propagation only: the member asked with WHATSAT until it has each")
+    .addOption(
+      new Option("-m, --mode <mode>", "conn, pipe or propagation").choices(BENCH_MODES)
+        .default("pipe"),
+    )
+    .addOption(
+      new Option("-k, --kind <kind>", "request to repeat").choices(BENCH_KINDS).default("iamat"),
+    )
+    .option(
+      "-n, --requests <n>",
+      "total requests (default 100000 pipe, 20000 conn, 1000 propagation)",
+    )
+    .option("-d, --duration <duration>", "start no request after this long (30s, 500ms, 1m)", "30s")
+    .option("-c, --concurrency <n>", "connections (default 50 conn, 4 pipe)")
+    .option("-w, --window <n>", "pipe: requests in flight per connection", "64")
+    .option("-r, --rate <n>", "propagation: IAMATs per second", "100")
+    .option("-t, --timeout <duration>", "a request unanswered this long is an error", "5s")
+    .option("--radius <km>", "WHATSAT radius, km (0 < r <= 50)", "10")
+    .option("--bound <n>", "WHATSAT bound (1..20)", "5")
+    .option("--json", "print one JSON object instead of the table", false)
+    .option("--no-progress", "no progress line on stderr")
+    .action(async (target: string, target2: string | undefined, o: BenchFlags) => {
+      result.code = await bench(target, target2, o);
     });
 
   return { program, result };
