@@ -9,10 +9,15 @@
  * background (`nonBlocking`), so logging never waits on the disk before a reply.
  *
  * Event names (the `event` field of every JSON line, also its `message`):
- * `member.listening`, `member.stopped`, `conn.open`, `conn.close`, `msg.in`,
+ * `member.listening`, `member.loaded` (records read from `data_dir`),
+ * `member.unauthenticated` (no secret: peers trusted by address), `member.stopped`,
+ * `conn.open`, `conn.close`, `conn.refused` (over `max_connections`), `msg.in`,
  * `reply.out`, `peer.invalid`, `peer.link.open`, `peer.link.accepted`,
- * `peer.link.rejected`, `peer.link.dropped`, `peer.link.redial`,
- * `peer.queue.overflow`, `record.stored`, `places.error`, `error`.
+ * `peer.link.welcome`, `peer.link.rejected`, `peer.link.dropped`, `peer.link.redial`,
+ * `peer.queue.overflow`, `sync.start`, `sync.digest`, `sync.want` (anti-entropy),
+ * `record.stored`, `places.error`, `places.upstream` (one
+ * HTTP attempt to Google, debug, key redacted), `places.stats` (cache and upstream
+ * counters, while busy and at shutdown), `error`.
  *
  * @module
  */

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   ConfigError,
+  DEFAULT_PLACES,
   DEFAULT_SETTINGS,
   defaultConfig,
   findServer,
@@ -8,6 +9,7 @@ import {
   neighboursOf,
   parseConfig,
   testConfig,
+  withSecret,
 } from "../src/config.ts";
 
 const HERD_TOML = new URL("../herd.toml", import.meta.url);
@@ -114,6 +116,11 @@ Deno.test("DEFAULT_SETTINGS holds the documented defaults and is frozen", () => 
     redialMinMs: 100,
     redialMaxMs: 5000,
     peerQueueLimit: 10000,
+    maxConnections: 4096,
+    clientIdleMs: 300000,
+    writeTimeoutMs: 30000,
+    syncIntervalMs: 60000,
+    drainMs: 2000,
   });
   assert.ok(Object.isFrozen(DEFAULT_SETTINGS));
 });
@@ -127,7 +134,7 @@ Deno.test("testConfig() uses port 0, 127.0.0.1 and short timers", () => {
   assert.equal(config.settings.redialMinMs, 10);
   assert.equal(config.settings.redialMaxMs, 200);
   assert.equal(config.settings.maxLineBytes, DEFAULT_SETTINGS.maxLineBytes);
-  assert.deepEqual(config.places, { provider: "geonames" });
+  assert.deepEqual(config.places, DEFAULT_PLACES);
 });
 
 Deno.test("parseConfig() applies defaults for host, places and tunables", () => {
@@ -137,14 +144,16 @@ Deno.test("parseConfig() applies defaults for host, places and tunables", () => 
     { name: "B", host: "127.0.0.1", port: 12002 },
   ]);
   assert.deepEqual(config.links, [["A", "B"]]);
-  assert.deepEqual(config.places, { provider: "geonames" });
+  assert.deepEqual(config.places, DEFAULT_PLACES);
   assert.deepEqual(config.settings, DEFAULT_SETTINGS);
 });
 
 Deno.test("parseConfig() reads every tunable and an explicit host", () => {
   const config = parseConfig(
     `[herd]\nlinks = [["A", "B"]]\nmax_line_bytes = 256\nredial_min_ms = 1\n` +
-      `redial_max_ms = 1\npeer_queue_limit = 7\n` +
+      `redial_max_ms = 1\npeer_queue_limit = 7\nmax_connections = 3\nclient_idle_ms = 0\n` +
+      `write_timeout_ms = 9\nsync_interval_ms = 0\ndrain_ms = 11\n` +
+      `secret = "0123456789abcdef"\ndata_dir = "var/herd"\n` +
       `[[servers]]\nname = "A"\nhost = "a.example"\nport = 1\n` +
       `[[servers]]\nname = "B"\nhost = "b.example"\nport = 1\n`,
   );
@@ -153,6 +162,13 @@ Deno.test("parseConfig() reads every tunable and an explicit host", () => {
     redialMinMs: 1,
     redialMaxMs: 1,
     peerQueueLimit: 7,
+    maxConnections: 3,
+    clientIdleMs: 0,
+    writeTimeoutMs: 9,
+    syncIntervalMs: 0,
+    drainMs: 11,
+    secret: "0123456789abcdef",
+    dataDir: "var/herd",
   });
   assert.deepEqual(config.servers.map((s) => `${s.host}:${s.port}`), [
     "a.example:1",
@@ -195,8 +211,33 @@ Deno.test("parseConfig() rejects an unknown key in [herd]", () => {
     `[herd]\nlinks = [["A", "B"]]\nredial_ms = 5\n${SERVERS_AB}`,
     "herd.redial_ms",
     "unknown key",
-    "links, max_line_bytes, redial_min_ms, redial_max_ms, peer_queue_limit",
+    "links, secret, data_dir, max_line_bytes, redial_min_ms, redial_max_ms, peer_queue_limit, " +
+      "max_connections, client_idle_ms, write_timeout_ms, sync_interval_ms, drain_ms",
   );
+});
+
+Deno.test("parseConfig() rejects a short secret without echoing it, and a bad data_dir", () => {
+  const error = assertRejects(
+    `[herd]\nlinks = [["A", "B"]]\nsecret = "tiny-secret"\n${SERVERS_AB}`,
+    "herd.secret",
+    "at least 16 characters",
+  );
+  assert.ok(!error.message.includes("tiny-secret"));
+  assertRejects(`[herd]\nlinks = [["A", "B"]]\nsecret = 7\n${SERVERS_AB}`, "herd.secret");
+  assertRejects(`[herd]\nlinks = [["A", "B"]]\ndata_dir = ""\n${SERVERS_AB}`, "herd.data_dir");
+});
+
+Deno.test("withSecret() lets HERD_SECRET override the file and refuses a short one unechoed", () => {
+  const config = parseConfig(VALID);
+  assert.equal(withSecret(config, undefined), config);
+  assert.equal(withSecret(config, "").settings.secret, undefined);
+  assert.equal(withSecret(config, "0123456789abcdefXYZ").settings.secret, "0123456789abcdefXYZ");
+  assert.throws(() => withSecret(config, "short-one"), (e: Error) => {
+    assert.equal(e.name, "ConfigError");
+    assert.match(e.message, /^HERD_SECRET: must be at least 16 characters/);
+    assert.ok(!e.message.includes("short-one"));
+    return true;
+  });
 });
 
 Deno.test("parseConfig() rejects an unknown key in [places]", () => {
@@ -370,12 +411,12 @@ Deno.test("parseConfig() rejects several servers with no links", () => {
   assertRejects(SERVERS_AB, "herd.links", "B not reachable from A");
 });
 
-Deno.test("parseConfig() rejects a places provider other than geonames", () => {
+Deno.test("parseConfig() rejects a places provider it does not know", () => {
   assertRejects(
-    `[places]\nprovider = "google"\n${VALID}`,
+    `[places]\nprovider = "googel"\n${VALID}`,
     "places.provider",
-    '"geonames"',
-    "google",
+    '"geonames", "google", "google-legacy"',
+    '"googel"',
   );
   assertRejects(`[places]\nprovider = 1\n${VALID}`, "places.provider", '"geonames"', "got 1");
 });
@@ -457,4 +498,82 @@ Deno.test("loadConfig() prefixes the file path to validation errors", async () =
   } finally {
     await Deno.remove(path);
   }
+});
+
+Deno.test("parseConfig() reads every [places] key", () => {
+  const config = parseConfig(
+    `[places]\nprovider = "google"\nendpoint = "http://127.0.0.1:8080/proxy/"\n` +
+      `timeout_ms = 2500\ncache_ttl_s = 300\ncache_entries = 50\n` +
+      `field_mask = ["places.id", "places.displayName", "places.location", "places.rating"]\n` +
+      VALID,
+  );
+  assert.deepEqual(config.places, {
+    provider: "google",
+    endpoint: "http://127.0.0.1:8080/proxy",
+    timeoutMs: 2500,
+    cacheTtlS: 300,
+    cacheEntries: 50,
+    fieldMask: ["places.id", "places.displayName", "places.location", "places.rating"],
+  });
+  const legacy = parseConfig(`[places]\nprovider = "google-legacy"\n${VALID}`);
+  assert.deepEqual(legacy.places, { ...DEFAULT_PLACES, provider: "google-legacy" });
+});
+
+Deno.test("parseConfig() defaults [places] to a short TTL and the Pro-tier field mask", () => {
+  assert.equal(DEFAULT_PLACES.timeoutMs, 5000);
+  assert.equal(DEFAULT_PLACES.cacheTtlS, 60);
+  assert.equal(DEFAULT_PLACES.cacheEntries, 10000);
+  assert.ok(!("endpoint" in parseConfig(VALID).places));
+  for (const field of ["places.id", "places.displayName", "places.location", "places.viewport"]) {
+    assert.ok(DEFAULT_PLACES.fieldMask.includes(field), field);
+  }
+  assert.ok(!DEFAULT_PLACES.fieldMask.includes("places.rating"), "an Enterprise field");
+});
+
+Deno.test("parseConfig() rejects [places] numbers out of range", () => {
+  const cases: Array<[string, string, string]> = [
+    ["timeout_ms = 0", "places.timeout_ms", "1..120000"],
+    ["timeout_ms = 120001", "places.timeout_ms", "got 120001"],
+    ['timeout_ms = "5s"', "places.timeout_ms", "got string"],
+    ["cache_ttl_s = -1", "places.cache_ttl_s", "0..2592000"],
+    ["cache_ttl_s = 2592001", "places.cache_ttl_s", "got 2592001"],
+    ["cache_entries = -1", "places.cache_entries", "0..1000000"],
+    ["cache_entries = 1.5", "places.cache_entries", "got float 1.5"],
+  ];
+  for (const [line, key, fragment] of cases) {
+    assertRejects(`[places]\n${line}\n${VALID}`, key, fragment);
+  }
+});
+
+Deno.test("parseConfig() rejects a places endpoint that is not an http(s) base URL", () => {
+  for (
+    const value of ['"ftp://127.0.0.1"', '"127.0.0.1:8080"', '"http://h/?k=v"', '"http://h/#x"']
+  ) {
+    assertRejects(
+      `[places]\nendpoint = ${value}\n${VALID}`,
+      "places.endpoint",
+      "http: or https: base URL without query or fragment",
+    );
+  }
+  assertRejects(`[places]\nendpoint = 8080\n${VALID}`, "places.endpoint", "got 8080");
+});
+
+Deno.test("parseConfig() rejects a field_mask that is not explicit places fields or lacks one needed", () => {
+  assertRejects(`[places]\nfield_mask = "places.id"\n${VALID}`, "places.field_mask", "array");
+  assertRejects(`[places]\nfield_mask = []\n${VALID}`, "places.field_mask", "array");
+  assertRejects(
+    `[places]\nfield_mask = ["places.id", "*"]\n${VALID}`,
+    "places.field_mask[1]",
+    "no wildcards",
+  );
+  assertRejects(
+    `[places]\nfield_mask = ["places.id", "displayName"]\n${VALID}`,
+    "places.field_mask[1]",
+    '"displayName"',
+  );
+  assertRejects(
+    `[places]\nfield_mask = ["places.id", "places.types"]\n${VALID}`,
+    "places.field_mask",
+    "lacks places.displayName, places.location",
+  );
 });

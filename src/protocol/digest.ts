@@ -166,7 +166,7 @@ export function formatDigest(prefix: string, children: readonly NodeDigest[]): s
 }
 
 /** Most prefixes one `WANT` line may carry (a DIGEST answer asks for at most 16 children). */
-export const MAX_WANT_PREFIXES = DIGEST_FANOUT;
+export const MAX_WANT_PREFIXES: number = DIGEST_FANOUT;
 
 /**
  * Formats a `WANT` line (no terminator).
