@@ -10,26 +10,39 @@
  * own link to the dialler reconciles, just as floods do):
  * 1. The dialler (the pusher) opens with `DIGEST - <16 root children>`.
  * 2. A member answering a `DIGEST <p> ...` compares each child `p+i` with its
- *    own. Equal: nothing. Different and small (both counts together at most
- *    {@linkcode EXCHANGE_RECORDS}) or a leaf: the pusher sends its records
- *    under `p+i` as AT lines; the listener asks for them with one
- *    `WANT <prefix> ...` line per DIGEST answered. Otherwise it answers
- *    `DIGEST p+i <its 16 children>` and the other side does the same.
- * 3. `WANT <p> ...` is answered with every record under each prefix.
+ *    own. Equal: nothing. Different and big: it answers
+ *    `DIGEST p+i <its 16 children>` and the other side does the same one
+ *    level down. Different and small (both counts together at most
+ *    {@linkcode EXCHANGE_RECORDS}) or a leaf: the listener says what it holds
+ *    there (`HAVE p+i <key>:<client-time> ...`); the pusher asks it to
+ *    (`ASK p+i ...`, one line per DIGEST answered).
+ * 3. The pusher answers `HAVE` with its records under that node whose
+ *    client time is not older than the listener's for the same client, so a
+ *    stale side's records are never sent just to be refused. A `HAVE` that
+ *    would exceed {@linkcode MAX_HAVE_BYTES} is replaced by `WANT <p>`,
+ *    answered with every record under `p`.
  *
- * Two identical stores therefore exchange one DIGEST line (about 400 bytes),
+ * The stale side of a pair therefore never pushes records only to have them
+ * refused. Two identical stores exchange one DIGEST line (about 400 bytes),
  * whatever their size; the depth of the tree bounds the number of rounds.
  *
  * @module
  */
 
 import {
+  type AskMessage,
+  compareDecimal,
   DIGEST_DEPTH,
   DIGEST_FANOUT,
   type DigestMessage,
+  formatAsk,
   formatAt,
   formatDigest,
+  formatHave,
   formatWant,
+  type HaveMessage,
+  keyHash,
+  MAX_HAVE_BYTES,
   sameDigest,
   type WantMessage,
   type WireText,
@@ -101,7 +114,7 @@ export function answerDigest(
   let text = "";
   let differing = 0;
   let records = 0;
-  const wanted: string[] = [];
+  const asked: string[] = [];
   for (let i = 0; i < DIGEST_FANOUT; i++) {
     const child = msg.prefix + i.toString(16);
     const theirs = msg.children[i];
@@ -109,18 +122,67 @@ export function answerDigest(
     if (sameDigest(theirs, ours)) continue;
     differing++;
     if (child.length === DIGEST_DEPTH || theirs.count + ours.count <= EXCHANGE_RECORDS) {
-      if (pusher && ours.count > 0) {
-        const sent = recordsUnder(store, child);
-        text += sent.text;
-        records += sent.records;
-      }
-      if (!pusher && theirs.count > 0) wanted.push(child);
+      if (pusher && ours.count > 0) asked.push(child);
+      if (!pusher && theirs.count > 0) text += haveLine(store, child) + "\n";
     } else {
       text += formatDigest(child, store.digests.children(child)) + "\n";
     }
   }
-  if (wanted.length > 0) text += formatWant(wanted) + "\n";
+  if (asked.length > 0) text += formatAsk(asked) + "\n";
   return { text, differing, records };
+}
+
+/** Our `HAVE` line for a node, or `WANT` for it if the HAVE would be too long. */
+function haveLine(store: RecordStore, prefix: string): WireText {
+  const entries: Array<[number, WireText]> = [];
+  let bytes = 0;
+  for (const id of store.digests.clientIds(prefix)) {
+    const record = store.get(id);
+    if (record === undefined) continue;
+    bytes += 10 + record.clientTimeText.length;
+    if (bytes > MAX_HAVE_BYTES) return formatWant([prefix]);
+    entries.push([keyHash(id), record.clientTimeText]);
+  }
+  return formatHave(prefix, entries);
+}
+
+/**
+ * Answers a pusher's `ASK` (step 2 of the exchange, listener side).
+ *
+ * @param msg The nodes asked about.
+ * @param store Our records.
+ * @returns One `HAVE` (or `WANT`) line per node.
+ */
+export function answerAsk(msg: AskMessage, store: RecordStore): WireText {
+  let text = "";
+  for (const prefix of msg.prefixes) text += haveLine(store, prefix) + "\n";
+  return text;
+}
+
+/**
+ * Answers a listener's `HAVE` (step 3, pusher side): our records under the
+ * node that are not older than the listener's for the same client.
+ *
+ * @param msg What the listener holds there.
+ * @param store Our records.
+ * @returns The AT lines and how many there are.
+ */
+export function answerHave(
+  msg: HaveMessage,
+  store: RecordStore,
+): { text: WireText; records: number } {
+  let text = "";
+  let records = 0;
+  for (const id of store.digests.clientIds(msg.prefix)) {
+    const record = store.get(id);
+    if (record === undefined) continue;
+    const theirs = msg.times.get(keyHash(id));
+    // Equal times go too: the tie-breakers need the whole record.
+    if (theirs != null && compareDecimal(record.clientTime, theirs) < 0) continue;
+    text += formatAt(record) + "\n";
+    records++;
+  }
+  return { text, records };
 }
 
 /**

@@ -10,12 +10,14 @@ import type { EventLog } from "../log.ts";
 import type { NearbySearchResponse, PlacesProvider } from "../places/types.ts";
 import { formatNearbySearch } from "../places/nearby_search_json.ts";
 import {
+  type AskMessage,
   type AtMessage,
   type ClientRecord,
   type DigestMessage,
   formatAt,
   formatHello,
   formatSkew,
+  type HaveMessage,
   type HelloMessage,
   type IamatMessage,
   parseMessage,
@@ -26,7 +28,7 @@ import {
   wireToBytes,
   wireToDisplay,
 } from "../protocol/mod.ts";
-import { answerDigest, answerWant } from "./anti_entropy.ts";
+import { answerAsk, answerDigest, answerHave, answerWant } from "./anti_entropy.ts";
 import type { PeerAuth } from "./auth.ts";
 import type { Clock } from "./clock.ts";
 import { flood, type FloodTarget } from "./flood.ts";
@@ -137,6 +139,8 @@ export function handleLine(
       return handleHello(msg, line, first, session, ctx);
     case "DIGEST":
     case "WANT":
+    case "ASK":
+    case "HAVE":
       if (session.peer === null) return invalidReply(line);
       // On a connection the neighbour dialled, we are the side that asks.
       return wireOrNull(handlePeerSync(msg, session.peer, ctx, false));
@@ -257,18 +261,23 @@ export function applyFromPeer(msg: AtMessage, peer: string, ctx: MemberContext):
  * @returns The lines to send back (wire text, each with `\n`), or `""`.
  */
 export function handlePeerSync(
-  msg: DigestMessage | WantMessage,
+  msg: DigestMessage | WantMessage | AskMessage | HaveMessage,
   peer: string,
   ctx: MemberContext,
   pusher: boolean,
 ): WireText {
-  if (msg.kind === "WANT") {
-    const sent = answerWant(msg, ctx.store);
+  if (msg.kind === "ASK") {
+    const text = answerAsk(msg, ctx.store);
+    ctx.sync.bytesSent += text.length;
+    return text;
+  }
+  if (msg.kind === "WANT" || msg.kind === "HAVE") {
+    const sent = msg.kind === "WANT" ? answerWant(msg, ctx.store) : answerHave(msg, ctx.store);
     ctx.sync.bytesSent += sent.text.length;
     ctx.sync.recordsSent += sent.records;
-    ctx.log.emit("debug", "sync.want", {
+    ctx.log.emit("debug", msg.kind === "WANT" ? "sync.want" : "sync.have", {
       peer,
-      prefixes: msg.prefixes.length,
+      prefix: msg.kind === "WANT" ? msg.prefixes.join(",") : msg.prefix,
       records: sent.records,
     });
     return sent.text;

@@ -12,10 +12,12 @@
 
 import type { EventLog } from "../log.ts";
 import {
+  type AskMessage,
   type AtMessage,
   bytesToWire,
   type DigestMessage,
   formatHello,
+  type HaveMessage,
   LineSplitter,
   parseMessage,
   type WantMessage,
@@ -28,7 +30,7 @@ import type { FloodTarget } from "./flood.ts";
 import { closeQuietly, reason, writeWithin } from "./socket.ts";
 
 /** A line a neighbour may send back on our link once its welcome is accepted. */
-export type PeerMessage = AtMessage | DigestMessage | WantMessage;
+export type PeerMessage = AtMessage | DigestMessage | WantMessage | AskMessage | HaveMessage;
 
 /** Where a member listens. */
 export interface PeerAddress {
@@ -359,7 +361,11 @@ export class PeerLink implements FloodTarget {
           this.#opts.onWelcome?.();
           continue;
         }
-        if (welcomed && (msg?.kind === "AT" || msg?.kind === "DIGEST" || msg?.kind === "WANT")) {
+        if (
+          welcomed &&
+          (msg?.kind === "AT" || msg?.kind === "DIGEST" || msg?.kind === "WANT" ||
+            msg?.kind === "ASK" || msg?.kind === "HAVE")
+        ) {
           this.#opts.onLine?.(msg, wire);
           continue;
         }

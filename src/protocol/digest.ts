@@ -15,6 +15,11 @@
  * - `DIGEST <prefix> <d0> ... <d15>`: the sender's digests of the 16 children
  *   of `<prefix>` (`-` is the root); each `dN` is `0` for an empty node or
  *   `<count>:<16 hex digits>`.
+ * - `ASK <prefix> ...` (1 to 16 prefixes): "tell me which records you hold
+ *   under these nodes", answered with one `HAVE` (or `WANT`) line per node.
+ * - `HAVE <prefix> [<key>:<client-time> ...]`: "under this node I hold these
+ *   clients (by {@linkcode keyHash}, 8 hex digits) with these client times:
+ *   send me your records there that are not older".
  * - `WANT <prefix> ...` (1 to 16 prefixes): "send me, as AT lines, every
  *   record you hold under these nodes".
  *
@@ -165,7 +170,36 @@ export function formatDigest(prefix: string, children: readonly NodeDigest[]): s
   return line;
 }
 
-/** Most prefixes one `WANT` line may carry (a DIGEST answer asks for at most 16 children). */
+/**
+ * Longest `HAVE` line a member sends, bytes; past it, it sends `WANT` for that
+ * node instead (so a neighbour's line limit is never approached).
+ */
+export const MAX_HAVE_BYTES = 8192;
+
+/**
+ * Formats a `HAVE` line (no terminator).
+ *
+ * @param prefix The node (`""` for the root).
+ * @param entries Each record under it: its client's {@linkcode keyHash} and its client time text.
+ * @returns e.g. `HAVE 3a0f 9c0e11aa:1700000000.5`.
+ */
+export function formatHave(prefix: string, entries: Iterable<[number, WireText]>): string {
+  let line = `HAVE ${prefix === "" ? ROOT_PREFIX_TEXT : prefix}`;
+  for (const [key, time] of entries) line += ` ${hex8(key)}:${time}`;
+  return line;
+}
+
+/**
+ * Formats an `ASK` line (no terminator).
+ *
+ * @param prefixes The nodes asked about (`""` for the root), 1..16 of them.
+ * @returns e.g. `ASK 3a0f 3a1`.
+ */
+export function formatAsk(prefixes: readonly string[]): string {
+  return "ASK " + prefixes.map((p) => p === "" ? ROOT_PREFIX_TEXT : p).join(" ");
+}
+
+/** Most prefixes one `WANT` or `ASK` line may carry (one DIGEST answer covers 16 children). */
 export const MAX_WANT_PREFIXES: number = DIGEST_FANOUT;
 
 /**

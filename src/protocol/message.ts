@@ -98,6 +98,30 @@ export interface WantMessage {
   prefixes: string[];
 }
 
+/** `ASK <prefix> ...`: a neighbour asks which records we hold under some nodes. Peers only. */
+export interface AskMessage {
+  /** Discriminant: answer with one HAVE (or WANT) line per prefix. */
+  kind: "ASK";
+  /** The nodes, hex nibbles (`""` for the root), 1..MAX_WANT_PREFIXES of them. */
+  prefixes: string[];
+}
+
+/**
+ * `HAVE <prefix> [<key>:<client-time> ...]`: what a neighbour holds under a
+ * node, so we send only records that are not older. Peers only.
+ */
+export interface HaveMessage {
+  /** Discriminant: send our records under `prefix` that are not older than theirs. */
+  kind: "HAVE";
+  /** The node, hex nibbles (`""` for the root). */
+  prefix: string;
+  /**
+   * Their client time by client key hash; `null` where two of their clients share a
+   * key hash (then we send ours whatever its time).
+   */
+  times: Map<number, Decimal | null>;
+}
+
 /** A line that is none of the above; the reply is `? ` + the line. */
 export interface InvalidMessage {
   /** Discriminant: answered with `? ` and the line. */
@@ -120,6 +144,8 @@ export type Message =
   | HelloMessage
   | DigestMessage
   | WantMessage
+  | AskMessage
+  | HaveMessage
   | InvalidMessage
   | EmptyMessage;
 
@@ -162,7 +188,10 @@ export function parseMessage(line: WireText): Message {
     case "DIGEST":
       return parseDigest(fields);
     case "WANT":
-      return parseWant(fields);
+    case "ASK":
+      return parsePrefixList(fields);
+    case "HAVE":
+      return parseHave(fields);
     default:
       return invalid(`Cannot parse message: unknown command ${JSON.stringify(fields[0])}`);
   }
@@ -294,20 +323,40 @@ function parseDigest(fields: WireText[]): Message {
   return { kind: "DIGEST", prefix, children };
 }
 
-// WANT <prefix> ...
-function parseWant(fields: WireText[]): Message {
+// WANT <prefix> ...   or   ASK <prefix> ...
+function parsePrefixList(fields: WireText[]): Message {
+  const verb = fields[0] as "WANT" | "ASK";
   if (fields.length < 2 || fields.length > 1 + MAX_WANT_PREFIXES) {
     return invalid(
-      `Cannot parse WANT: expected 2 to ${1 + MAX_WANT_PREFIXES} fields, got ${fields.length}`,
+      `Cannot parse ${verb}: expected 2 to ${1 + MAX_WANT_PREFIXES} fields, got ${fields.length}`,
     );
   }
   const prefixes: string[] = [];
   for (const field of fields.slice(1)) {
     const prefix = parsePrefix(field);
     if (prefix === null) {
-      return invalid(`Cannot parse WANT: bad node prefix ${JSON.stringify(field)}`);
+      return invalid(`Cannot parse ${verb}: bad node prefix ${JSON.stringify(field)}`);
     }
     prefixes.push(prefix);
   }
-  return { kind: "WANT", prefixes };
+  return { kind: verb, prefixes };
+}
+
+const HAVE_ENTRY = /^([0-9a-f]{8}):([0-9]+(?:\.[0-9]+)?)$/;
+
+// HAVE <prefix> [<key>:<client-time> ...]
+function parseHave(fields: WireText[]): Message {
+  if (fields.length < 2) return invalid(`Cannot parse HAVE: expected a node prefix`);
+  const prefix = parsePrefix(fields[1]);
+  if (prefix === null) {
+    return invalid(`Cannot parse HAVE: bad node prefix ${JSON.stringify(fields[1])}`);
+  }
+  const times = new Map<number, Decimal | null>();
+  for (const field of fields.slice(2)) {
+    const m = HAVE_ENTRY.exec(field);
+    if (m === null) return invalid(`Cannot parse HAVE: bad entry ${JSON.stringify(field)}`);
+    const key = parseInt(m[1], 16);
+    times.set(key, times.has(key) ? null : parseDecimal(m[2]));
+  }
+  return { kind: "HAVE", prefix, times };
 }

@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { parseConfig, testConfig } from "../../src/config.ts";
 import {
+  answerAsk,
   answerDigest,
+  answerHave,
   answerWant,
   Member,
   openingDigest,
@@ -24,9 +26,13 @@ function at(origin: string, client: string, time: string, location = "+34-118"):
  * Runs one reconciliation in memory until nothing more is said: `a` dials `b`,
  * so `a` pushes its records to `b`.
  */
-function push(a: RecordStore, b: RecordStore): { lines: number; bytes: number } {
+function push(
+  a: RecordStore,
+  b: RecordStore,
+): { lines: number; bytes: number; pushed: number } {
   let lines = 0;
   let bytes = 0;
+  let pushed = 0;
   // Outboxes: what each side has to deliver to the other.
   let toB = openingDigest(a);
   let toA = "";
@@ -41,16 +47,19 @@ function push(a: RecordStore, b: RecordStore): { lines: number; bytes: number } 
         if (msg.kind === "AT") store.apply(msg.record);
         else if (msg.kind === "DIGEST") answer += answerDigest(msg, store, pusher).text;
         else if (msg.kind === "WANT") answer += answerWant(msg, store).text;
+        else if (msg.kind === "ASK") answer += answerAsk(msg, store);
+        else if (msg.kind === "HAVE") answer += answerHave(msg, store).text;
         else throw new Error(`unexpected ${line}`);
       }
       return answer;
     };
+    pushed += toB.split("\n").filter((l) => l.startsWith("AT ")).length;
     const nextToA = deliver(toB, b, false);
     const nextToB = deliver(toA, a, true);
     toA = nextToA;
     toB = nextToB;
   }
-  return { lines, bytes };
+  return { lines, bytes, pushed };
 }
 
 /** Both links of a pair reconcile: each side pushes to the other. */
@@ -166,4 +175,19 @@ Deno.test("a client that sends DIGEST or WANT gets '? ' and changes nothing", as
   } finally {
     await herd.stop();
   }
+});
+
+Deno.test("a stale pusher sends only records that are not older; a fresh one sends the newer", () => {
+  const stale = new RecordStore();
+  const fresh = new RecordStore();
+  for (let i = 0; i < 3000; i++) {
+    stale.apply(at("Hill", `c${i}`, "1700000000"));
+    // A third tie on time (Smith > Hill decides), the rest are newer on the fresh side.
+    fresh.apply(at("Smith", `c${i}`, i % 3 === 0 ? "1700000000" : "1700000001"));
+  }
+  const before = dump(fresh);
+  assert.equal(push(stale, fresh).pushed, 1000); // only the ties travel
+  assert.deepEqual(dump(fresh), before);
+  assert.equal(push(fresh, stale).pushed, 3000);
+  assert.deepEqual(dump(stale), before);
 });
