@@ -31,6 +31,9 @@ export const VALID_LINES: readonly WireText[] = [
   "WANT 3a0f",
   "WANT 3a0f 3a1 -",
   "WANT -",
+  "ASK 3a0f 3a1 -",
+  "HAVE 3a0f 0123abcd:1700000000.5 ffffffff:1",
+  "HAVE -",
 ];
 
 /** Verbs and fields mixed into token soups. */

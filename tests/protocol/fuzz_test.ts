@@ -7,6 +7,7 @@
 
 import assert from "node:assert/strict";
 import {
+  formatAsk,
   formatAt,
   formatDigest,
   formatHello,
@@ -153,11 +154,23 @@ function checkLine(line: WireText): Message["kind"] {
       break;
     }
     case "WANT":
+    case "ASK": {
       assert.ok(fields.length >= 2 && fields.length <= 17);
       for (const prefix of m.prefixes) assert.match(prefix, /^[0-9a-f]{0,4}$/);
-      assert.equal(formatWant(m.prefixes), fields.join(" "));
-      assert.deepEqual(parseMessage(formatWant(m.prefixes)), m);
+      const format = m.kind === "WANT" ? formatWant : formatAsk;
+      assert.equal(format(m.prefixes), fields.join(" "));
+      assert.deepEqual(parseMessage(format(m.prefixes)), m);
       break;
+    }
+    case "HAVE": {
+      assert.match(m.prefix, /^[0-9a-f]{0,4}$/);
+      assert.ok(m.times.size <= fields.length - 2);
+      for (const [key, time] of m.times) {
+        assert.ok(Number.isInteger(key) && key >= 0 && key < 2 ** 32);
+        if (time !== null) assert.equal(typeof time.whole, "bigint");
+      }
+      break;
+    }
     default: {
       const unknown: never = m;
       assert.fail(`unknown message kind ${Deno.inspect(unknown)}`);
@@ -191,7 +204,10 @@ function fuzz(
 
 Deno.test("parseMessage() accepts every seed line of the fuzz corpus as its own kind", () => {
   const kinds = VALID_LINES.map((line) => checkLine(line));
-  assert.deepEqual(new Set(kinds), new Set(["IAMAT", "WHATSAT", "AT", "HERD", "DIGEST", "WANT"]));
+  assert.deepEqual(
+    new Set(kinds),
+    new Set(["IAMAT", "WHATSAT", "AT", "HERD", "DIGEST", "WANT", "ASK", "HAVE"]),
+  );
 });
 
 Deno.test("parseMessage() never throws and returns well-formed messages on fuzzed lines", () => {
@@ -202,7 +218,20 @@ Deno.test("parseMessage() never throws and returns well-formed messages on fuzze
     }
   }
   // The mutations must leave some lines valid, or the round-trip checks never ran.
-  for (const kind of ["IAMAT", "WHATSAT", "AT", "HERD", "DIGEST", "WANT", "invalid", "empty"]) {
+  for (
+    const kind of [
+      "IAMAT",
+      "WHATSAT",
+      "AT",
+      "HERD",
+      "DIGEST",
+      "WANT",
+      "ASK",
+      "HAVE",
+      "invalid",
+      "empty",
+    ]
+  ) {
     assert.ok((total.get(kind) ?? 0) > 0, `no ${kind} among ${Deno.inspect(total)}`);
   }
 });
