@@ -81,8 +81,8 @@ export const DEFAULT_PLACES: Readonly<Omit<PlacesConfig, "endpoint">> = Object.f
   timeoutMs: 5000,
   cacheTtlS: 60,
   cacheEntries: 10000,
-  // Only Essentials and Pro fields (Google's SKU tiers for Nearby Search (New)): every field of
-  // the legacy Nearby Search result that the New API can give at that price.
+  // Only fields billed at the Nearby Search Pro SKU, the lowest tier Nearby Search (New) has:
+  // every field of a legacy Nearby Search result the New API gives at that price.
   fieldMask: Object.freeze([
     "places.id",
     "places.displayName",

@@ -59,7 +59,7 @@ async function startAll(
  */
 export async function simulate(opts: SimulateOptions): Promise<number> {
   const config = await loadConfigOrFail(opts.config);
-  const places = placesOrFail(config);
+  const places = placesOrFail(config, memberLog(config.servers[0].name));
   const names = config.servers.map((s) => s.name);
   const stopLogging = await setupLoggingOrFail({
     logDir: opts.logDir,
@@ -70,6 +70,7 @@ export async function simulate(opts: SimulateOptions): Promise<number> {
   try {
     herd = await startAll(config, places, opts.demo);
   } catch (e) {
+    await places.close?.();
     await stopLogging();
     throw e;
   }
@@ -84,6 +85,7 @@ export async function simulate(opts: SimulateOptions): Promise<number> {
     }
   } finally {
     await Promise.all(herd.members.map((m) => m.stop()));
+    await places.close?.();
     unguard();
     await stopLogging();
   }

@@ -1,7 +1,9 @@
 /**
  * Places: answers "what is near this point" for WHATSAT (PROTOCOL.md section
- * 2). A {@linkcode PlacesProvider} answers Nearby Search questions,
- * {@linkcode createProvider} picks one by name, and
+ * 2). A {@linkcode PlacesProvider} answers Nearby Search questions (the
+ * embedded GeoNames data, Google Places API (New), or Google's legacy Nearby
+ * Search), {@linkcode createProvider} picks one by name and puts the
+ * {@linkcode CachedPlacesProvider} in front of it, and
  * {@linkcode formatNearbySearch} turns an answer into the reply's JSON text.
  *
  * @example
@@ -17,6 +19,7 @@
  *   maxResults: 5,
  * });
  * console.log(formatNearbySearch(answer));
+ * await places.close();
  * ```
  *
  * @module
@@ -30,7 +33,40 @@ export type {
   NearbySearchStatus,
   PlacesProvider,
 } from "./types.ts";
-export { createProvider, type PlacesConfig, PROVIDER_NAMES } from "./create_provider.ts";
+export {
+  createProvider,
+  type CreateProviderOptions,
+  GOOGLE_API_KEY_ENV,
+  PROVIDER_NAMES,
+  type ProviderConfig,
+} from "./create_provider.ts";
+export {
+  CachedPlacesProvider,
+  cacheKey,
+  LOCATION_DECIMALS,
+  type PlacesCacheOptions,
+  type PlacesCacheStats,
+  UPSTREAM_RESULTS,
+} from "./cache.ts";
+export {
+  attributionsOf,
+  createGoogleProvider,
+  GOOGLE_PLACES_ENDPOINT,
+  type GoogleLatLng,
+  type GooglePlace,
+  type GoogleProviderOptions,
+  placeToResult,
+  rpcErrorToResponse,
+  SEARCH_NEARBY_PATH,
+  searchNearbyToResponse,
+} from "./google.ts";
+export {
+  createGoogleLegacyProvider,
+  GOOGLE_MAPS_ENDPOINT,
+  type GoogleLegacyProviderOptions,
+  LEGACY_NEARBY_SEARCH_PATH,
+  legacyToResponse,
+} from "./google_legacy.ts";
 export {
   createGeonamesProvider,
   GEONAMES_ATTRIBUTION,

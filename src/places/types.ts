@@ -78,10 +78,18 @@ export interface NearbySearchResponse {
 export interface PlacesProvider {
   /** Short name for logs, e.g. `geonames`. */
   readonly name: string;
-  /** Answers one question; results sorted by distance, at most `maxResults`. */
+  /**
+   * Answers one question with at most `maxResults` results, in the provider's order (GeoNames:
+   * nearest first; Google: Google's ranking).
+   */
   nearby(query: NearbyQuery): Promise<NearbySearchResponse>;
   /** Starts any slow loading in the background; never blocks the caller. */
   warm?(): void;
-  /** Resolves once background loading (if any) has settled; for clean shutdown. */
+  /** Resolves once background loading and questions in flight (if any) have settled. */
   settled?(): Promise<void>;
+  /**
+   * Releases what the provider holds (timers) and reports its final counters; called once by
+   * the owner when no member uses the provider any more (members only await `settled()`).
+   */
+  close?(): Promise<void>;
 }

@@ -1,0 +1,195 @@
+/**
+ * The issue's "done" check: five separate `herd serve` processes with
+ * `provider = "google"`, the key from `GOOGLE_PLACES_API_KEY` and `endpoint`
+ * pointing at a fake Google on 127.0.0.1, driven by plain TCP clients. And a
+ * google provider without a key refuses to start with one line.
+ */
+
+import assert from "node:assert/strict";
+import { defaultConfig } from "../../src/config.ts";
+import { exchange, waitFor } from "../_harness.ts";
+import {
+  assertUserError,
+  finish,
+  freePort,
+  type HerdResult,
+  MAIN,
+  readLog,
+  withTempDir,
+} from "../cli/_cli.ts";
+import { FakeGoogle } from "./_fake_google.ts";
+
+const KEY = "AIzaFAKE-serve-test-key-7777777777";
+const NAMES = defaultConfig().servers.map((s) => s.name);
+const LINKS = defaultConfig().links;
+
+/** Spawns `herd <args>` with `GOOGLE_PLACES_API_KEY` set to `key` (empty: unset in effect). */
+function spawnWithKey(args: string[], cwd: string, key: string): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-net", "--allow-read", "--allow-write", "--allow-env", MAIN, ...args],
+    env: { GOOGLE_PLACES_API_KEY: key },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    cwd,
+  }).spawn();
+}
+
+function toml(ports: Map<string, number>, places: string): string {
+  const lines = [
+    "[herd]",
+    `links = [${LINKS.map(([a, b]) => `["${a}", "${b}"]`).join(", ")}]`,
+    "redial_min_ms = 20",
+    "redial_max_ms = 200",
+    "[places]",
+    places,
+  ];
+  for (const n of NAMES) lines.push("[[servers]]", `name = "${n}"`, `port = ${ports.get(n)}`);
+  return lines.join("\n") + "\n";
+}
+
+/** Sends one message; "" if the member does not answer (yet). */
+async function tryExchange(port: number, line: string): Promise<string> {
+  try {
+    return await exchange({ hostname: "127.0.0.1", port }, line, 5000);
+  } catch {
+    return "";
+  }
+}
+
+function statusOf(reply: string): string {
+  return JSON.parse(reply.slice(reply.indexOf("\n") + 1)).status;
+}
+
+Deno.test("herd serve with provider google and no GOOGLE_PLACES_API_KEY exits 2 naming the variable", async () => {
+  await withTempDir(async (dir) => {
+    const ports = new Map(NAMES.map((n) => [n, freePort()]));
+    for (const provider of ["google", "google-legacy"]) {
+      await Deno.writeTextFile(`${dir}/herd.toml`, toml(ports, `provider = "${provider}"`));
+      const child = spawnWithKey(
+        ["serve", "Hill", "--config", `${dir}/herd.toml`, "--log-dir", `${dir}/logs`],
+        dir,
+        "",
+      );
+      assertUserError(await finish(child), ["GOOGLE_PLACES_API_KEY", provider]);
+    }
+  });
+});
+
+Deno.test("five herd serve processes answer WHATSAT from Google, within the timeout when it is slow, one request per question", async () => {
+  const fake = FakeGoogle.start(KEY);
+  try {
+    await fiveServes(fake);
+  } finally {
+    await fake.close();
+  }
+});
+
+async function fiveServes(fake: FakeGoogle): Promise<void> {
+  await withTempDir(async (dir) => {
+    const ports = new Map(NAMES.map((n) => [n, freePort()]));
+    await Deno.writeTextFile(
+      `${dir}/herd.toml`,
+      toml(ports, `provider = "google"\nendpoint = "${fake.url}"\ntimeout_ms = 500`),
+    );
+    const procs = new Map<string, Deno.ChildProcess>();
+    const port = (n: string) => ports.get(n)!;
+    try {
+      for (const n of NAMES) {
+        procs.set(
+          n,
+          spawnWithKey(
+            ["serve", n, "--config", `${dir}/herd.toml`, "--log-dir", `${dir}/logs`, "--quiet"],
+            dir,
+            KEY,
+          ),
+        );
+      }
+      // kiwi reports to Campbell; wait until the farthest member (Hill) can answer for it.
+      await waitFor(
+        async () =>
+          (await tryExchange(port("Campbell"), "IAMAT kiwi +34.068930-118.445127 1\n")) !== "",
+        20_000,
+        "Campbell up",
+      );
+      await waitFor(
+        async () => {
+          await tryExchange(port("Campbell"), "IAMAT kiwi +34.068930-118.445127 2\n");
+          return (await tryExchange(port("Hill"), "WHATSAT kiwi 10 1\n")).includes(" 2\n");
+        },
+        20_000,
+        "the herd linked",
+      );
+
+      // Every member answers with Google's places in the legacy shape, cut to the bound.
+      for (const n of NAMES) {
+        const reply = await exchange(
+          { hostname: "127.0.0.1", port: port(n) },
+          "WHATSAT kiwi 10 3\n",
+        );
+        assert.match(reply, /^AT Campbell \S+ kiwi \+34\.068930-118\.445127 2\n\{\n/);
+        const doc = JSON.parse(reply.slice(reply.indexOf("\n") + 1));
+        assert.equal(doc.status, "OK");
+        assert.deepEqual(doc.results.map((r: { place_id: string }) => r.place_id), [
+          "fake-place-0",
+          "fake-place-1",
+          "fake-place-2",
+        ]);
+        assert.equal(doc.results[0].geometry.location.lat, 34.07);
+      }
+
+      // Many identical questions at one member: one upstream request.
+      const before = fake.requests.length;
+      const replies = await Promise.all(
+        Array.from(
+          { length: 12 },
+          (_, i) =>
+            exchange({ hostname: "127.0.0.1", port: port("Jaquez") }, `WHATSAT kiwi 20 ${i + 1}\n`),
+        ),
+      );
+      assert.ok(replies.every((r) => statusOf(r) === "OK"));
+      assert.equal(
+        fake.requests.length - before,
+        1,
+        "one upstream request for 12 identical WHATSATs",
+      );
+
+      // Google slower than timeout_ms: the member still answers, with UNKNOWN_ERROR.
+      fake.otherwise = { kind: "slow", delayMs: 30_000, then: { kind: "ok" } };
+      const started = performance.now();
+      const slow = await exchange(
+        { hostname: "127.0.0.1", port: port("Smith") },
+        "WHATSAT kiwi 30 5\n",
+        10_000,
+      );
+      console.log(
+        `WHATSAT with Google stalled, timeout_ms 500: answered in ${
+          (performance.now() - started).toFixed(0)
+        } ms`,
+      );
+      assert.equal(statusOf(slow), "UNKNOWN_ERROR");
+      assert.match(slow, /no answer within 500 ms/);
+    } finally {
+      const results: HerdResult[] = [];
+      for (const child of procs.values()) {
+        child.kill("SIGTERM");
+        results.push(await finish(child, 10_000));
+      }
+      await fake.close();
+      for (const r of results) assert.equal(r.code, 0, r.stderr);
+    }
+    assert.deepEqual(fake.violations, []);
+    for (const n of NAMES) {
+      const text = await Deno.readTextFile(`${dir}/logs/${n}.log`);
+      assert.ok(!text.includes(KEY), `${n}.log holds the key`);
+      const events = await readLog(`${dir}/logs/${n}.log`);
+      const final = events.filter((e) => e.event === "places.stats" && e.final === true);
+      assert.equal(
+        final.length,
+        1,
+        `${n} logged its final places.stats; its last events: ${JSON.stringify(events.slice(-5))}`,
+      );
+      assert.equal(final[0].provider, "google");
+    }
+  });
+}
