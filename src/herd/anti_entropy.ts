@@ -31,6 +31,7 @@
 
 import {
   type AskMessage,
+  type ClientRecord,
   compareDecimal,
   DIGEST_DEPTH,
   DIGEST_FANOUT,
@@ -61,8 +62,6 @@ export interface DigestAnswer {
   text: WireText;
   /** Children that differed. */
   differing: number;
-  /** AT lines included. */
-  records: number;
 }
 
 /**
@@ -80,17 +79,19 @@ export function openingDigest(store: RecordStore): WireText {
  *
  * @param store Our records.
  * @param prefix The node (`""` for the root).
+ * @param keep Which records to include. @default all
  * @returns The lines (each with `\n`) and how many there are.
  */
 export function recordsUnder(
   store: RecordStore,
   prefix: string,
+  keep: (record: ClientRecord, id: WireText) => boolean = () => true,
 ): { text: WireText; records: number } {
   let text = "";
   let records = 0;
   for (const id of store.digests.clientIds(prefix)) {
     const record = store.get(id);
-    if (record === undefined) continue;
+    if (record === undefined || !keep(record, id)) continue;
     text += formatAt(record) + "\n";
     records++;
   }
@@ -113,7 +114,6 @@ export function answerDigest(
 ): DigestAnswer {
   let text = "";
   let differing = 0;
-  let records = 0;
   const asked: string[] = [];
   for (let i = 0; i < DIGEST_FANOUT; i++) {
     const child = msg.prefix + i.toString(16);
@@ -129,7 +129,7 @@ export function answerDigest(
     }
   }
   if (asked.length > 0) text += formatAsk(asked) + "\n";
-  return { text, differing, records };
+  return { text, differing };
 }
 
 /** Our `HAVE` line for a node, or `WANT` for it if the HAVE would be too long. */
@@ -171,18 +171,11 @@ export function answerHave(
   msg: HaveMessage,
   store: RecordStore,
 ): { text: WireText; records: number } {
-  let text = "";
-  let records = 0;
-  for (const id of store.digests.clientIds(msg.prefix)) {
-    const record = store.get(id);
-    if (record === undefined) continue;
+  return recordsUnder(store, msg.prefix, (record, id) => {
     const theirs = msg.times.get(keyHash(id));
     // Equal times go too: the tie-breakers need the whole record.
-    if (theirs != null && compareDecimal(record.clientTime, theirs) < 0) continue;
-    text += formatAt(record) + "\n";
-    records++;
-  }
-  return { text, records };
+    return theirs == null || compareDecimal(record.clientTime, theirs) >= 0;
+  });
 }
 
 /**

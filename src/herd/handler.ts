@@ -285,12 +285,10 @@ export function handlePeerSync(
   const answer = answerDigest(msg, ctx.store, pusher);
   ctx.sync.digests++;
   ctx.sync.bytesSent += answer.text.length;
-  ctx.sync.recordsSent += answer.records;
   ctx.log.emit(msg.prefix === "" ? "info" : "debug", "sync.digest", {
     peer,
     prefix: msg.prefix === "" ? "-" : msg.prefix,
     differing: answer.differing,
-    records: answer.records,
   });
   return answer.text;
 }
