@@ -3,10 +3,35 @@
  *
  * Members emit structured events through the small {@linkcode EventLog}
  * interface (injected, so tests capture events without monkey-patching).
- * {@linkcode setupLogging} wires LogTape so that each member appends JSON
- * Lines to `<log-dir>/<Name>.log` (PROTOCOL.md section 5) and the console gets
- * one short human line per event. The file sink is buffered and flushes in the
- * background (`nonBlocking`), so logging never waits on the disk before a reply.
+ * {@linkcode setupLogging} makes each member append JSON Lines to
+ * `<log-dir>/<Name>.log` (PROTOCOL.md section 5) and wires LogTape so that the
+ * console gets one short human line per event at or above its level.
+ *
+ * The files are written by a small JSON Lines writer of this module, not by a
+ * LogTape sink: a member logs every message in and every reply out, and a
+ * LogTape logger call costs about 5 µs per record before any sink runs, more
+ * than the protocol work of the message itself (docs/PERFORMANCE.md). Each
+ * event is formatted by hand straight into a byte buffer, which is written in
+ * the background in large writes (when it passes 256 KiB, or 200 ms after its
+ * first line), so logging never waits on the disk before a reply, and nothing
+ * is dropped.
+ *
+ * One line per event, keys in this order: `@timestamp` (ISO 8601 UTC, ms),
+ * `level` (`DEBUG`, `INFO`, `WARN` or `ERROR`), `message` (the event name),
+ * `logger` (`herd.<Name>`), `event` (the event name again), then the event's
+ * fields in the order given, fields whose value is `undefined` left out: the
+ * keys, order and values LogTape's `getJsonLinesFormatter({ properties:
+ * "flatten" })` wrote before (strings are escaped as `JSON.stringify` does,
+ * which leaves DEL, 0x7F, unescaped where LogTape wrote `\u007f`).
+ * For example:
+ *
+ * ```json
+ * {"@timestamp":"2026-05-19T22:53:47.959Z","level":"INFO","message":"msg.in","logger":"herd.Hill","event":"msg.in","conn":3,"remote":"127.0.0.1:50120","line":"IAMAT kiwi +34-118 1621464827.95"}
+ * ```
+ *
+ * `msg.in` (`conn`, `remote`, `peer` on a neighbour's link, `line`, `overlong`)
+ * is one event per line received and `reply.out` (`conn`, `remote`, `reply`,
+ * the whole reply text) one per reply written.
  *
  * Event names (the `event` field of every JSON line, also its `message`):
  * `member.listening`, `member.loaded` (records read from `data_dir`),
@@ -24,7 +49,6 @@
 
 import {
   configure,
-  getJsonLinesFormatter,
   getLogger,
   getStreamSink,
   type LogRecord,
@@ -32,7 +56,6 @@ import {
   type Sink,
   withFilter,
 } from "@logtape/logtape";
-import { getFileSink } from "@logtape/file";
 
 /** Severity of an event. */
 export type EventLevel = "debug" | "info" | "warning" | "error";
@@ -64,12 +87,203 @@ export const LOG_CATEGORY = "herd";
  */
 export function memberLog(member: string): EventLog {
   const logger = getLogger([LOG_CATEGORY, member]);
+  const name = `${LOG_CATEGORY}.${member}`;
   return {
     emit(level, event, fields) {
-      logger[level](event, { event, ...fields });
+      const file = files.get(member);
+      if (file !== undefined) file.append(name, level, event, fields);
+      if (LEVEL_RANK[level] >= consoleRank) logger[level](event, { event, ...fields });
     },
   };
 }
+
+/** Order of the levels, for the console's threshold. */
+const LEVEL_RANK: Readonly<Record<EventLevel, number>> = {
+  debug: 0,
+  info: 1,
+  warning: 2,
+  error: 3,
+};
+
+/** The `level` field of a JSON line, as LogTape writes it. */
+const LEVEL_TEXT: Readonly<Record<EventLevel, string>> = {
+  debug: "DEBUG",
+  info: "INFO",
+  warning: "WARN",
+  error: "ERROR",
+};
+
+/** Lowest level rank that goes to LogTape (the console); `Infinity` when there is none. */
+let consoleRank = Infinity;
+
+/** Open log files by member name, set by {@linkcode setupLogging}. */
+const files = new Map<string, JsonLinesFile>();
+
+/** The last `@timestamp` text and its `Date.now()`: most events share their millisecond. */
+let stampMs = -1;
+let stampText = "";
+
+/** Bytes of buffered lines that start a write at once. */
+const FILE_FLUSH_BYTES = 256 * 1024;
+
+/** Longest a buffered line waits for its write, ms. */
+const FILE_FLUSH_MS = 200;
+
+/** Longest UTF-8 form of one UTF-16 code unit inside a JSON string (`\u001f`). */
+const MAX_BYTES_PER_CHAR = 6;
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+
+/**
+ * An append-only JSON Lines file with a background writer. {@linkcode append}
+ * formats an event straight into a byte buffer (no intermediate strings, so
+ * little garbage per event); one write at a time carries everything buffered
+ * since the last, from a second buffer, so appending never waits. If a write
+ * fails, the error is printed once on stderr and later lines are discarded (a
+ * member keeps serving when its disk is full).
+ */
+class JsonLinesFile {
+  readonly #path: string;
+  readonly #file: Deno.FsFile;
+  /** Lines not yet handed to a write; `#len` bytes of it are used. */
+  #buf: Uint8Array = new Uint8Array(2 * FILE_FLUSH_BYTES);
+  #len = 0;
+  /** A buffer that a finished write gave back, reused by the next swap. */
+  #spare: Uint8Array | null = new Uint8Array(2 * FILE_FLUSH_BYTES);
+  #writing: Promise<void> | null = null;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #failed = false;
+
+  constructor(path: string, file: Deno.FsFile) {
+    this.#path = path;
+    this.#file = file;
+  }
+
+  /**
+   * Buffers one event as a JSON line (see the module doc for the shape);
+   * starts a write if enough is buffered.
+   */
+  append(logger: string, level: EventLevel, event: string, fields: EventFields): void {
+    if (this.#failed) return;
+    const now = Date.now();
+    if (now !== stampMs) {
+      stampMs = now;
+      stampText = new Date(now).toISOString();
+    }
+    this.#ascii('{"@timestamp":"');
+    this.#ascii(stampText);
+    this.#ascii('","level":"');
+    this.#ascii(LEVEL_TEXT[level]);
+    this.#ascii('","message":');
+    this.#string(event);
+    this.#ascii(',"logger":');
+    this.#string(logger);
+    this.#ascii(',"event":');
+    this.#string(event);
+    for (const key in fields) {
+      const v = fields[key];
+      if (v === undefined) continue;
+      this.#ascii(",");
+      this.#string(key);
+      this.#ascii(":");
+      if (typeof v === "string") this.#string(v);
+      else this.#ascii(typeof v === "number" && !isFinite(v) ? "null" : String(v));
+    }
+    this.#ascii("}\n");
+    if (this.#len >= FILE_FLUSH_BYTES) this.#kick();
+    else if (this.#timer === undefined && this.#writing === null) {
+      const timer = setTimeout(() => {
+        this.#timer = undefined;
+        this.#kick();
+      }, FILE_FLUSH_MS);
+      Deno.unrefTimer(timer);
+      this.#timer = timer;
+    }
+  }
+
+  /** Writes everything buffered, then closes the file. */
+  async close(): Promise<void> {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    while (this.#writing !== null || (this.#len > 0 && !this.#failed)) {
+      this.#kick();
+      await this.#writing;
+    }
+    this.#file.close();
+  }
+
+  /** Makes room for `bytes` more bytes (the check is inline; growing is rare). */
+  #reserve(bytes: number): void {
+    if (this.#len + bytes > this.#buf.length) this.#grow(bytes);
+  }
+
+  #grow(bytes: number): void {
+    const next = new Uint8Array(Math.max(2 * this.#buf.length, this.#len + bytes));
+    next.set(this.#buf.subarray(0, this.#len));
+    this.#buf = next;
+  }
+
+  /** Appends text known to be ASCII and to need no JSON escape. */
+  #ascii(text: string): void {
+    this.#reserve(text.length);
+    const buf = this.#buf;
+    let len = this.#len;
+    for (let i = 0; i < text.length; i++) buf[len++] = text.charCodeAt(i);
+    this.#len = len;
+  }
+
+  /** Appends `text` as a JSON string, exactly as `JSON.stringify(text)` would. */
+  #string(text: string): void {
+    this.#reserve(text.length * MAX_BYTES_PER_CHAR + 2);
+    const buf = this.#buf;
+    const start = this.#len;
+    let len = start;
+    buf[len++] = QUOTE;
+    for (let i = 0; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      if (c >= 0x20 && c < 0x80 && c !== QUOTE && c !== BACKSLASH) {
+        buf[len++] = c;
+        continue;
+      }
+      // Escapes and non-ASCII (UTF-8, lone surrogates): the built-in does it for the whole string.
+      const json = JSON.stringify(text);
+      const done = encoder.encodeInto(json, buf.subarray(start));
+      this.#len = start + done.written;
+      return;
+    }
+    buf[len++] = QUOTE;
+    this.#len = len;
+  }
+
+  #kick(): void {
+    if (this.#writing !== null) return;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#writing = this.#drain().finally(() => this.#writing = null);
+  }
+
+  async #drain(): Promise<void> {
+    while (this.#len > 0 && !this.#failed) {
+      const full = this.#buf;
+      const bytes = full.subarray(0, this.#len);
+      this.#buf = this.#spare ?? new Uint8Array(2 * FILE_FLUSH_BYTES);
+      this.#spare = null;
+      this.#len = 0;
+      try {
+        for (let off = 0; off < bytes.length;) off += await this.#file.write(bytes.subarray(off));
+      } catch (e) {
+        this.#failed = true;
+        this.#len = 0;
+        console.error(`herd: cannot write log file ${this.#path}: ${(e as Error).message}`);
+      }
+      // A buffer grown for an exceptional line is not kept.
+      if (full.length === 2 * FILE_FLUSH_BYTES) this.#spare = full;
+    }
+  }
+}
+
+const encoder = new TextEncoder();
 
 /** An event log that keeps events in memory (tests, `simulate --demo`). */
 export class MemoryLog implements EventLog {
@@ -137,9 +351,10 @@ function consoleLine(record: LogRecord): string {
 }
 
 /**
- * Configures LogTape for a process: one JSON Lines file per member and a
- * human console. Call once per process; call the returned function (or
- * {@linkcode stopLogging}) to flush and close the files.
+ * Configures logging for a process: one JSON Lines file per member (this
+ * module's writer) and a human console (LogTape). Call once per process; call
+ * the returned function (or {@linkcode stopLogging}) to flush and close the
+ * files. A second call closes the files of the first.
  *
  * @param options Where logs go.
  * @returns A function that flushes and closes every sink.
@@ -147,7 +362,6 @@ function consoleLine(record: LogRecord): string {
  */
 export async function setupLogging(options: LoggingOptions): Promise<() => Promise<void>> {
   const sinks: Record<string, Sink> = {};
-  const loggers = [];
   if (options.logDir !== null) {
     try {
       await Deno.mkdir(options.logDir, { recursive: true });
@@ -157,19 +371,21 @@ export async function setupLogging(options: LoggingOptions): Promise<() => Promi
         { cause: e },
       );
     }
-    const formatter = getJsonLinesFormatter({ message: "template", properties: "flatten" });
+    const opened = new Map<string, JsonLinesFile>();
     for (const name of options.members) {
-      const id = `file:${name}`;
       const path = `${options.logDir}/${name}.log`;
       try {
-        sinks[id] = getFileSink(path, { formatter, nonBlocking: true, flushInterval: 1000 });
+        const file = await Deno.open(path, { append: true, create: true });
+        opened.set(name, new JsonLinesFile(path, file));
       } catch (e) {
+        for (const f of opened.values()) await f.close();
         throw new LogSetupError(`cannot open log file ${path}: ${(e as Error).message}`, {
           cause: e,
         });
       }
-      loggers.push({ category: [LOG_CATEGORY, name], sinks: [id], lowestLevel: "debug" as const });
     }
+    await closeFiles();
+    for (const [name, file] of opened) files.set(name, file);
   }
   const rootSinks: string[] = [];
   if (options.consoleLevel !== null) {
@@ -183,11 +399,11 @@ export async function setupLogging(options: LoggingOptions): Promise<() => Promi
     sinks.console = withFilter(stdout, options.consoleLevel);
     rootSinks.push("console");
   }
+  consoleRank = options.consoleLevel === null ? Infinity : LEVEL_RANK[options.consoleLevel];
   await configure({
     reset: true,
     sinks,
     loggers: [
-      ...loggers,
       { category: [LOG_CATEGORY], sinks: rootSinks, lowestLevel: "debug" },
       { category: ["logtape", "meta"], sinks: rootSinks, lowestLevel: "warning" },
     ],
@@ -195,7 +411,16 @@ export async function setupLogging(options: LoggingOptions): Promise<() => Promi
   return stopLogging;
 }
 
-/** Flushes and closes every LogTape sink (files are complete afterwards). */
+/** Flushes and closes every member log file and LogTape sink (files are complete afterwards). */
 export async function stopLogging(): Promise<void> {
+  consoleRank = Infinity;
+  await closeFiles();
   await reset();
+}
+
+/** Flushes and closes the member log files. */
+async function closeFiles(): Promise<void> {
+  const open = [...files.values()];
+  files.clear();
+  for (const file of open) await file.close();
 }
