@@ -11,7 +11,13 @@
  * @module
  */
 
-import { bytesToWire, type Frame, LineSplitter, wireToDisplay } from "../protocol/mod.ts";
+import {
+  bytesToWire,
+  type Frame,
+  LineSplitter,
+  wireToBytes,
+  wireToDisplay,
+} from "../protocol/mod.ts";
 import {
   handleLine,
   invalidReply,
@@ -24,18 +30,22 @@ import { closeQuietly, reason, WriteTimeout, writeWithin } from "./socket.ts";
 /** Read buffer per connection, bytes. Lines longer than this span reads; framing copes. */
 const READ_BUFFER_BYTES = 64 * 1024;
 
+/**
+ * First read buffer of a connection, bytes: most connections carry a line or
+ * two, and a fresh 64 KiB per connection costs more than the line does. A
+ * read that fills it switches the connection to {@linkcode READ_BUFFER_BYTES}.
+ */
+const FIRST_READ_BUFFER_BYTES = 2 * 1024;
+
 /** Replies gathered past this many bytes are written without waiting for the chunk's end. */
 const FLUSH_BYTES = 64 * 1024;
 
-/** Joins replies into one buffer of `total` bytes. */
-function concat(replies: Reply[], total: number): Uint8Array {
-  const out = new Uint8Array(total);
-  let off = 0;
-  for (const r of replies) {
-    out.set(r.bytes, off);
-    off += r.bytes.length;
-  }
-  return out;
+/** The bytes of replies, joined: one conversion and one buffer per write. */
+function joinReplies(replies: Reply[]): Uint8Array {
+  if (replies.length === 1) return wireToBytes(replies[0].wire);
+  let wire = "";
+  for (const r of replies) wire += r.wire;
+  return wireToBytes(wire);
 }
 
 /** Options of {@linkcode serveConnection}. */
@@ -94,7 +104,7 @@ export async function serveConnection(
   };
   const activity = opts.activity;
   const splitter = new LineSplitter(opts.maxLineBytes);
-  const buf = new Uint8Array(READ_BUFFER_BYTES);
+  let buf = new Uint8Array(FIRST_READ_BUFFER_BYTES);
   ctx.log.emit("debug", "conn.open", { conn: session.id, remote });
   let why = "closed by client";
   let closedByMember = false;
@@ -107,7 +117,7 @@ export async function serveConnection(
   const flush = async (): Promise<void> => {
     if (pending.length === 0) return;
     const batch = pending.splice(0);
-    const bytes = batch.length === 1 ? batch[0].bytes : concat(batch, pendingBytes);
+    const bytes = joinReplies(batch);
     pendingBytes = 0;
     await writeWithin(conn, bytes, opts.writeTimeoutMs);
     activity.lastActiveMs = performance.now();
@@ -115,19 +125,22 @@ export async function serveConnection(
       ctx.log.emit("info", "reply.out", { conn: session.id, remote, reply: reply.text });
     }
   };
-  const queue = async (reply: Reply | null): Promise<void> => {
+  // Synchronous unless the pending replies reached FLUSH_BYTES and are being written.
+  const queue = (reply: Reply | null): void | Promise<void> => {
     if (session.peer !== null && splitter.maxLineBytes !== opts.peerLineBytes) {
       splitter.setMaxLineBytes(opts.peerLineBytes);
       activity.peer = true;
     }
     if (reply === null) return;
     pending.push(reply);
-    pendingBytes += reply.bytes.length;
-    if (pendingBytes >= FLUSH_BYTES) await flush();
+    pendingBytes += reply.wire.length;
+    if (pendingBytes >= FLUSH_BYTES) return flush();
   };
 
   // Handles one frame; `receivedNs` is when its bytes were read (the skew's clock).
-  const serveFrame = async (frame: Frame, receivedNs: bigint): Promise<void> => {
+  // Synchronous for everything but WHATSAT, hellos and a flush, so that a
+  // chunk of IAMAT or AT lines costs no promise per line.
+  const serveFrame = (frame: Frame, receivedNs: bigint): void | Promise<void> => {
     const wire = bytesToWire(frame.kind === "line" ? frame.bytes : frame.head);
     ctx.log.emit("info", "msg.in", {
       conn: session.id,
@@ -139,10 +152,7 @@ export async function serveConnection(
     if (frame.kind === "line") {
       const result = handleLine(wire, session, ctx, receivedNs);
       if (!(result instanceof Promise)) return queue(result);
-      // WHATSAT or a hello: earlier replies go first, and this one as soon as it is ready.
-      await flush();
-      await queue(await result);
-      return flush();
+      return serveLater(result);
     }
     if (session.peer !== null) {
       ctx.log.emit("warning", "peer.invalid", {
@@ -156,6 +166,19 @@ export async function serveConnection(
     session.lines++;
     return queue(invalidReply(wire));
   };
+  // WHATSAT or a hello: earlier replies go first, and this one as soon as it is ready.
+  const serveLater = async (result: Promise<Reply>): Promise<void> => {
+    await flush();
+    await queue(await result);
+    return flush();
+  };
+  // Before the replies of a chunk are written, one microtask turn lets the
+  // peer links issue the writes of the floods the chunk caused (they batch
+  // them per chunk, see peer_link.ts), so updates leave before their replies.
+  const flushChunk = async (): Promise<void> => {
+    await null;
+    return flush();
+  };
 
   try {
     conn.setNoDelay(true);
@@ -166,15 +189,19 @@ export async function serveConnection(
       activity.busy = true;
       if (n === null) {
         for (const frame of splitter.end()) await serveFrame(frame, receivedNs);
-        await flush();
+        await flushChunk();
         break;
       }
       splitter.feed(buf.subarray(0, n));
       for (let f = splitter.next(); f !== null; f = splitter.next()) {
-        await serveFrame(f, receivedNs);
+        const served = serveFrame(f, receivedNs);
+        if (served !== undefined) await served;
       }
-      await flush();
+      await flushChunk();
       activity.busy = false;
+      if (n === buf.length && buf.length < READ_BUFFER_BYTES) {
+        buf = new Uint8Array(READ_BUFFER_BYTES);
+      }
     }
     if (activity.draining) why = "member stopping";
   } catch (e) {

@@ -22,10 +22,10 @@ import {
   type IamatMessage,
   parseMessage,
   skewNanos,
+  unicodeToWire,
   type WantMessage,
   type WhatsatMessage,
   type WireText,
-  wireToBytes,
   wireToDisplay,
 } from "../protocol/mod.ts";
 import { answerAsk, answerDigest, answerHave, answerWant } from "./anti_entropy.ts";
@@ -80,17 +80,21 @@ export interface Session {
   peer: string | null;
 }
 
-/** A reply: the bytes to write, and its text for the log. */
+/**
+ * A reply: what to write, and its text for the log. It stays wire text until
+ * the connection writes it, so the replies to one read become bytes in one
+ * conversion rather than one each.
+ */
 export interface Reply {
-  /** Exact bytes to write in one write, terminator(s) included. */
-  bytes: Uint8Array;
+  /** Exact bytes to write in one write as wire text, terminator(s) included. */
+  wire: WireText;
   /** Display text (UTF-8 decoded) for `reply.out` log events. */
   text: string;
 }
 
 /** Builds a reply from wire text (AT lines, `? ` lines). */
 function wireReply(wire: WireText): Reply {
-  return { bytes: wireToBytes(wire), text: wireToDisplay(wire) };
+  return { wire, text: wireToDisplay(wire) };
 }
 
 function wireOrNull(wire: WireText): Reply | null {
@@ -210,13 +214,9 @@ async function handleWhatsat(
       reason: response.error_message ?? "",
     });
   }
-  const head = wireToBytes(formatAt(record) + "\n");
+  const at = formatAt(record);
   const json = formatNearbySearch(response) + "\n\n";
-  const body = new TextEncoder().encode(json);
-  const bytes = new Uint8Array(head.length + body.length);
-  bytes.set(head);
-  bytes.set(body, head.length);
-  return { bytes, text: wireToDisplay(formatAt(record)) + "\n" + json };
+  return { wire: at + "\n" + unicodeToWire(json), text: wireToDisplay(at) + "\n" + json };
 }
 
 // AT <origin> <skew> <client-id> <location> <client-time>   (peers only)

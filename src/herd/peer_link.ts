@@ -197,17 +197,23 @@ export class PeerLink implements FloodTarget {
     if (this.#state === "up") this.#kick();
   }
 
-  /** Starts the writer unless it is running. Its first write is issued before this returns. */
+  /**
+   * Starts the writer unless it is running. Its first write is issued after
+   * the current synchronous work (one microtask), so that the floods of every
+   * line of a read chunk share one write instead of the first going alone.
+   */
   #kick(): void {
     if (!this.#writing) this.#flushing = this.#flush();
   }
 
   async #flush(): Promise<void> {
-    const conn = this.#conn;
-    // Set synchronously, so a send() during a pending write only queues.
+    // Set synchronously, so a send() meanwhile only queues.
     this.#writing = true;
     let drained = false;
+    let conn: Deno.Conn | null = null;
     try {
+      await null;
+      conn = this.#conn;
       while (conn !== null && this.#queue.length > 0 && !this.#stopped) {
         const batch = wireToBytes(this.#queue.join(""));
         this.#queue = [];

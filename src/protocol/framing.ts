@@ -54,7 +54,8 @@ export class LineSplitter {
   constructor(maxLineBytes: number = DEFAULT_MAX_LINE_BYTES) {
     this.#maxLineBytes = checkLimit(maxLineBytes);
     // +1 so a line of exactly the limit can still hold the CR of its CR-LF.
-    this.#buf = new Uint8Array(Math.min(maxLineBytes + 1, 4096));
+    // Small: a line is only assembled here when it spans reads; #grow() doubles it.
+    this.#buf = new Uint8Array(Math.min(maxLineBytes + 1, 256));
   }
 
   /** Longest line kept, bytes, terminator excluded. */
@@ -104,6 +105,13 @@ export class LineSplitter {
       if (this.#skipping) {
         if (lf !== -1) this.#skipping = false;
         continue;
+      }
+      if (lf !== -1 && this.#len === 0) {
+        // The whole line is in this chunk (the usual case): one copy, straight from it.
+        const stop = lf > start && chunk[lf - 1] === CR ? lf - 1 : lf;
+        if (stop - start <= this.#maxLineBytes) {
+          return { kind: "line", bytes: chunk.slice(start, stop) };
+        }
       }
       const overlong = this.#append(chunk, start, end);
       if (overlong !== null) {

@@ -16,6 +16,9 @@
 /** A string whose char codes are raw bytes, 0..255 (see module doc). */
 export type WireText = string;
 
+/** Encodes the pure-ASCII texts of {@linkcode wireToBytes} natively. */
+const asciiEncoder = new TextEncoder();
+
 /** Chunk size for `String.fromCharCode.apply`, below engines' argument limits. */
 const CHUNK = 8192;
 
@@ -53,6 +56,11 @@ export function bytesToWire(bytes: Uint8Array): WireText {
  */
 export function wireToBytes(text: WireText): Uint8Array {
   const out = new Uint8Array(text.length);
+  // Fast path: UTF-8 of pure ASCII is the char codes themselves. Any char from
+  // 0x80 up takes 2 or more UTF-8 bytes, so `out` fills up before the text is
+  // read whole and the exact loop below redoes it.
+  const done = asciiEncoder.encodeInto(text, out);
+  if (done.read === text.length && done.written === text.length) return out;
   for (let i = 0; i < text.length; i++) {
     const code = text.charCodeAt(i);
     if (code > 255) {
