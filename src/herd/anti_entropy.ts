@@ -31,19 +31,18 @@
 
 import {
   type AskMessage,
-  type ClientRecord,
   compareDecimal,
   DIGEST_DEPTH,
   DIGEST_FANOUT,
   type DigestMessage,
   formatAsk,
-  formatAt,
   formatDigest,
   formatHave,
   formatWant,
   type HaveMessage,
   keyHash,
   MAX_HAVE_BYTES,
+  parseDecimal,
   sameDigest,
   type WantMessage,
   type WireText,
@@ -85,14 +84,14 @@ export function openingDigest(store: RecordStore): WireText {
 export function recordsUnder(
   store: RecordStore,
   prefix: string,
-  keep: (record: ClientRecord, id: WireText) => boolean = () => true,
+  keep: (atLine: WireText, id: WireText) => boolean = () => true,
 ): { text: WireText; records: number } {
   let text = "";
   let records = 0;
   for (const id of store.digests.clientIds(prefix)) {
-    const record = store.get(id);
-    if (record === undefined || !keep(record, id)) continue;
-    text += formatAt(record) + "\n";
+    const line = store.line(id);
+    if (line === undefined || !keep(line, id)) continue;
+    text += line + "\n";
     records++;
   }
   return { text, records };
@@ -132,16 +131,22 @@ export function answerDigest(
   return { text, differing };
 }
 
+/** The client time text of an AT line: its last field. */
+function clientTimeOf(atLine: WireText): WireText {
+  return atLine.slice(atLine.lastIndexOf(" ") + 1);
+}
+
 /** Our `HAVE` line for a node, or `WANT` for it if the HAVE would be too long. */
 function haveLine(store: RecordStore, prefix: string): WireText {
   const entries: Array<[number, WireText]> = [];
   let bytes = 0;
   for (const id of store.digests.clientIds(prefix)) {
-    const record = store.get(id);
-    if (record === undefined) continue;
-    bytes += 10 + record.clientTimeText.length;
+    const line = store.line(id);
+    if (line === undefined) continue;
+    const time = clientTimeOf(line);
+    bytes += 10 + time.length;
     if (bytes > MAX_HAVE_BYTES) return formatWant([prefix]);
-    entries.push([keyHash(id), record.clientTimeText]);
+    entries.push([keyHash(id), time]);
   }
   return formatHave(prefix, entries);
 }
@@ -171,10 +176,10 @@ export function answerHave(
   msg: HaveMessage,
   store: RecordStore,
 ): { text: WireText; records: number } {
-  return recordsUnder(store, msg.prefix, (record, id) => {
+  return recordsUnder(store, msg.prefix, (line, id) => {
     const theirs = msg.times.get(keyHash(id));
     // Equal times go too: the tie-breakers need the whole record.
-    return theirs == null || compareDecimal(record.clientTime, theirs) >= 0;
+    return theirs == null || compareDecimal(parseDecimal(clientTimeOf(line)), theirs) >= 0;
   });
 }
 

@@ -43,7 +43,7 @@ export class DigestTree {
   /**
    * Records that `clientId`'s record changed from `oldLine` to `newLine`.
    *
-   * @param clientId The client (wire text).
+   * @param clientId The client (wire text); this string is the one kept in its leaf.
    * @param oldLine The AT line of the record replaced, or `undefined` for a new client.
    * @param newLine The AT line of the new record.
    */
@@ -67,11 +67,16 @@ export class DigestTree {
       this.#hi[index] ^= hi;
       this.#lo[index] ^= lo;
     }
-    if (added === 1) {
-      const leaf = key >>> LEAF_SHIFT;
-      const ids = this.#leaves.get(leaf);
-      if (ids === undefined) this.#leaves.set(leaf, [clientId]);
-      else ids.push(clientId);
+    const leaf = key >>> LEAF_SHIFT;
+    const ids = this.#leaves.get(leaf);
+    if (ids === undefined) this.#leaves.set(leaf, [clientId]);
+    else if (added === 1) ids.push(clientId);
+    else {
+      // Keep the caller's string for the id: the store's key, a slice of the
+      // current line, so the leaf does not keep the replaced line alive.
+      const at = ids.indexOf(clientId);
+      if (at === -1) ids.push(clientId);
+      else ids[at] = clientId;
     }
   }
 
