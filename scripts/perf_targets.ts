@@ -1,0 +1,270 @@
+/**
+ * Measures the issue-5 targets end to end (docs/PERFORMANCE.md): starts the
+ * default five-member herd (herd.toml's links, places on GeoNames) as five
+ * `herd serve` processes on 127.0.0.1, runs `herd bench --json` several times
+ * per target, and prints the median and min-max of each figure. After every
+ * pipelined IAMAT run it checks from the logs that every other member stored
+ * every record of that run (`record.stored` events with the run's client ids).
+ * Then it measures one solo member's resident memory after 1,000,000 IAMATs of
+ * distinct clients (`VmRSS` of /proc/<pid>/status).
+ *
+ * Usage:
+ *
+ * ```sh
+ * deno run --allow-run --allow-net=127.0.0.1 --allow-read --allow-write --allow-env \
+ *   scripts/perf_targets.ts [--runs 5] [--port 21490] [--only pipe,conn,prop,whatsat,mem]
+ * ```
+ *
+ * Loopback only; every process it starts is stopped and its temporary folder
+ * (configs and logs) removed before it exits.
+ *
+ * @module
+ */
+
+/** Value of `--<name> <value>` on the command line, or `fallback`. */
+function flag(name: string, fallback: string): string {
+  const i = Deno.args.indexOf(`--${name}`);
+  return i === -1 || i + 1 >= Deno.args.length ? fallback : Deno.args[i + 1];
+}
+
+const flags = {
+  runs: flag("runs", "5"),
+  port: flag("port", "21490"),
+  only: flag("only", "pipe,conn,prop,whatsat,mem"),
+};
+const RUNS = Number(flags.runs);
+const BASE_PORT = Number(flags.port);
+const ONLY = new Set(String(flags.only).split(","));
+const MAIN = new URL("../main.ts", import.meta.url).pathname;
+const NAMES = ["Campbell", "Hill", "Jaquez", "Singleton", "Smith"];
+const LINKS = [
+  ["Hill", "Jaquez"],
+  ["Hill", "Smith"],
+  ["Singleton", "Jaquez"],
+  ["Singleton", "Smith"],
+  ["Singleton", "Campbell"],
+  ["Smith", "Campbell"],
+];
+const RUN_FLAGS = ["run", "--allow-net", "--allow-read", "--allow-write", "--allow-env", MAIN];
+
+/** `herd bench --json` output (the fields used here). */
+interface BenchJson {
+  requests: number;
+  errors: number;
+  seconds: number;
+  requestsPerSecond: number;
+  latencyMs: { p50: number; p99: number; max: number };
+}
+
+/** Writes a herd.toml for `names` at consecutive ports from `port`. */
+async function writeConfig(path: string, names: string[], links: string[][], port: number) {
+  const lines = [
+    "[herd]",
+    `links = [${links.map(([a, b]) => `["${a}", "${b}"]`).join(", ")}]`,
+    "[places]",
+    `provider = "geonames"`,
+  ];
+  names.forEach((n, i) => lines.push("[[servers]]", `name = "${n}"`, `port = ${port + i}`));
+  await Deno.writeTextFile(path, lines.join("\n") + "\n");
+}
+
+/** Starts `herd serve <name>` and waits until its port accepts. */
+async function startMember(
+  name: string,
+  config: string,
+  logDir: string,
+  port: number,
+): Promise<Deno.ChildProcess> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [...RUN_FLAGS, "serve", name, "--config", config, "--log-dir", logDir, "--quiet"],
+    stdout: "null",
+    stderr: "inherit",
+  }).spawn();
+  const deadline = performance.now() + 20_000;
+  while (performance.now() < deadline) {
+    try {
+      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+      return child;
+    } catch {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+  child.kill("SIGTERM");
+  await child.status;
+  throw new Error(`${name} did not start listening on ${port}`);
+}
+
+/** Runs `herd bench --json <args>`; returns its result and the bench process id. */
+async function bench(args: string[]): Promise<{ r: BenchJson; pid: number }> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [...RUN_FLAGS, "bench", "--json", "--no-progress", ...args],
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const out = await child.output();
+  const text = new TextDecoder().decode(out.stdout).trim();
+  return { r: JSON.parse(text.slice(text.lastIndexOf("\n") + 1)) as BenchJson, pid: child.pid };
+}
+
+/** `record.stored` events in `file` for client ids starting with `prefix`. */
+async function storedCount(file: string, prefix: string): Promise<number> {
+  const out = await new Deno.Command("sh", {
+    args: ["-c", `grep -F '"record.stored"' "$1" | grep -cF '"client":"${prefix}'`, "sh", file],
+    stdout: "piped",
+  }).output();
+  return Number(new TextDecoder().decode(out.stdout).trim() || "0");
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const fmt = (xs: number[], digits = 0) =>
+  `${median(xs).toFixed(digits)} (${Math.min(...xs).toFixed(digits)} - ${
+    Math.max(...xs).toFixed(digits)
+  })`;
+
+/** Runs one target `RUNS` times and prints its figures. */
+async function target(
+  label: string,
+  args: string[],
+  after?: (pid: number, r: BenchJson) => Promise<string>,
+): Promise<void> {
+  const rs: BenchJson[] = [];
+  const notes: string[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    const { r, pid } = await bench(args);
+    rs.push(r);
+    if (after !== undefined) notes.push(await after(pid, r));
+  }
+  console.log(`\n${label}\n  herd bench --json ${args.join(" ")}`);
+  console.log(`  requests/s ${fmt(rs.map((r) => r.requestsPerSecond))}`);
+  console.log(`  p50 ms     ${fmt(rs.map((r) => r.latencyMs.p50), 3)}`);
+  console.log(`  p99 ms     ${fmt(rs.map((r) => r.latencyMs.p99), 3)}`);
+  console.log(`  max ms     ${fmt(rs.map((r) => r.latencyMs.max), 3)}`);
+  console.log(`  errors     ${rs.map((r) => r.errors).join(", ")}`);
+  if (notes.length > 0) console.log(`  ${notes.join("\n  ")}`);
+}
+
+async function herdTargets(dir: string): Promise<void> {
+  const config = `${dir}/herd.toml`;
+  const logDir = `${dir}/logs`;
+  await writeConfig(config, NAMES, LINKS, BASE_PORT);
+  const members: Deno.ChildProcess[] = [];
+  try {
+    for (const [i, n] of NAMES.entries()) {
+      members.push(await startMember(n, config, logDir, BASE_PORT + i));
+    }
+    await new Promise((r) => setTimeout(r, 1000)); // links up, anti-entropy done
+    const at = (name: string) => `127.0.0.1:${BASE_PORT + NAMES.indexOf(name)}`;
+    if (ONLY.has("pipe")) {
+      await target(
+        "pipelined IAMAT into Campbell, 4 x 64, 100,000",
+        ["--mode", "pipe", "--requests", "100000", "--duration", "120s", at("Campbell")],
+        async (pid, r) => {
+          // Every other member must store every record of the run (logs flush each second).
+          const prefix = `bench-${pid}-`;
+          const deadline = performance.now() + 60_000;
+          let counts: number[] = [];
+          while (performance.now() < deadline) {
+            counts = await Promise.all(
+              NAMES.slice(1).map((n) => storedCount(`${logDir}/${n}.log`, prefix)),
+            );
+            if (counts.every((c) => c >= r.requests)) break;
+            await new Promise((res) => setTimeout(res, 1000));
+          }
+          return `run ${prefix}: stored on Hill, Jaquez, Singleton, Smith: ${
+            counts.join(", ")
+          } of ${r.requests}`;
+        },
+      );
+    }
+    if (ONLY.has("conn")) {
+      await target(
+        "connection per request, 50 concurrent, 20,000 into Campbell",
+        ["--mode", "conn", "--concurrency", "50", "--requests", "20000", at("Campbell")],
+      );
+    }
+    if (ONLY.has("prop")) {
+      await target(
+        "propagation Campbell -> Hill (two hops), 100/s, 1,000",
+        [
+          "--mode",
+          "propagation",
+          "--rate",
+          "100",
+          "--requests",
+          "1000",
+          at("Campbell"),
+          at("Hill"),
+        ],
+      );
+    }
+    if (ONLY.has("whatsat")) {
+      await target(
+        "WHATSAT 10 km / 5 on Singleton, one at a time, 3,000",
+        [
+          "--kind",
+          "whatsat",
+          "--concurrency",
+          "1",
+          "--window",
+          "1",
+          "--requests",
+          "3000",
+          at("Singleton"),
+        ],
+      );
+    }
+    const du = await new Deno.Command("du", { args: ["-sh", logDir], stdout: "piped" }).output();
+    console.log(`\nlogs written: ${new TextDecoder().decode(du.stdout).trim()}`);
+    for (const [i, m] of members.entries()) console.log(`${NAMES[i]} ${await rssMb(m.pid)} MB RSS`);
+  } finally {
+    for (const m of members) m.kill("SIGTERM");
+    for (const m of members) await m.status;
+  }
+}
+
+/** Resident set size of process `pid`, MB (`ps -o rss`, i.e. `VmRSS`). */
+async function rssMb(pid: number): Promise<number> {
+  const out = await new Deno.Command("ps", {
+    args: ["-o", "rss=", "-p", String(pid)],
+    stdout: "piped",
+  })
+    .output();
+  return Math.round(Number(new TextDecoder().decode(out.stdout).trim()) / 1024);
+}
+
+async function memoryTarget(dir: string): Promise<void> {
+  const config = `${dir}/solo.toml`;
+  await writeConfig(config, ["Solo"], [], BASE_PORT + 10);
+  const rss: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    const solo = await startMember("Solo", config, `${dir}/solo-logs-${i}`, BASE_PORT + 10);
+    try {
+      const { r } = await bench([
+        "--mode",
+        "pipe",
+        "--requests",
+        "1000000",
+        "--duration",
+        "120s",
+        `127.0.0.1:${BASE_PORT + 10}`,
+      ]);
+      if (r.requests - r.errors !== 1_000_000) throw new Error(`only ${r.requests - r.errors} ok`);
+      await new Promise((res) => setTimeout(res, 2000)); // let the log buffers drain
+      rss.push(await rssMb(solo.pid));
+    } finally {
+      solo.kill("SIGTERM");
+      await solo.status;
+      await Deno.remove(`${dir}/solo-logs-${i}`, { recursive: true });
+    }
+  }
+  console.log(`\none member holding 1,000,000 client records: RSS MB ${fmt(rss)}`);
+}
+
+const dir = await Deno.makeTempDir({ prefix: "herd-perf-" });
+try {
+  console.log(`deno ${Deno.version.deno}, ${navigator.hardwareConcurrency} cores, ${RUNS} runs`);
+  if (["pipe", "conn", "prop", "whatsat"].some((t) => ONLY.has(t))) await herdTargets(dir);
+  if (ONLY.has("mem")) await memoryTarget(dir);
+} finally {
+  await Deno.remove(dir, { recursive: true });
+}
