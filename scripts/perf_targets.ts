@@ -21,6 +21,8 @@
  * @module
  */
 
+import { defaultConfig } from "../src/config.ts";
+
 /** Value of `--<name> <value>` on the command line, or `fallback`. */
 function flag(name: string, fallback: string): string {
   const i = Deno.args.indexOf(`--${name}`);
@@ -36,15 +38,9 @@ const RUNS = Number(flags.runs);
 const BASE_PORT = Number(flags.port);
 const ONLY = new Set(String(flags.only).split(","));
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
-const NAMES = ["Campbell", "Hill", "Jaquez", "Singleton", "Smith"];
-const LINKS = [
-  ["Hill", "Jaquez"],
-  ["Hill", "Smith"],
-  ["Singleton", "Jaquez"],
-  ["Singleton", "Smith"],
-  ["Singleton", "Campbell"],
-  ["Smith", "Campbell"],
-];
+// The default herd of PROTOCOL.md section 6, on other ports.
+const NAMES = defaultConfig().servers.map((s) => s.name);
+const LINKS = defaultConfig().links;
 const RUN_FLAGS = ["run", "--allow-net", "--allow-read", "--allow-write", "--allow-env", MAIN];
 
 /** `herd bench --json` output (the fields used here). */
