@@ -191,3 +191,23 @@ Deno.test("a stale pusher sends only records that are not older; a fresh one sen
   assert.equal(push(fresh, stale).pushed, 3000);
   assert.deepEqual(dump(stale), before);
 });
+
+Deno.test("a HAVE that would be too long becomes WANT, and the records still arrive", () => {
+  const pusher = new RecordStore();
+  const listener = new RecordStore();
+  const long = `1700000000.${"1".repeat(9000)}`; // a client time longer than MAX_HAVE_BYTES
+  listener.apply(at("Hill", "huge", long));
+  pusher.apply(at("Smith", "huge", "1800000000"));
+  pusher.apply(at("Smith", "other", "1800000000"));
+  const haves: string[] = [];
+  const msg = parseMessage(openingDigest(pusher).trimEnd());
+  if (msg.kind !== "DIGEST") throw new Error("no digest");
+  // The listener compares the root's children: both nodes are small, so it says what it holds.
+  for (const line of answerDigest(msg, listener, false).text.split("\n")) {
+    if (line !== "") haves.push(line.split(" ")[0]);
+  }
+  assert.ok(haves.includes("WANT"), haves.join(","));
+  push(pusher, listener);
+  assert.equal(listener.get("huge")?.origin, "Smith");
+  assert.equal(listener.get("other")?.origin, "Smith");
+});
