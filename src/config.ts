@@ -266,24 +266,34 @@ const MAX_PLACES_TIMEOUT_MS = 120_000;
 /** Longest `cache_ttl_s`: Google lets coordinates be kept at most 30 days. */
 const MAX_CACHE_TTL_S = 30 * 24 * 3600;
 
+/** The integer keys of `[places]`. */
+const PLACES_INTEGER_KEYS: ReadonlyArray<IntegerKey<PlacesConfig>> = [
+  { key: "timeout_ms", field: "timeoutMs", min: 1, max: MAX_PLACES_TIMEOUT_MS },
+  { key: "cache_ttl_s", field: "cacheTtlS", min: 0, max: MAX_CACHE_TTL_S },
+  { key: "cache_entries", field: "cacheEntries", min: 0, max: 1_000_000 },
+];
+
 /** One field of a Places API (New) field mask: `places.` and a (possibly dotted) field path. */
 const FIELD_MASK_PATH = /^places\.[A-Za-z][A-Za-z0-9]*(\.[A-Za-z][A-Za-z0-9]*)*$/;
 
 /** Fields a WHATSAT answer cannot do without (`place_id`, `name`, `geometry.location`). */
 const REQUIRED_FIELDS = ["places.id", "places.displayName", "places.location"];
 
-/** The numeric fields of {@link HerdSettings}. */
-type NumericSetting = {
-  [K in keyof HerdSettings]-?: HerdSettings[K] extends number ? K : never;
-}[keyof HerdSettings];
+/** The fields of `T` that hold numbers. */
+type NumericField<T> = {
+  [K in keyof T]-?: T[K] extends number ? K : never;
+}[keyof T];
 
-/** Tunables: TOML key, field, and allowed range. */
-const SETTING_KEYS: ReadonlyArray<{
+/** An integer key of a table: its TOML name, the field it fills, and the allowed range. */
+interface IntegerKey<T> {
   key: string;
-  field: NumericSetting;
+  field: NumericField<T>;
   min: number;
   max: number;
-}> = [
+}
+
+/** Tunables: TOML key, field, and allowed range. */
+const SETTING_KEYS: ReadonlyArray<IntegerKey<HerdSettings>> = [
   { key: "max_line_bytes", field: "maxLineBytes", min: 256, max: 1048576 },
   // setTimeout treats delays above 2^31-1 ms as 0, so a larger value would redial in a hot loop.
   { key: "redial_min_ms", field: "redialMinMs", min: 1, max: 2147483647 },
@@ -553,33 +563,7 @@ function readPlaces(value: unknown, fail: Fail): PlacesConfig {
   }
   places.provider = known;
   if (value.endpoint !== undefined) places.endpoint = readEndpoint(value.endpoint, fail);
-  if (value.timeout_ms !== undefined) {
-    places.timeoutMs = readInteger(
-      value.timeout_ms,
-      "places.timeout_ms",
-      1,
-      MAX_PLACES_TIMEOUT_MS,
-      fail,
-    );
-  }
-  if (value.cache_ttl_s !== undefined) {
-    places.cacheTtlS = readInteger(
-      value.cache_ttl_s,
-      "places.cache_ttl_s",
-      0,
-      MAX_CACHE_TTL_S,
-      fail,
-    );
-  }
-  if (value.cache_entries !== undefined) {
-    places.cacheEntries = readInteger(
-      value.cache_entries,
-      "places.cache_entries",
-      0,
-      1_000_000,
-      fail,
-    );
-  }
+  readIntegers(value, "places", PLACES_INTEGER_KEYS, places, fail);
   if (value.field_mask !== undefined) places.fieldMask = readFieldMask(value.field_mask, fail);
   return places;
 }
@@ -636,11 +620,7 @@ function readFieldMask(value: unknown, fail: Fail): string[] {
 
 function readSettings(herd: Table, fail: Fail): HerdSettings {
   const settings: HerdSettings = { ...DEFAULT_SETTINGS };
-  for (const { key, field, min, max } of SETTING_KEYS) {
-    if (herd[key] !== undefined) {
-      settings[field] = readInteger(herd[key], `herd.${key}`, min, max, fail);
-    }
-  }
+  readIntegers(herd, "herd", SETTING_KEYS, settings, fail);
   if (herd.secret !== undefined) {
     // The value itself never goes into a message.
     if (typeof herd.secret !== "string") {
@@ -718,6 +698,26 @@ function checkConnected(servers: ServerConfig[], links: Array<[string, string]>,
       "herd.links",
       `the herd is not connected: ${cut.join(", ")} not reachable from ` +
         `${servers[0].name}; add links joining them to the rest`,
+    );
+  }
+}
+
+/** Reads each integer key `table` has into `into`, checking its range. */
+function readIntegers<T>(
+  table: Table,
+  section: string,
+  keys: ReadonlyArray<IntegerKey<T>>,
+  into: T,
+  fail: Fail,
+): void {
+  for (const { key, field, min, max } of keys) {
+    if (table[key] === undefined) continue;
+    (into as Record<NumericField<T>, number>)[field] = readInteger(
+      table[key],
+      `${section}.${key}`,
+      min,
+      max,
+      fail,
     );
   }
 }
