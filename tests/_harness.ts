@@ -128,10 +128,13 @@ export async function exchangeBytes(
 ): Promise<Uint8Array> {
   const conn = await Deno.connect({ hostname: addr.hostname, port: addr.port });
   try {
-    let off = 0;
-    while (off < data.length) off += await conn.write(data.subarray(off));
-    await conn.closeWrite();
-    return await readToEnd(conn, timeoutMs);
+    // Written while the replies are read, so a long pipeline never waits on an unread reply.
+    const writing = (async () => {
+      for (let off = 0; off < data.length;) off += await conn.write(data.subarray(off));
+      await conn.closeWrite();
+    })();
+    const [, replies] = await Promise.all([writing, readToEnd(conn, timeoutMs)]);
+    return replies;
   } finally {
     try {
       conn.close();

@@ -21,7 +21,7 @@ import {
   type WireText,
   wireToBytes,
 } from "../../src/protocol/mod.ts";
-import { exchange } from "../_harness.ts";
+import { exchange, exchangeBytes } from "../_harness.ts";
 import { fuzzLine, VALID_LINES } from "../protocol/_fuzz_lines.ts";
 import { pick, type Random, randomInt, seeded } from "../protocol/_random.ts";
 
@@ -111,38 +111,6 @@ class Replies {
   }
 }
 
-/** Pipelines `data` while reading (so neither side blocks), half-closes, reads to EOF. */
-async function pipeline(addr: Deno.NetAddr, data: Uint8Array): Promise<Uint8Array> {
-  const conn = await Deno.connect({ hostname: addr.hostname, port: addr.port });
-  const timer = setTimeout(() => conn.close(), EXCHANGE_LIMIT_MS);
-  try {
-    const writing = (async () => {
-      for (let off = 0; off < data.length;) off += await conn.write(data.subarray(off));
-      await conn.closeWrite();
-    })();
-    const chunks: Uint8Array[] = [];
-    const buf = new Uint8Array(65536);
-    for (let n = await conn.read(buf); n !== null; n = await conn.read(buf)) {
-      chunks.push(buf.slice(0, n));
-    }
-    await writing;
-    const out = new Uint8Array(chunks.reduce((a, c) => a + c.length, 0));
-    let off = 0;
-    for (const c of chunks) {
-      out.set(c, off);
-      off += c.length;
-    }
-    return out;
-  } finally {
-    clearTimeout(timer);
-    try {
-      conn.close();
-    } catch {
-      // closed by the timer
-    }
-  }
-}
-
 /**
  * Checks the replies to `sent` in order against a model of the member's store (fed by the AT
  * lines of its own IAMAT replies, ordered by `isNewer`).
@@ -210,7 +178,7 @@ async function fuzzOverTcp(seed: number): Promise<void> {
   try {
     const sent = generate(seeded(seed), maxLineBytes);
     const data = wireToBytes(sent.map((s) => s.line + s.terminator).join(""));
-    const replies = new Replies(bytesToWire(await pipeline({ ...addr, transport: "tcp" }, data)));
+    const replies = new Replies(bytesToWire(await exchangeBytes(addr, data, EXCHANGE_LIMIT_MS)));
     let tally: Record<string, number>;
     try {
       tally = checkReplies(sent, replies, name, maxLineBytes);
