@@ -84,7 +84,8 @@ export class Member {
   #refused = 0;
   #refusedLoggedMs = -Infinity;
   #file: RecordFile | null = null;
-  #ctx: MemberContext | null = null;
+  /** What the handlers see of this member; built once, it holds only lasting references. */
+  #ctx: MemberContext;
 
   /**
    * Creates a stopped member; call {@linkcode Member.start} to listen and dial.
@@ -104,6 +105,17 @@ export class Member {
     this.#neighbours = new Set(neighboursOf(opts.config, opts.name));
     const secret = opts.config.settings.secret;
     this.#auth = opts.auth ?? (secret === undefined ? hostAuth(opts.config) : secretAuth(secret));
+    this.#ctx = {
+      name: this.name,
+      store: this.store,
+      links: this.#links,
+      places: opts.places,
+      clock: opts.clock ?? wallClockNs,
+      log: this.#log,
+      isNeighbour: (n: WireText) => this.#neighbours.has(n),
+      auth: this.#auth,
+      sync: this.#sync,
+    };
     this.store.onStored((record, line) => {
       if (this.#file === null) return;
       try {
@@ -183,7 +195,6 @@ export class Member {
       });
     }
     this.#opts.places.warm?.();
-    this.#ctx = this.#context();
     for (const peer of this.#neighbours) {
       const link: PeerLink = new PeerLink({
         self: this.name,
@@ -248,7 +259,6 @@ export class Member {
   /** A line the neighbour sent back on our link, after its welcome. */
   #peerLine(link: PeerLink, msg: PeerMessage, line: string): void {
     const ctx = this.#ctx;
-    if (ctx === null) return;
     if (msg.kind === "AT") {
       applyFromPeer(msg, link.peer, ctx);
       return;
@@ -292,7 +302,6 @@ export class Member {
     await this.#opts.places.settled?.();
     this.#file?.close();
     this.#file = null;
-    this.#ctx = null;
     this.#log.emit("info", "member.stopped", { records: this.store.size });
   }
 
@@ -311,22 +320,8 @@ export class Member {
     }
   }
 
-  #context(): MemberContext {
-    return {
-      name: this.name,
-      store: this.store,
-      links: this.#links,
-      places: this.#opts.places,
-      clock: this.#opts.clock ?? wallClockNs,
-      log: this.#log,
-      isNeighbour: (n: WireText) => this.#neighbours.has(n),
-      auth: this.#auth,
-      sync: this.#sync,
-    };
-  }
-
   async #accept(listener: Deno.TcpListener): Promise<void> {
-    const ctx = this.#ctx ?? this.#context();
+    const ctx = this.#ctx;
     const settings = this.#opts.config.settings;
     const maxLineBytes = settings.maxLineBytes;
     const peerLineBytes = peerLineBytesOf(this.#opts.config);

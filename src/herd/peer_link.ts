@@ -19,6 +19,7 @@ import {
   formatHello,
   type HaveMessage,
   LineSplitter,
+  type Message,
   parseMessage,
   type WantMessage,
   type WireText,
@@ -31,6 +32,13 @@ import { closeQuietly, reason, writeWithin } from "./socket.ts";
 
 /** A line a neighbour may send back on our link once its welcome is accepted. */
 export type PeerMessage = AtMessage | DigestMessage | WantMessage | AskMessage | HaveMessage;
+
+const PEER_KINDS: ReadonlySet<string> = new Set(["AT", "DIGEST", "WANT", "ASK", "HAVE"]);
+
+/** True for a record or an anti-entropy line: what a welcomed neighbour may send back. */
+function isPeerMessage(msg: Message | null): msg is PeerMessage {
+  return msg !== null && PEER_KINDS.has(msg.kind);
+}
 
 /** Where a member listens. */
 export interface PeerAddress {
@@ -367,11 +375,7 @@ export class PeerLink implements FloodTarget {
           this.#opts.onWelcome?.();
           continue;
         }
-        if (
-          welcomed &&
-          (msg?.kind === "AT" || msg?.kind === "DIGEST" || msg?.kind === "WANT" ||
-            msg?.kind === "ASK" || msg?.kind === "HAVE")
-        ) {
+        if (welcomed && isPeerMessage(msg)) {
           this.#opts.onLine?.(msg, wire);
           continue;
         }
