@@ -8,7 +8,7 @@
 
 import { flood, type FloodTarget } from "../src/herd/flood.ts";
 import { RecordStore } from "../src/herd/store.ts";
-import { type ClientRecord, parseMessage } from "../src/protocol/mod.ts";
+import { type ClientRecord, formatAt, parseMessage } from "../src/protocol/mod.ts";
 
 /** The record an AT line carries. */
 function record(line: string): ClientRecord {
@@ -73,7 +73,7 @@ const LINKS = new Map<string, CountingLink>([
   ["Jaquez", new CountingLink()],
   ["Smith", new CountingLink()],
 ]);
-const FLOODED = NEW_CLIENTS[0];
+const FLOODED = formatAt(NEW_CLIENTS[0]);
 
 Deno.bench("flood() to 3 links", { group: "flood" }, () => {
   if (flood(FLOODED, LINKS) !== 3) throw new Error("not 3 links");

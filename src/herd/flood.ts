@@ -7,7 +7,7 @@
  * @module
  */
 
-import { type ClientRecord, formatAt } from "../protocol/mod.ts";
+import type { WireText } from "../protocol/mod.ts";
 
 /** The part of a peer link that flooding needs. */
 export interface FloodTarget {
@@ -16,20 +16,20 @@ export interface FloodTarget {
 }
 
 /**
- * Hands `record` to every link but `except`'s, synchronously, so it is on
- * its way before the caller writes the client's reply.
+ * Hands a record's AT line to every link but `except`'s, synchronously, so it
+ * is on its way before the caller writes the client's reply.
  *
- * @param record The newly stored record.
+ * @param atLine The newly stored record's AT line (`formatAt(record)`), no terminator.
  * @param links Outgoing links by neighbour name.
  * @param except Name of the neighbour the record came from, if any.
  * @returns How many links it was handed to.
  */
 export function flood(
-  record: ClientRecord,
+  atLine: WireText,
   links: ReadonlyMap<string, FloodTarget>,
   except?: string,
 ): number {
-  const line = formatAt(record) + "\n";
+  const line = atLine + "\n";
   let n = 0;
   for (const [name, link] of links) {
     if (name === except) continue;

@@ -176,8 +176,9 @@ function handleIamat(msg: IamatMessage, ctx: MemberContext, receivedNs: bigint):
   };
   // Store and hand the flood to the links before the reply exists, so a
   // client that reads its AT line can find the update at a neighbour.
-  if (ctx.store.apply(record)) flood(record, ctx.links);
-  return wireReply(formatAt(record) + "\n");
+  const line = formatAt(record);
+  if (ctx.store.apply(record, line)) flood(line, ctx.links);
+  return wireReply(line + "\n");
 }
 
 // WHATSAT <client-id> <radius-km> <bound>
@@ -241,8 +242,9 @@ function handleAt(
  * @returns True if it was newer (stored and flooded).
  */
 export function applyFromPeer(msg: AtMessage, peer: string, ctx: MemberContext): boolean {
-  if (!ctx.store.apply(msg.record)) return false;
-  const n = flood(msg.record, ctx.links, peer);
+  const line = formatAt(msg.record);
+  if (!ctx.store.apply(msg.record, line)) return false;
+  const n = flood(line, ctx.links, peer);
   ctx.log.emit("debug", "record.stored", {
     peer,
     client: wireToDisplay(msg.record.clientId),

@@ -69,11 +69,11 @@ export class RecordStore {
    * updates the digest tree and calls every hook (e.g. persistence).
    *
    * @param record A record from an IAMAT, a flood or a reconciliation.
+   * @param line Its AT line, if the caller has it already (it floods the same line).
    * @returns True if stored (the caller then floods it), false if older or equal.
    */
-  apply(record: ClientRecord): boolean {
+  apply(record: ClientRecord, line: WireText = formatAt(record)): boolean {
     const current = this.#lines.get(record.clientId);
-    const line = formatAt(record);
     if (current !== undefined) {
       // An identical record is not newer; the line says so without a parse.
       if (line === current) return false;
