@@ -105,7 +105,9 @@ async function fiveServes(fake: FakeGoogle): Promise<void> {
           ),
         );
       }
-      // kiwi reports to Campbell; wait until the farthest member (Hill) can answer for it.
+      // kiwi reports to Campbell; wait until every member can answer for it. Waiting on
+      // one member is not enough: a member whose links are still coming up gets the
+      // record later, through anti-entropy.
       await waitFor(
         async () =>
           (await tryExchange(port("Campbell"), "IAMAT kiwi +34.068930-118.445127 1\n")) !== "",
@@ -115,7 +117,12 @@ async function fiveServes(fake: FakeGoogle): Promise<void> {
       await waitFor(
         async () => {
           await tryExchange(port("Campbell"), "IAMAT kiwi +34.068930-118.445127 2\n");
-          return (await tryExchange(port("Hill"), "WHATSAT kiwi 10 1\n")).includes(" 2\n");
+          for (const n of NAMES) {
+            if (!(await tryExchange(port(n), "WHATSAT kiwi 10 1\n")).includes(" 2\n")) {
+              return false;
+            }
+          }
+          return true;
         },
         20_000,
         "the herd linked",
