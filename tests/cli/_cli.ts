@@ -99,10 +99,22 @@ export function assertUserError(result: HerdResult, mentions: Array<string | Reg
 
 /** A port that was free a moment ago on 127.0.0.1 (bound, then closed). */
 export function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr;
-  listener.close();
-  return port;
+  return freePorts(1)[0];
+}
+
+/**
+ * `n` distinct ports that were free a moment ago on 127.0.0.1. All `n` are
+ * bound before any is closed, so two calls in a row cannot hand out one port
+ * twice (which would make a herd.toml invalid).
+ */
+export function freePorts(n: number): number[] {
+  const listeners = Array.from(
+    { length: n },
+    () => Deno.listen({ hostname: "127.0.0.1", port: 0 }),
+  );
+  const ports = listeners.map((l) => l.addr.port);
+  for (const l of listeners) l.close();
+  return ports;
 }
 
 /** Runs `fn` with a fresh temporary folder, removed afterwards. */

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { defaultConfig } from "../../src/config.ts";
 import { exchange, OpenClient, waitFor } from "../_harness.ts";
-import { finish, freePort, type HerdResult, spawnHerd, withTempDir } from "./_cli.ts";
+import { finish, freePorts, type HerdResult, spawnHerd, withTempDir } from "./_cli.ts";
 
 const NAMES = defaultConfig().servers.map((s) => s.name);
 const LINKS = defaultConfig().links;
@@ -25,7 +25,7 @@ function toml(ports: Map<string, number>): string {
 /** Sends one message and half-closes; "" if the member does not answer (yet). */
 async function tryExchange(port: number, line: string): Promise<string> {
   try {
-    return await exchange({ hostname: "127.0.0.1", port }, line, 2000);
+    return await exchange({ hostname: "127.0.0.1", port }, line, 5000);
   } catch {
     return "";
   }
@@ -33,7 +33,8 @@ async function tryExchange(port: number, line: string): Promise<string> {
 
 Deno.test("five herd serve processes flood, answer, route around a stopped member and relink", async () => {
   await withTempDir(async (dir) => {
-    const ports = new Map(NAMES.map((n) => [n, freePort()]));
+    const free = freePorts(NAMES.length);
+    const ports = new Map(NAMES.map((n, i) => [n, free[i]]));
     await Deno.writeTextFile(`${dir}/herd.toml`, toml(ports));
     const procs = new Map<string, Deno.ChildProcess>();
     const start = (name: string) => {
@@ -71,11 +72,11 @@ Deno.test("five herd serve processes flood, answer, route around a stopped membe
           }
           return true;
         },
-        15_000,
+        30_000,
         "the herd linked",
       );
 
-      // A half-closing client at Campbell; the record reaches the farthest member.
+      // A half-closing client at Campbell; the record reaches every member.
       const at = await exchange(
         { hostname: "127.0.0.1", port: port("Campbell") },
         "IAMAT kiwi.cs.ucla.edu +34.068930-118.445127 1700000000.5\n",
@@ -85,10 +86,15 @@ Deno.test("five herd serve processes flood, answer, route around a stopped membe
         /^AT Campbell [+-]\d+\.\d{9} kiwi\.cs\.ucla\.edu \+34\.068930-118\.445127 1700000000\.5\n$/,
       );
       await waitFor(
-        async () =>
-          (await tryExchange(port("Hill"), "WHATSAT kiwi.cs.ucla.edu 10 2\n")).startsWith(at),
-        5000,
-        "flood to Hill",
+        async () => {
+          for (const n of NAMES) {
+            const reply = await tryExchange(port(n), "WHATSAT kiwi.cs.ucla.edu 10 2\n");
+            if (!reply.startsWith(at)) return false;
+          }
+          return true;
+        },
+        10_000,
+        "flood to every member",
       );
       const whatsat = await exchange(
         { hostname: "127.0.0.1", port: port("Hill") },

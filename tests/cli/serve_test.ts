@@ -4,6 +4,7 @@ import {
   assertUserError,
   finish,
   freePort,
+  freePorts,
   type HerdResult,
   herdToml,
   readLog,
@@ -96,7 +97,8 @@ async function untilReply(
       throw new Error(`${s.name} exited with ${r.code} before answering: ${r.stderr}`);
     }
     try {
-      const reply = await exchange({ hostname: "127.0.0.1", port: s.port }, line, 2000);
+      // A try that waits long enough not to resend a line the member did get.
+      const reply = await exchange({ hostname: "127.0.0.1", port: s.port }, line, 5000);
       if (want.test(reply)) return { reply, ms: performance.now() - s.spawnedAt };
       last = reply;
     } catch (e) {
@@ -143,7 +145,7 @@ Deno.test("herd serve answers an IAMAT and exits 0 on SIGTERM, logging JSON Line
 
 Deno.test("herd serve members in separate processes flood an IAMAT to each other", async () => {
   await withTempDir(async (dir) => {
-    const ports = [freePort(), freePort()];
+    const ports = freePorts(2);
     const config = `${dir}/herd.toml`;
     await Deno.writeTextFile(
       config,
@@ -180,9 +182,10 @@ Deno.test("herd serve members in separate processes flood an IAMAT to each other
 Deno.test("herd serve exits 2 naming the valid servers on an unknown name", async () => {
   await withTempDir(async (dir) => {
     const config = `${dir}/herd.toml`;
+    const [alpha, beta] = freePorts(2);
     await Deno.writeTextFile(
       config,
-      herdToml([{ name: "Alpha", port: freePort() }, { name: "Beta", port: freePort() }]),
+      herdToml([{ name: "Alpha", port: alpha }, { name: "Beta", port: beta }]),
     );
     const r = await runHerd(
       ["serve", "Gamma", "--config", config, "--log-dir", `${dir}/logs`],

@@ -39,15 +39,15 @@ Deno.test("over max_connections, a new connection is closed at once and logged",
   const held: Deno.TcpConn[] = [];
   try {
     for (let i = 0; i < 2; i++) held.push(await Deno.connect(address));
-    await waitFor(() => hill.connections === 2, 2000);
+    await waitFor(() => hill.connections === 2, 5000);
     const extra = await Deno.connect(address);
-    assert.equal(await closedWithin(extra, 2000), true);
+    assert.equal(await closedWithin(extra, 5000), true);
     try {
       extra.close();
     } catch { /* closed */ }
     assert.equal(log.named("conn.refused").length, 1);
     held.pop()!.close();
-    await waitFor(() => hill.connections === 1, 2000);
+    await waitFor(() => hill.connections === 1, 5000);
     assert.match(await exchange(address, "IAMAT again +34-118 1700000000\n"), /^AT Hill /);
   } finally {
     for (const c of held) c.close();
@@ -119,7 +119,7 @@ Deno.test("stop() drains: a reply in progress still reaches its client", async (
   const address = hill.start({ port: 0 });
   await exchange(address, "IAMAT slow +34-118 1700000000\n");
   const asking = exchange(address, "WHATSAT slow 10 1\n");
-  await waitFor(() => calls === 1, 2000);
+  await waitFor(() => calls === 1, 5000);
   await hill.stop(1000);
   const reply = await asking;
   assert.match(reply, /^AT Hill .*\n\{\n[\s\S]*"ZERO_RESULTS"\n\}\n\n$/);
@@ -135,7 +135,7 @@ Deno.test("an unhandled rejection and an uncaught error are logged and the membe
     setTimeout(() => {
       throw new Error("stray throw");
     }, 0);
-    await waitFor(() => log.named("error").length === 2, 2000, "both errors logged");
+    await waitFor(() => log.named("error").length === 2, 5000, "both errors logged");
     const reasons = log.named("error").map((e) => String(e.fields.reason));
     assert.ok(reasons.some((r) => r.includes("stray rejection")), reasons.join("; "));
     assert.ok(reasons.some((r) => r.includes("stray throw")), reasons.join("; "));
