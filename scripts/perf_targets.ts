@@ -8,11 +8,25 @@
  * Then it measures one solo member's resident memory after 1,000,000 IAMATs of
  * distinct clients (`VmRSS` of /proc/<pid>/status).
  *
+ * Last, `heal` (issue 4, docs/RELIABILITY.md; about 13 s a run) measures
+ * healing after a partition with five `herd serve` processes. Each run starts a
+ * fresh herd with its own log folder, stops Hill and Jaquez (SIGTERM: the
+ * partition cuts {Hill, Jaquez} off), pipelines 100,000 IAMATs of distinct
+ * clients into Campbell and waits until Singleton and Smith logged every record
+ * (Campbell is their origin and logs no `record.stored` for them), then starts
+ * Hill and Jaquez again with empty stores. The heal time runs from just before
+ * they are spawned until both their logs hold all 100,000 `record.stored`
+ * events of the run, polled every 100 ms. It includes their process start and
+ * the log file flush delay (up to `FILE_FLUSH_MS`, 200 ms, in src/log.ts);
+ * nothing is subtracted. Per run it also prints when both restarted members
+ * accepted connections and, from the log timestamps, when each stored its first
+ * and last record of the run.
+ *
  * Usage:
  *
  * ```sh
  * deno run --allow-run --allow-net=127.0.0.1 --allow-read --allow-write --allow-env \
- *   scripts/perf_targets.ts [--runs 5] [--port 21490] [--only pipe,conn,prop,whatsat,mem]
+ *   scripts/perf_targets.ts [--runs 5] [--port 21490] [--only pipe,conn,prop,whatsat,mem,heal]
  * ```
  *
  * Loopback only; every process it starts is stopped and its temporary folder
@@ -32,7 +46,7 @@ function flag(name: string, fallback: string): string {
 const flags = {
   runs: flag("runs", "5"),
   port: flag("port", "21490"),
-  only: flag("only", "pipe,conn,prop,whatsat,mem"),
+  only: flag("only", "pipe,conn,prop,whatsat,mem,heal"),
 };
 const RUNS = Number(flags.runs);
 const BASE_PORT = Number(flags.port);
@@ -256,11 +270,125 @@ async function memoryTarget(dir: string): Promise<void> {
   console.log(`\none member holding 1,000,000 client records: RSS MB ${fmt(rss)}`);
 }
 
+/** Lines of `file` with event `record.stored` for client ids starting with `prefix`: first and last. */
+async function storedSpan(file: string, prefix: string): Promise<[string, string]> {
+  const out = await new Deno.Command("sh", {
+    args: [
+      "-c",
+      `grep -F '"record.stored"' "$1" | grep -F '"client":"${prefix}' | sed -n '1p;$p'`,
+      "sh",
+      file,
+    ],
+    stdout: "piped",
+  }).output();
+  const lines = new TextDecoder().decode(out.stdout).trim().split("\n");
+  return [lines[0], lines[lines.length - 1]];
+}
+
+/** `@timestamp` of a JSON log line, ms since the epoch. */
+const stampOf = (line: string) => Date.parse(JSON.parse(line)["@timestamp"]);
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The members the partition cuts off; they come back with empty stores. */
+const CUT = ["Hill", "Jaquez"];
+
+async function healTarget(dir: string): Promise<void> {
+  const config = `${dir}/heal.toml`;
+  const port = BASE_PORT + 20;
+  const portOf = (name: string) => port + NAMES.indexOf(name);
+  const N = 100_000;
+  await writeConfig(config, NAMES, LINKS, port);
+  const heals: number[] = [];
+  const notes: string[] = [];
+  for (let run = 0; run < RUNS; run++) {
+    const logDir = `${dir}/heal-logs-${run}`;
+    const logOf = (name: string) => `${logDir}/${name}.log`;
+    const members = new Map<string, Deno.ChildProcess>();
+    try {
+      for (const n of NAMES) members.set(n, await startMember(n, config, logDir, portOf(n)));
+      await sleep(1000); // links up, anti-entropy done
+      for (const n of CUT) {
+        const m = members.get(n)!;
+        members.delete(n);
+        m.kill("SIGTERM");
+        await m.status;
+      }
+      const { r, pid } = await bench([
+        "--mode",
+        "pipe",
+        "--requests",
+        String(N),
+        "--duration",
+        "120s",
+        `127.0.0.1:${portOf("Campbell")}`,
+      ]);
+      if (r.requests !== N || r.errors !== 0) {
+        throw new Error(`bench: ${r.requests} requests, ${r.errors} errors`);
+      }
+      const prefix = `bench-${pid}-`;
+      const rest = ["Singleton", "Smith"];
+      const deadline = performance.now() + 60_000;
+      let counts: number[] = [];
+      while (performance.now() < deadline) {
+        counts = await Promise.all(rest.map((n) => storedCount(logOf(n), prefix)));
+        if (counts.every((c) => c >= N)) break;
+        await sleep(100);
+      }
+      if (!counts.every((c) => c >= N)) throw new Error(`${rest} stored only ${counts}`);
+
+      // Heal: Hill and Jaquez come back empty (no data_dir).
+      const wall0 = Date.now();
+      const t0 = performance.now();
+      const started = await Promise.allSettled(
+        CUT.map((n) => startMember(n, config, logDir, portOf(n))),
+      );
+      started.forEach((s, i) => s.status === "fulfilled" && members.set(CUT[i], s.value));
+      const failed = started.find((s) => s.status === "rejected");
+      if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
+      const startMs = performance.now() - t0;
+      const healDeadline = t0 + 60_000;
+      let healMs = NaN;
+      while (performance.now() < healDeadline) {
+        counts = await Promise.all(CUT.map((n) => storedCount(logOf(n), prefix)));
+        if (counts.every((c) => c >= N)) {
+          healMs = performance.now() - t0;
+          break;
+        }
+        await sleep(100);
+      }
+      if (isNaN(healMs)) throw new Error(`not healed within 60 s: ${CUT} stored ${counts}`);
+      heals.push(healMs / 1000);
+      const spans = await Promise.all(CUT.map((n) => storedSpan(logOf(n), prefix)));
+      const secs = (line: string) => ((stampOf(line) - wall0) / 1000).toFixed(2);
+      notes.push(
+        `run ${run + 1}: healed ${(healMs / 1000).toFixed(2)} s (both listening after ${
+          startMs.toFixed(0)
+        } ms; ` +
+          CUT.map((n, i) => `${n} stored first/last at ${secs(spans[i][0])}/${secs(spans[i][1])} s`)
+            .join(", ") +
+          `; bench ${r.requestsPerSecond.toFixed(0)} req/s)`,
+      );
+    } finally {
+      for (const m of members.values()) m.kill("SIGTERM");
+      for (const m of members.values()) await m.status;
+      await Deno.remove(logDir, { recursive: true }).catch(() => {});
+    }
+  }
+  console.log(
+    `\npartition {${CUT.join(", ")}} healed after ${N.toLocaleString("en")} records changed ` +
+      `(restarted empty, five processes)`,
+  );
+  console.log(`  heal s     ${fmt(heals, 2)}  (bound 5 s)`);
+  console.log(`  ${notes.join("\n  ")}`);
+}
+
 const dir = await Deno.makeTempDir({ prefix: "herd-perf-" });
 try {
   console.log(`deno ${Deno.version.deno}, ${navigator.hardwareConcurrency} cores, ${RUNS} runs`);
   if (["pipe", "conn", "prop", "whatsat"].some((t) => ONLY.has(t))) await herdTargets(dir);
   if (ONLY.has("mem")) await memoryTarget(dir);
+  if (ONLY.has("heal")) await healTarget(dir);
 } finally {
   await Deno.remove(dir, { recursive: true });
 }
