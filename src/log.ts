@@ -39,6 +39,7 @@
  * `conn.open`, `conn.close`, `conn.refused` (over `max_connections`), `msg.in`,
  * `reply.out`, `peer.invalid`, `peer.link.open`, `peer.link.accepted`,
  * `peer.link.welcome`, `peer.link.rejected`, `peer.link.dropped`, `peer.link.redial`,
+ * `peer.link.redial.now` (the neighbour dialled us: backoff cut short),
  * `peer.queue.overflow`, `sync.start`, `sync.digest`, `sync.want` (anti-entropy),
  * `record.stored`, `places.error`, `places.upstream` (one
  * HTTP attempt to Google, debug, key redacted), `places.stats` (cache and upstream

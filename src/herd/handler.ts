@@ -50,6 +50,11 @@ export interface MemberContext {
   readonly log: EventLog;
   /** True if `name` is a neighbour allowed to open a peer link to us. */
   isNeighbour(name: string): boolean;
+  /**
+   * Called when neighbour `name`'s hello is accepted: it is up, so our own
+   * link to it, if waiting to redial, should dial now.
+   */
+  neighbourBack(name: string): void;
   /** Checks hellos and signs our welcomes. */
   readonly auth: PeerAuth;
   /** Anti-entropy counters, updated by the handlers. */
@@ -315,6 +320,7 @@ async function handleHello(
   }
   session.peer = msg.name;
   ctx.log.emit("info", "peer.link.accepted", fields);
+  ctx.neighbourBack(msg.name);
   const auth = await ctx.auth.sign("welcome", ctx.name, msg.name);
   return wireReply(formatHello(ctx.name, auth) + "\n");
 }

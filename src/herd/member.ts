@@ -113,6 +113,7 @@ export class Member {
       clock: opts.clock ?? wallClockNs,
       log: this.#log,
       isNeighbour: (n: WireText) => this.#neighbours.has(n),
+      neighbourBack: (n: WireText) => this.#links.get(n)?.redialNow(),
       auth: this.#auth,
       sync: this.#sync,
     };

@@ -166,6 +166,19 @@ export class PeerLink implements FloodTarget {
     return this.#queue.length;
   }
 
+  /**
+   * Ends a redial backoff early: the neighbour has just dialled us, so it is
+   * back, and waiting out the rest of the backoff (up to `redialMaxMs`) would
+   * only delay the records it missed. Does nothing unless the link is waiting
+   * to redial.
+   */
+  redialNow(): void {
+    if (this.#stopped || this.#wake === null) return;
+    this.#opts.log.emit("debug", "peer.link.redial.now", { peer: this.peer });
+    clearTimeout(this.#sleepTimer);
+    this.#wake();
+  }
+
   /** Starts dialling in the background. */
   start(): void {
     this.#task ??= this.#run();

@@ -278,6 +278,47 @@ Deno.test("member relinks after a neighbour restarts on a new port and floods re
   });
 });
 
+Deno.test("a neighbour's hello cuts our redial backoff short: links come back at once, not after it", async () => {
+  // Every redial waits 30-60 s (equal jitter on 60 s): far past the test's bound.
+  const base = testConfig();
+  const config = {
+    ...base,
+    settings: { ...base.settings, redialMinMs: 60_000, redialMaxMs: 60_000 },
+  };
+  const herd = await new TestHerd(config).start();
+  try {
+    await herd.member("Singleton").stop();
+    await waitFor(
+      () =>
+        ["Campbell", "Jaquez", "Smith"].every((n) =>
+          herd.member(n).links.get("Singleton")?.state === "down"
+        ),
+      5000,
+      "links to Singleton down",
+    );
+    const early = (n: string) => herd.logs.get(n)!.named("peer.link.redial.now").length;
+    const before = new Map(["Campbell", "Jaquez", "Smith"].map((n) => [n, early(n)]));
+    const log = new MemoryLog();
+    const fresh = new Member({
+      config,
+      name: "Singleton",
+      places: herd.places,
+      log,
+      addresses: herd.addresses,
+    });
+    herd.members.set("Singleton", fresh);
+    fresh.start({ port: 0 });
+    // Singleton dials its neighbours at start; each then redials Singleton at once.
+    await herd.linked(5000);
+    for (const n of ["Campbell", "Jaquez", "Smith"]) {
+      assert.equal(herd.member(n).links.get("Singleton")?.connections, 2, `${n} -> Singleton`);
+      assert.ok(early(n) > before.get(n)!, `${n} logged peer.link.redial.now`);
+    }
+  } finally {
+    await herd.stop();
+  }
+});
+
 Deno.test("member treats a hello from a non-neighbour as a client line", async () => {
   await withHerd(async (herd) => {
     // Hill and Campbell are not linked in the default herd.
