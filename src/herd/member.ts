@@ -249,7 +249,7 @@ export class Member {
   #reconcile(link: PeerLink, why: string): void {
     const text = openingDigest(this.store);
     this.#sync.bytesSent += text.length;
-    link.send(text);
+    link.sendSync(text);
     this.#log.emit("info", "sync.start", {
       peer: link.peer,
       reason: why,
@@ -266,7 +266,7 @@ export class Member {
     }
     this.#log.emit("debug", "msg.in", { peer: link.peer, line: line.slice(0, 200) });
     const answer = handlePeerSync(msg, link.peer, ctx, true);
-    if (answer !== "") link.send(answer);
+    if (answer !== "") link.sendSync(answer);
   }
 
   /** Closes client connections idle for `idleMs`. */

@@ -6,6 +6,8 @@
  * A link never blocks or fails its caller: {@linkcode PeerLink.send} only
  * queues (bounded; the oldest line is dropped on overflow) and wakes the
  * writer. Lines queued while the link is down go out once it is back up.
+ * Anti-entropy text ({@linkcode PeerLink.sendSync}) has a queue of its own
+ * that never drops: a dropped answer would only start another reconciliation.
  *
  * @module
  */
@@ -128,6 +130,8 @@ export class PeerLink implements FloodTarget {
   #stopped = false;
   #conn: Deno.TcpConn | null = null;
   #queue: string[] = [];
+  /** Anti-entropy text of the current connection: not bounded by queueLimit, never dropped. */
+  #syncQueue: string[] = [];
   #dropped = 0;
   /** Lines were dropped since the last onDrained(). */
   #lost = false;
@@ -163,7 +167,7 @@ export class PeerLink implements FloodTarget {
 
   /** Lines waiting to be written. */
   get queued(): number {
-    return this.#queue.length;
+    return this.#queue.length + this.#syncQueue.length;
   }
 
   /**
@@ -219,6 +223,22 @@ export class PeerLink implements FloodTarget {
   }
 
   /**
+   * Hands anti-entropy text (whole lines: a DIGEST, or the answer to one the
+   * neighbour sent on this connection) to the link. Unlike
+   * {@linkcode PeerLink.send} it is never dropped for `queueLimit`: its size is
+   * bounded by the records being repaired, and dropping part of it would make
+   * the reconciliation start over. Ignored unless the link is up, and
+   * discarded if the connection ends first (the next one reconciles afresh).
+   *
+   * @param text One or more lines, each ending in LF, wire text.
+   */
+  sendSync(text: string): void {
+    if (this.#stopped || this.#state !== "up") return;
+    this.#syncQueue.push(text);
+    this.#kick();
+  }
+
+  /**
    * Starts the writer unless it is running. Its first write is issued after
    * the current synchronous work (one microtask), so that the floods of every
    * line of a read chunk share one write instead of the first going alone.
@@ -235,9 +255,10 @@ export class PeerLink implements FloodTarget {
     try {
       await null;
       conn = this.#conn;
-      while (conn !== null && this.#queue.length > 0 && !this.#stopped) {
-        const batch = wireToBytes(this.#queue.join(""));
+      while (conn !== null && this.queued > 0 && !this.#stopped) {
+        const batch = wireToBytes(this.#syncQueue.join("") + this.#queue.join(""));
         this.#queue = [];
+        this.#syncQueue = [];
         await writeWithin(conn, batch, this.#opts.writeTimeoutMs);
       }
       drained = this.#lost && conn !== null && !this.#stopped;
@@ -318,6 +339,9 @@ export class PeerLink implements FloodTarget {
       await writeWithin(conn, wireToBytes(hello), this.#opts.writeTimeoutMs);
       this.#state = "up";
       this.#connections++;
+      // The welcome starts a reconciliation, which covers every line dropped so far:
+      // a second one for the same drops (onDrained) would only send it all twice.
+      this.#lost = false;
       this.#opts.log.emit("info", "peer.link.open", { peer: this.peer, address });
       if (this.#dropped > 0) {
         this.#opts.log.emit("warning", "peer.queue.dropped", {
@@ -349,6 +373,7 @@ export class PeerLink implements FloodTarget {
     } finally {
       this.#state = "down";
       this.#conn = null;
+      this.#syncQueue = [];
       closeQuietly(conn);
       await this.#flushing;
     }

@@ -146,6 +146,30 @@ Deno.test("two members with identical stores of 100,000 clients find out over TC
   }
 });
 
+Deno.test("a link that dropped lines while down reconciles once when it comes up, not twice", async () => {
+  const config = parseConfig(
+    '[[servers]]\nname = "A"\nport = 1\n[[servers]]\nname = "B"\nport = 2\n[herd]\nlinks = [["A", "B"]]\npeer_queue_limit = 5\n',
+  );
+  const test = { ...config, servers: config.servers.map((s) => ({ ...s, port: 0 })) };
+  const addresses = new Map();
+  const [logA, logB] = [new MemoryLog(), new MemoryLog()];
+  const a = new Member({ config: test, name: "A", places, log: logA, addresses });
+  const b = new Member({ config: test, name: "B", places, log: logB, addresses });
+  try {
+    a.start({ port: 0 });
+    const lines = Array.from({ length: 20 }, (_, i) => `IAMAT c${i} +34-118 1700000000.${i}\n`);
+    await exchange(a.address, lines.join(""));
+    assert.equal(logA.named("peer.queue.overflow").length, 1, "B's queue overflowed while down");
+    b.start({ port: 0 });
+    await waitFor(() => b.store.size === 20, 5000, "B has every record");
+    const reasons = logA.named("sync.start").filter((e) => e.fields.peer === "B")
+      .map((e) => e.fields.reason);
+    assert.deepEqual(reasons, ["link up"]);
+  } finally {
+    await Promise.all([a.stop(0), b.stop(0)]);
+  }
+});
+
 Deno.test("the periodic reconciliation repairs a record no flood carried", async () => {
   const base = testConfig();
   const config = { ...base, settings: { ...base.settings, syncIntervalMs: 50 } };
