@@ -130,6 +130,12 @@ const FILE_FLUSH_BYTES = 256 * 1024;
 /** Longest a buffered line waits for its write, ms. */
 const FILE_FLUSH_MS = 200;
 
+/** Size of each line buffer, bytes: room for a flush's worth and the events of a busy read. */
+const BUFFER_BYTES = 2 * FILE_FLUSH_BYTES;
+
+/** Buffers kept for reuse once written (more are garbage). */
+const MAX_SPARE_BUFFERS = 4;
+
 /** Longest UTF-8 form of one UTF-16 code unit inside a JSON string (`\u001f`). */
 const MAX_BYTES_PER_CHAR = 6;
 
@@ -140,7 +146,10 @@ const BACKSLASH = 0x5c;
  * An append-only JSON Lines file with a background writer. {@linkcode append}
  * formats an event straight into a byte buffer (no intermediate strings, so
  * little garbage per event); one write at a time carries everything buffered
- * since the last, from a second buffer, so appending never waits. If a write
+ * since the last, from a second buffer, so appending never waits. A buffer
+ * that fills while a write is in flight is queued whole behind it and a fresh
+ * one taken (no copy), so a busy member's logging costs no buffer growth; a
+ * line may span two buffers, which are written in order. If a write
  * fails, the error is printed once on stderr and later lines are discarded (a
  * member keeps serving when its disk is full).
  */
@@ -148,10 +157,12 @@ class JsonLinesFile {
   readonly #path: string;
   readonly #file: Deno.FsFile;
   /** Lines not yet handed to a write; `#len` bytes of it are used. */
-  #buf: Uint8Array = new Uint8Array(2 * FILE_FLUSH_BYTES);
+  #buf: Uint8Array = new Uint8Array(BUFFER_BYTES);
   #len = 0;
-  /** A buffer that a finished write gave back, reused by the next swap. */
-  #spare: Uint8Array | null = new Uint8Array(2 * FILE_FLUSH_BYTES);
+  /** Filled buffers waiting for the write in flight, oldest first (each the used part). */
+  #full: Uint8Array[] = [];
+  /** Buffers that finished writes gave back, reused by later swaps. */
+  #spares: Uint8Array[] = [new Uint8Array(BUFFER_BYTES)];
   #writing: Promise<void> | null = null;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #failed = false;
@@ -192,7 +203,7 @@ class JsonLinesFile {
       else this.#ascii(typeof v === "number" && !isFinite(v) ? "null" : String(v));
     }
     this.#ascii("}\n");
-    if (this.#len >= FILE_FLUSH_BYTES) this.#kick();
+    if (this.#len >= FILE_FLUSH_BYTES || this.#full.length > 0) this.#kick();
     else if (this.#timer === undefined && this.#writing === null) {
       const timer = setTimeout(() => {
         this.#timer = undefined;
@@ -207,22 +218,25 @@ class JsonLinesFile {
   async close(): Promise<void> {
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    while (this.#writing !== null || (this.#len > 0 && !this.#failed)) {
+    while (this.#writing !== null || ((this.#len > 0 || this.#full.length > 0) && !this.#failed)) {
       this.#kick();
       await this.#writing;
     }
     this.#file.close();
   }
 
-  /** Makes room for `bytes` more bytes (the check is inline; growing is rare). */
+  /** Makes room for `bytes` more bytes (the check is inline; a swap is rare). */
   #reserve(bytes: number): void {
-    if (this.#len + bytes > this.#buf.length) this.#grow(bytes);
+    if (this.#len + bytes > this.#buf.length) this.#swap(bytes);
   }
 
-  #grow(bytes: number): void {
-    const next = new Uint8Array(Math.max(2 * this.#buf.length, this.#len + bytes));
-    next.set(this.#buf.subarray(0, this.#len));
-    this.#buf = next;
+  /** Queues the used part of the buffer for writing and goes on in another of at least `bytes`. */
+  #swap(bytes: number): void {
+    if (this.#len > 0) this.#full.push(this.#buf.subarray(0, this.#len));
+    this.#buf = bytes <= BUFFER_BYTES
+      ? this.#spares.pop() ?? new Uint8Array(BUFFER_BYTES)
+      : new Uint8Array(bytes); // one exceptional line
+    this.#len = 0;
   }
 
   /** Appends text known to be ASCII and to need no JSON escape. */
@@ -265,21 +279,21 @@ class JsonLinesFile {
   }
 
   async #drain(): Promise<void> {
-    while (this.#len > 0 && !this.#failed) {
-      const full = this.#buf;
-      const bytes = full.subarray(0, this.#len);
-      this.#buf = this.#spare ?? new Uint8Array(2 * FILE_FLUSH_BYTES);
-      this.#spare = null;
-      this.#len = 0;
+    while ((this.#len > 0 || this.#full.length > 0) && !this.#failed) {
+      if (this.#full.length === 0) this.#swap(0);
+      const bytes = this.#full.shift()!;
       try {
         for (let off = 0; off < bytes.length;) off += await this.#file.write(bytes.subarray(off));
       } catch (e) {
         this.#failed = true;
         this.#len = 0;
+        this.#full = [];
         console.error(`herd: cannot write log file ${this.#path}: ${(e as Error).message}`);
       }
-      // A buffer grown for an exceptional line is not kept.
-      if (full.length === 2 * FILE_FLUSH_BYTES) this.#spare = full;
+      // A buffer made for an exceptional line is not kept.
+      if (bytes.buffer.byteLength === BUFFER_BYTES && this.#spares.length < MAX_SPARE_BUFFERS) {
+        this.#spares.push(new Uint8Array(bytes.buffer));
+      }
     }
   }
 }

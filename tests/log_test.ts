@@ -80,3 +80,36 @@ Deno.test("MemoryLog keeps events in order and filters by name", () => {
   assert.deepEqual(log.named("a").map((e) => e.fields.n), [1, 2]);
   assert.equal(log.events.length, 3);
 });
+
+Deno.test("a log file keeps every line whole and in order when events outpace its writes", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "herd-log-" });
+  try {
+    await setupLogging({ logDir: dir, members: ["Hill"], consoleLevel: null });
+    const log = memberLog("Hill");
+    // About 6 MB in one synchronous burst: the first write is in flight for all of it, so the
+    // writer's 512 KiB buffers fill and queue many times over. Some lines need escapes, one is
+    // longer than a buffer, and several straddle the end of one.
+    const n = 30_000;
+    const odd = (i: number) => i % 997 === 0 ? ` "quoted" \\ é ${"\u0001"}` : "";
+    for (let i = 0; i < n; i++) {
+      log.emit("info", "msg.in", {
+        conn: i,
+        line: `IAMAT c${i} +34-118 ${"x".repeat(150)}${odd(i)}`,
+      });
+      if (i === n / 2) log.emit("info", "msg.in", { conn: -1, line: "y".repeat(600_000) });
+    }
+    await stopLogging();
+    const lines = (await Deno.readTextFile(`${dir}/Hill.log`)).trimEnd().split("\n");
+    assert.equal(lines.length, n + 1);
+    const events = lines.map((l) => JSON.parse(l));
+    const conns = events.map((e) => e.conn).filter((c) => c !== -1);
+    assert.deepEqual(conns, Array.from({ length: n }, (_, i) => i));
+    for (const e of events) {
+      if (e.conn === -1) assert.equal(e.line.length, 600_000);
+      else assert.equal(e.line, `IAMAT c${e.conn} +34-118 ${"x".repeat(150)}${odd(e.conn)}`);
+    }
+  } finally {
+    await stopLogging();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
