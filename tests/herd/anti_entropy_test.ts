@@ -170,6 +170,35 @@ Deno.test("a link that dropped lines while down reconciles once when it comes up
   }
 });
 
+Deno.test("a member keeps answering clients while a reconciliation of 100,000 records runs", async () => {
+  const config = parseConfig(
+    '[[servers]]\nname = "A"\nport = 1\n[[servers]]\nname = "B"\nport = 2\n[herd]\nlinks = [["A", "B"]]\n',
+  );
+  const test = { ...config, servers: config.servers.map((s) => ({ ...s, port: 0 })) };
+  const addresses = new Map();
+  const a = new Member({ config: test, name: "A", places, log: new MemoryLog(), addresses });
+  const b = new Member({ config: test, name: "B", places, log: new MemoryLog(), addresses });
+  const n = 100_000;
+  for (let i = 0; i < n; i++) a.store.apply(at("A", `client-${i}`, `1700000000.${i}`));
+  try {
+    a.start({ port: 0 });
+    b.start({ port: 0 });
+    await waitFor(() => b.store.size > 0, 10000, "B receiving A's records");
+    const iamat = await exchange(b.address, "IAMAT asker +34-118 1700000001\n");
+    const sizeAtReply = b.store.size;
+    console.log(`IAMAT answered with ${sizeAtReply} of ${n} records reconciled`);
+    assert.match(iamat, /^AT B [+-]\d+\.\d{9} asker \+34-118 1700000001\n$/);
+    assert.ok((await exchange(b.address, "WHATSAT asker 10 1\n")).startsWith(iamat));
+    assert.ok(
+      sizeAtReply < n,
+      `answered with ${sizeAtReply} of ${n} records in: mid-reconciliation`,
+    );
+    await waitFor(() => b.store.size === n + 1 && a.store.size === n + 1, 30000, "both complete");
+  } finally {
+    await Promise.all([a.stop(0), b.stop(0)]);
+  }
+});
+
 Deno.test("the periodic reconciliation repairs a record no flood carried", async () => {
   const base = testConfig();
   const config = { ...base, settings: { ...base.settings, syncIntervalMs: 50 } };
