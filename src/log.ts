@@ -146,10 +146,11 @@ const BACKSLASH = 0x5c;
  * An append-only JSON Lines file with a background writer. {@linkcode append}
  * formats an event straight into a byte buffer (no intermediate strings, so
  * little garbage per event); one write at a time carries everything buffered
- * since the last, from a second buffer, so appending never waits. A buffer
- * that fills while a write is in flight is queued whole behind it and a fresh
- * one taken (no copy), so a busy member's logging costs no buffer growth; a
- * line may span two buffers, which are written in order. If a write
+ * since the last, from another buffer, so appending never waits. A buffer
+ * that fills while a write is in flight is queued behind it up to its last
+ * whole line, and the line being formatted moves to a fresh buffer (one line
+ * is copied, not the buffer), so a busy member's logging costs no buffer
+ * growth and every write ends with a whole line. If a write
  * fails, the error is printed once on stderr and later lines are discarded (a
  * member keeps serving when its disk is full).
  */
@@ -159,6 +160,8 @@ class JsonLinesFile {
   /** Lines not yet handed to a write; `#len` bytes of it are used. */
   #buf: Uint8Array = new Uint8Array(BUFFER_BYTES);
   #len = 0;
+  /** Where the line being appended starts in `#buf` (equal to `#len` between appends). */
+  #lineStart = 0;
   /** Filled buffers waiting for the write in flight, oldest first (each the used part). */
   #full: Uint8Array[] = [];
   /** Buffers that finished writes gave back, reused by later swaps. */
@@ -178,6 +181,7 @@ class JsonLinesFile {
    */
   append(logger: string, level: EventLevel, event: string, fields: EventFields): void {
     if (this.#failed) return;
+    this.#lineStart = this.#len;
     const now = Date.now();
     if (now !== stampMs) {
       stampMs = now;
@@ -203,8 +207,14 @@ class JsonLinesFile {
       else this.#ascii(typeof v === "number" && !isFinite(v) ? "null" : String(v));
     }
     this.#ascii("}\n");
+    this.#lineStart = this.#len;
+    this.#schedule();
+  }
+
+  /** Starts a write if enough is buffered, else makes sure one starts within FILE_FLUSH_MS. */
+  #schedule(): void {
     if (this.#len >= FILE_FLUSH_BYTES || this.#full.length > 0) this.#kick();
-    else if (this.#timer === undefined && this.#writing === null) {
+    else if (this.#len > 0 && this.#timer === undefined && this.#writing === null) {
       const timer = setTimeout(() => {
         this.#timer = undefined;
         this.#kick();
@@ -230,13 +240,23 @@ class JsonLinesFile {
     if (this.#len + bytes > this.#buf.length) this.#swap(bytes);
   }
 
-  /** Queues the used part of the buffer for writing and goes on in another of at least `bytes`. */
+  /**
+   * Queues the buffer's whole lines for writing and goes on in another buffer
+   * with room for `bytes` more, the line being appended copied over first.
+   */
   #swap(bytes: number): void {
-    if (this.#len > 0) this.#full.push(this.#buf.subarray(0, this.#len));
-    this.#buf = bytes <= BUFFER_BYTES
+    const old = this.#buf;
+    const start = this.#lineStart;
+    const partial = this.#len - start;
+    if (start > 0) this.#full.push(old.subarray(0, start));
+    const need = partial + bytes;
+    const next = need <= BUFFER_BYTES
       ? this.#spares.pop() ?? new Uint8Array(BUFFER_BYTES)
-      : new Uint8Array(bytes); // one exceptional line
-    this.#len = 0;
+      : new Uint8Array(need); // one exceptional line
+    next.set(old.subarray(start, this.#len));
+    this.#buf = next;
+    this.#len = partial;
+    this.#lineStart = 0;
   }
 
   /** Appends text known to be ASCII and to need no JSON escape. */
@@ -275,7 +295,11 @@ class JsonLinesFile {
     if (this.#writing !== null) return;
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    this.#writing = this.#drain().finally(() => this.#writing = null);
+    this.#writing = this.#drain().finally(() => {
+      this.#writing = null;
+      // Lines appended while the last write finished found it still running and set no timer.
+      if (!this.#failed) this.#schedule();
+    });
   }
 
   async #drain(): Promise<void> {

@@ -83,14 +83,13 @@ Deno.test("MemoryLog keeps events in order and filters by name", () => {
 
 Deno.test("a log file keeps every line whole and in order when events outpace its writes", async () => {
   const dir = await Deno.makeTempDir({ prefix: "herd-log-" });
-  try {
-    await setupLogging({ logDir: dir, members: ["Hill"], consoleLevel: null });
+  // About 6 MB in one synchronous burst: the first write is in flight for all of it, so the
+  // writer's 512 KiB buffers fill and queue many times over. Some lines need escapes, one is
+  // longer than a buffer, and many straddle the end of one.
+  const n = 30_000;
+  const odd = (i: number) => i % 997 === 0 ? ` "quoted" \\ é ${"\u0001"}` : "";
+  const burst = () => {
     const log = memberLog("Hill");
-    // About 6 MB in one synchronous burst: the first write is in flight for all of it, so the
-    // writer's 512 KiB buffers fill and queue many times over. Some lines need escapes, one is
-    // longer than a buffer, and several straddle the end of one.
-    const n = 30_000;
-    const odd = (i: number) => i % 997 === 0 ? ` "quoted" \\ é ${"\u0001"}` : "";
     for (let i = 0; i < n; i++) {
       log.emit("info", "msg.in", {
         conn: i,
@@ -98,7 +97,22 @@ Deno.test("a log file keeps every line whole and in order when events outpace it
       });
       if (i === n / 2) log.emit("info", "msg.in", { conn: -1, line: "y".repeat(600_000) });
     }
+  };
+  // Each write must end with a whole line, so a reader (tail, grep) or a crash never sees half
+  // of one: the file's writes are watched.
+  const write = Deno.FsFile.prototype.write;
+  const lastBytes: number[] = [];
+  Deno.FsFile.prototype.write = function (this: Deno.FsFile, p: Uint8Array) {
+    lastBytes.push(p[p.length - 1]);
+    return write.call(this, p);
+  };
+  try {
+    await setupLogging({ logDir: dir, members: ["Hill"], consoleLevel: null });
+    burst();
     await stopLogging();
+    Deno.FsFile.prototype.write = write;
+    assert.ok(lastBytes.length >= 3, `${lastBytes.length} writes`);
+    assert.deepEqual(lastBytes.filter((b) => b !== 0x0a), [], "every write ends with LF");
     const lines = (await Deno.readTextFile(`${dir}/Hill.log`)).trimEnd().split("\n");
     assert.equal(lines.length, n + 1);
     const events = lines.map((l) => JSON.parse(l));
@@ -109,6 +123,7 @@ Deno.test("a log file keeps every line whole and in order when events outpace it
       else assert.equal(e.line, `IAMAT c${e.conn} +34-118 ${"x".repeat(150)}${odd(e.conn)}`);
     }
   } finally {
+    Deno.FsFile.prototype.write = write;
     await stopLogging();
     await Deno.remove(dir, { recursive: true });
   }
