@@ -86,6 +86,11 @@ export interface PeerLinkOptions {
   onWelcome?: () => void;
   /** Called when the queue has drained after lines were dropped (time to reconcile again). */
   onDrained?: () => void;
+  /**
+   * Most anti-entropy text held unwritten, characters; past it the connection
+   * is dropped. @default 256 MiB ({@linkcode SYNC_QUEUE_LIMIT_CHARS})
+   */
+  syncQueueLimitChars?: number;
 }
 
 /** Read buffer size for what a neighbour sends back on a link (welcome, anti-entropy), bytes. */
@@ -96,6 +101,21 @@ const READ_BUFFER_BYTES = 64 * 1024;
  * would otherwise hold the dial (and a stop()) for the kernel's ~2 minutes.
  */
 const CONNECT_TIMEOUT_MS = 5000;
+
+/**
+ * Shortest time between two dials when a neighbour's hello cuts a backoff
+ * short ({@linkcode PeerLink.redialNow}), ms: at most ten such dials a second.
+ */
+export const REDIAL_NOW_FLOOR_MS = 100;
+
+/**
+ * Most anti-entropy text a link holds unwritten, characters (wire text: one
+ * byte each). An honest repair stays far below it: a whole store of
+ * 1,000,000 records is about 100 MB of AT lines. Past it the connection is
+ * dropped (its sync text discarded), so a neighbour that keeps asking without
+ * reading cannot grow the member without bound.
+ */
+export const SYNC_QUEUE_LIMIT_CHARS = 256 * 1024 * 1024;
 
 /** Why a link ended when the neighbour answered our hello with `? `. */
 const HELLO_REFUSED = "hello refused";
@@ -141,6 +161,12 @@ export class PeerLink implements FloodTarget {
   #task: Promise<void> | null = null;
   #sleepTimer: ReturnType<typeof setTimeout> | undefined;
   #wake: (() => void) | null = null;
+  /** When the last dial started, `performance.now()` ms. */
+  #dialledAt = -Infinity;
+  /** When the current redial wait ends, `performance.now()` ms. */
+  #sleepUntil = 0;
+  /** Characters of anti-entropy text queued (see SYNC_QUEUE_LIMIT_CHARS). */
+  #syncChars = 0;
   #connections = 0;
   /** Aborts a dial in progress when the link stops. */
   #stopDial = new AbortController();
@@ -171,16 +197,24 @@ export class PeerLink implements FloodTarget {
   }
 
   /**
-   * Ends a redial backoff early: the neighbour has just dialled us, so it is
+   * Cuts a redial backoff short: the neighbour has just dialled us, so it is
    * back, and waiting out the rest of the backoff (up to `redialMaxMs`) would
-   * only delay the records it missed. Does nothing unless the link is waiting
-   * to redial.
+   * only delay the records it missed. The link redials
+   * {@linkcode REDIAL_NOW_FLOOR_MS} after its last dial at the soonest, so two
+   * members that accept each other's hello but then fail the link (a rejected
+   * welcome) cannot make each other redial in a loop. Does nothing unless the
+   * link is waiting to redial and would wait longer than that.
    */
   redialNow(): void {
     if (this.#stopped || this.#wake === null) return;
+    const now = performance.now();
+    const at = Math.max(now, this.#dialledAt + REDIAL_NOW_FLOOR_MS);
+    if (at >= this.#sleepUntil) return; // the backoff ends sooner anyway
     this.#opts.log.emit("debug", "peer.link.redial.now", { peer: this.peer });
     clearTimeout(this.#sleepTimer);
-    this.#wake();
+    this.#sleepUntil = at;
+    if (at === now) this.#wake();
+    else this.#sleepTimer = setTimeout(() => this.#wake?.(), at - now);
   }
 
   /** Starts dialling in the background. */
@@ -233,8 +267,22 @@ export class PeerLink implements FloodTarget {
    * @param text One or more lines, each ending in LF, wire text.
    */
   sendSync(text: string): void {
-    if (this.#stopped || this.#state !== "up") return;
+    if (this.#stopped || this.#state !== "up" || this.#conn === null) return;
     this.#syncQueue.push(text);
+    this.#syncChars += text.length;
+    const limit = this.#opts.syncQueueLimitChars ?? SYNC_QUEUE_LIMIT_CHARS;
+    if (this.#syncChars > limit && this.#conn !== null) {
+      // Only a neighbour that asks and does not read gets here; the next connection starts over.
+      this.#opts.log.emit("warning", "peer.link.dropped", {
+        peer: this.peer,
+        reason: `anti-entropy backlog over ${limit} bytes`,
+      });
+      closeQuietly(this.#conn);
+      this.#conn = null; // the rest of this connection's sync text is ignored
+      this.#syncQueue = [];
+      this.#syncChars = 0;
+      return;
+    }
     this.#kick();
   }
 
@@ -259,6 +307,7 @@ export class PeerLink implements FloodTarget {
         const batch = wireToBytes(this.#syncQueue.join("") + this.#queue.join(""));
         this.#queue = [];
         this.#syncQueue = [];
+        this.#syncChars = 0;
         await writeWithin(conn, batch, this.#opts.writeTimeoutMs);
       }
       drained = this.#lost && conn !== null && !this.#stopped;
@@ -284,6 +333,7 @@ export class PeerLink implements FloodTarget {
       const addr = this.#opts.addressOf(this.peer);
       if (addr !== undefined) {
         this.#state = "connecting";
+        this.#dialledAt = performance.now();
         const up = await this.#connectOnce(addr);
         if (up) attempt = 0;
         this.#state = "down";
@@ -374,6 +424,7 @@ export class PeerLink implements FloodTarget {
       this.#state = "down";
       this.#conn = null;
       this.#syncQueue = [];
+      this.#syncChars = 0;
       closeQuietly(conn);
       await this.#flushing;
     }
@@ -440,6 +491,7 @@ export class PeerLink implements FloodTarget {
         this.#wake = null;
         resolve();
       };
+      this.#sleepUntil = performance.now() + ms;
       this.#sleepTimer = setTimeout(() => this.#wake?.(), ms);
     });
   }

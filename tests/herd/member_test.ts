@@ -3,8 +3,8 @@
  */
 
 import assert from "node:assert/strict";
-import { testConfig } from "../../src/config.ts";
-import { Member } from "../../src/herd/mod.ts";
+import { parseConfig, testConfig } from "../../src/config.ts";
+import { Member, type PeerAuth } from "../../src/herd/mod.ts";
 import { MemoryLog } from "../../src/log.ts";
 import { createGeonamesProvider } from "../../src/places/mod.ts";
 import { exchange, exchangeBytes, OpenClient, TestHerd, waitFor } from "../_harness.ts";
@@ -316,6 +316,44 @@ Deno.test("a neighbour's hello cuts our redial backoff short: links come back at
     }
   } finally {
     await herd.stop();
+  }
+});
+
+Deno.test("members that accept each other's hello but reject the welcome do not redial in a loop", async () => {
+  // Each accepted hello cuts the other side's backoff short; without a floor the two would
+  // dial each other thousands of times a second. Floor: 100 ms after the last dial.
+  const config = parseConfig(
+    '[[servers]]\nname = "A"\nport = 1\n[[servers]]\nname = "B"\nport = 2\n[herd]\nlinks = [["A", "B"]]\nredial_min_ms = 200\nredial_max_ms = 200\n',
+  );
+  const test = { ...config, servers: config.servers.map((s) => ({ ...s, port: 0 })) };
+  const auth: PeerAuth = {
+    mode: "host",
+    sign: () => Promise.resolve([]),
+    check: (kind) => Promise.resolve(kind === "welcome" ? "welcome refused by the test" : null),
+  };
+  const addresses = new Map();
+  const logs = [new MemoryLog(), new MemoryLog()];
+  const members = ["A", "B"].map((name, i) =>
+    new Member({
+      config: test,
+      name,
+      places: createGeonamesProvider(),
+      log: logs[i],
+      addresses,
+      auth,
+    })
+  );
+  try {
+    for (const m of members) m.start({ port: 0 });
+    await new Promise((r) => setTimeout(r, 1500));
+    for (const [i, m] of members.entries()) {
+      const dials = m.links.values().next().value!.connections;
+      // One dial per 100 ms at the most is 16 in 1.5 s.
+      assert.ok(dials >= 2 && dials <= 18, `${m.name} came up ${dials} times in 1.5 s`);
+      assert.ok(logs[i].named("peer.link.redial.now").length >= 1, "the shortcut was taken");
+    }
+  } finally {
+    await Promise.all(members.map((m) => m.stop(0)));
   }
 });
 

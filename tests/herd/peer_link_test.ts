@@ -153,3 +153,34 @@ Deno.test("PeerLink redials after the neighbour drops the connection", async () 
     await neighbour.close();
   }
 });
+
+Deno.test("PeerLink drops a connection whose unwritten anti-entropy text passes the limit, then redials", async () => {
+  const neighbour = new FakeNeighbour(); // reads, but the text arrives faster than any write
+  const log = new MemoryLog();
+  const l = new PeerLink({
+    self: "Campbell",
+    peer: "Smith",
+    addressOf: () => neighbour.address,
+    redialMinMs: 5,
+    redialMaxMs: 20,
+    queueLimit: 100,
+    log,
+    maxLineBytes: 65536,
+    writeTimeoutMs: 5000,
+    auth: hostAuth(testConfig()),
+    syncQueueLimitChars: 1024 * 1024,
+  });
+  try {
+    l.start();
+    await waitFor(() => l.state === "up", 5000, "link up");
+    const chunk = `AT Campbell +0.000000001 c +1+1 1 ${"x".repeat(1000)}\n`.repeat(64);
+    for (let i = 0; i < 32; i++) l.sendSync(chunk); // 2 MiB in one go: nothing written yet
+    assert.equal(l.queued, 0, "the dropped connection's sync text is discarded");
+    const dropped = log.named("peer.link.dropped").map((e) => String(e.fields.reason));
+    assert.deepEqual(dropped, ["anti-entropy backlog over 1048576 bytes"]);
+    await waitFor(() => l.connections === 2 && l.state === "up", 5000, "redialled");
+  } finally {
+    await l.stop();
+    await neighbour.close();
+  }
+});
