@@ -7,6 +7,8 @@
 
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
+import { defaultConfig } from "../../src/config.ts";
+import { exchange } from "../_harness.ts";
 
 /** Absolute path of the program under test. */
 export const MAIN = fileURLToPath(new URL("../../main.ts", import.meta.url));
@@ -141,6 +143,38 @@ export function herdToml(servers: Array<{ name: string; port: number }>): string
     lines.push("[[servers]]", `name = "${s.name}"`, 'host = "127.0.0.1"', `port = ${s.port}`, "");
   }
   return lines.join("\n");
+}
+
+/** Names of the default herd's members (PROTOCOL.md section 6). */
+export const DEFAULT_NAMES: readonly string[] = defaultConfig().servers.map((s) => s.name);
+
+/**
+ * A herd.toml for the default herd's members and links on 127.0.0.1 at
+ * `ports`, with fast redials, and `places` (the `[places]` table's keys, if
+ * any) as given.
+ */
+export function defaultHerdToml(ports: Map<string, number>, places = ""): string {
+  const links = defaultConfig().links.map(([a, b]) => `["${a}", "${b}"]`);
+  const lines = [
+    "[herd]",
+    `links = [${links.join(", ")}]`,
+    "redial_min_ms = 20",
+    "redial_max_ms = 200",
+  ];
+  if (places !== "") lines.push("[places]", places);
+  for (const n of DEFAULT_NAMES) {
+    lines.push("[[servers]]", `name = "${n}"`, `port = ${ports.get(n)}`);
+  }
+  return lines.join("\n") + "\n";
+}
+
+/** Sends one message on a fresh connection and half-closes; "" if the member does not answer (yet). */
+export async function tryExchange(port: number, line: string): Promise<string> {
+  try {
+    return await exchange({ hostname: "127.0.0.1", port }, line, 5000);
+  } catch {
+    return "";
+  }
 }
 
 /** One event of a JSON Lines log. */

@@ -4,38 +4,23 @@
  */
 
 import assert from "node:assert/strict";
-import { defaultConfig } from "../../src/config.ts";
 import { exchange, OpenClient, waitFor } from "../_harness.ts";
-import { finish, freePorts, type HerdResult, spawnHerd, withTempDir } from "./_cli.ts";
-
-const NAMES = defaultConfig().servers.map((s) => s.name);
-const LINKS = defaultConfig().links;
-
-function toml(ports: Map<string, number>): string {
-  const lines = [
-    "[herd]",
-    `links = [${LINKS.map(([a, b]) => `["${a}", "${b}"]`).join(", ")}]`,
-    "redial_min_ms = 20",
-    "redial_max_ms = 200",
-  ];
-  for (const n of NAMES) lines.push("[[servers]]", `name = "${n}"`, `port = ${ports.get(n)}`);
-  return lines.join("\n") + "\n";
-}
-
-/** Sends one message and half-closes; "" if the member does not answer (yet). */
-async function tryExchange(port: number, line: string): Promise<string> {
-  try {
-    return await exchange({ hostname: "127.0.0.1", port }, line, 5000);
-  } catch {
-    return "";
-  }
-}
+import {
+  DEFAULT_NAMES as NAMES,
+  defaultHerdToml,
+  finish,
+  freePorts,
+  type HerdResult,
+  spawnHerd,
+  tryExchange,
+  withTempDir,
+} from "./_cli.ts";
 
 Deno.test("five herd serve processes flood, answer, route around a stopped member and relink", async () => {
   await withTempDir(async (dir) => {
     const free = freePorts(NAMES.length);
     const ports = new Map(NAMES.map((n, i) => [n, free[i]]));
-    await Deno.writeTextFile(`${dir}/herd.toml`, toml(ports));
+    await Deno.writeTextFile(`${dir}/herd.toml`, defaultHerdToml(ports));
     const procs = new Map<string, Deno.ChildProcess>();
     const start = (name: string) => {
       const child = spawnHerd(

@@ -6,22 +6,22 @@
  */
 
 import assert from "node:assert/strict";
-import { defaultConfig } from "../../src/config.ts";
 import { exchange, waitFor } from "../_harness.ts";
 import {
   assertUserError,
+  DEFAULT_NAMES as NAMES,
+  defaultHerdToml,
   finish,
   freePorts,
   type HerdResult,
   MAIN,
   readLog,
+  tryExchange,
   withTempDir,
 } from "../cli/_cli.ts";
 import { FakeGoogle } from "./_fake_google.ts";
 
 const KEY = "AIzaFAKE-serve-test-key-7777777777";
-const NAMES = defaultConfig().servers.map((s) => s.name);
-const LINKS = defaultConfig().links;
 
 /** Spawns `herd <args>` with `GOOGLE_PLACES_API_KEY` set to `key` (empty: unset in effect). */
 function spawnWithKey(args: string[], cwd: string, key: string): Deno.ChildProcess {
@@ -35,28 +35,6 @@ function spawnWithKey(args: string[], cwd: string, key: string): Deno.ChildProce
   }).spawn();
 }
 
-function toml(ports: Map<string, number>, places: string): string {
-  const lines = [
-    "[herd]",
-    `links = [${LINKS.map(([a, b]) => `["${a}", "${b}"]`).join(", ")}]`,
-    "redial_min_ms = 20",
-    "redial_max_ms = 200",
-    "[places]",
-    places,
-  ];
-  for (const n of NAMES) lines.push("[[servers]]", `name = "${n}"`, `port = ${ports.get(n)}`);
-  return lines.join("\n") + "\n";
-}
-
-/** Sends one message; "" if the member does not answer (yet). */
-async function tryExchange(port: number, line: string): Promise<string> {
-  try {
-    return await exchange({ hostname: "127.0.0.1", port }, line, 5000);
-  } catch {
-    return "";
-  }
-}
-
 function statusOf(reply: string): string {
   return JSON.parse(reply.slice(reply.indexOf("\n") + 1)).status;
 }
@@ -66,7 +44,10 @@ Deno.test("herd serve with provider google and no GOOGLE_PLACES_API_KEY exits 2 
     const free = freePorts(NAMES.length);
     const ports = new Map(NAMES.map((n, i) => [n, free[i]]));
     for (const provider of ["google", "google-legacy"]) {
-      await Deno.writeTextFile(`${dir}/herd.toml`, toml(ports, `provider = "${provider}"`));
+      await Deno.writeTextFile(
+        `${dir}/herd.toml`,
+        defaultHerdToml(ports, `provider = "${provider}"`),
+      );
       const child = spawnWithKey(
         ["serve", "Hill", "--config", `${dir}/herd.toml`, "--log-dir", `${dir}/logs`],
         dir,
@@ -92,7 +73,7 @@ async function fiveServes(fake: FakeGoogle): Promise<void> {
     const ports = new Map(NAMES.map((n, i) => [n, free[i]]));
     await Deno.writeTextFile(
       `${dir}/herd.toml`,
-      toml(ports, `provider = "google"\nendpoint = "${fake.url}"\ntimeout_ms = 2000`),
+      defaultHerdToml(ports, `provider = "google"\nendpoint = "${fake.url}"\ntimeout_ms = 2000`),
     );
     const procs = new Map<string, Deno.ChildProcess>();
     const port = (n: string) => ports.get(n)!;
