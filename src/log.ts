@@ -181,7 +181,6 @@ class JsonLinesFile {
    */
   append(logger: string, level: EventLevel, event: string, fields: EventFields): void {
     if (this.#failed) return;
-    this.#lineStart = this.#len;
     const now = Date.now();
     if (now !== stampMs) {
       stampMs = now;

@@ -151,7 +151,7 @@ export class PeerLink implements FloodTarget {
   #conn: Deno.TcpConn | null = null;
   #queue: string[] = [];
   /** Anti-entropy text of the current connection: not bounded by queueLimit, never dropped. */
-  #syncQueue: string[] = [];
+  #syncText = "";
   #dropped = 0;
   /** Lines were dropped since the last onDrained(). */
   #lost = false;
@@ -165,8 +165,6 @@ export class PeerLink implements FloodTarget {
   #dialledAt = -Infinity;
   /** When the current redial wait ends, `performance.now()` ms. */
   #sleepUntil = 0;
-  /** Characters of anti-entropy text queued (see SYNC_QUEUE_LIMIT_CHARS). */
-  #syncChars = 0;
   #connections = 0;
   /** Aborts a dial in progress when the link stops. */
   #stopDial = new AbortController();
@@ -191,9 +189,9 @@ export class PeerLink implements FloodTarget {
     return this.#connections;
   }
 
-  /** Lines waiting to be written. */
+  /** Flood lines waiting to be written, plus one if anti-entropy text is waiting. */
   get queued(): number {
-    return this.#queue.length + this.#syncQueue.length;
+    return this.#queue.length + (this.#syncText === "" ? 0 : 1);
   }
 
   /**
@@ -268,10 +266,9 @@ export class PeerLink implements FloodTarget {
    */
   sendSync(text: string): void {
     if (this.#stopped || this.#state !== "up" || this.#conn === null) return;
-    this.#syncQueue.push(text);
-    this.#syncChars += text.length;
+    this.#syncText += text;
     const limit = this.#opts.syncQueueLimitChars ?? SYNC_QUEUE_LIMIT_CHARS;
-    if (this.#syncChars > limit && this.#conn !== null) {
+    if (this.#syncText.length > limit) {
       // Only a neighbour that asks and does not read gets here; the next connection starts over.
       this.#opts.log.emit("warning", "peer.link.dropped", {
         peer: this.peer,
@@ -279,8 +276,7 @@ export class PeerLink implements FloodTarget {
       });
       closeQuietly(this.#conn);
       this.#conn = null; // the rest of this connection's sync text is ignored
-      this.#syncQueue = [];
-      this.#syncChars = 0;
+      this.#syncText = "";
       return;
     }
     this.#kick();
@@ -304,10 +300,9 @@ export class PeerLink implements FloodTarget {
       await null;
       conn = this.#conn;
       while (conn !== null && this.queued > 0 && !this.#stopped) {
-        const batch = wireToBytes(this.#syncQueue.join("") + this.#queue.join(""));
+        const batch = wireToBytes(this.#syncText + this.#queue.join(""));
         this.#queue = [];
-        this.#syncQueue = [];
-        this.#syncChars = 0;
+        this.#syncText = "";
         await writeWithin(conn, batch, this.#opts.writeTimeoutMs);
       }
       drained = this.#lost && conn !== null && !this.#stopped;
@@ -423,8 +418,7 @@ export class PeerLink implements FloodTarget {
     } finally {
       this.#state = "down";
       this.#conn = null;
-      this.#syncQueue = [];
-      this.#syncChars = 0;
+      this.#syncText = "";
       closeQuietly(conn);
       await this.#flushing;
     }
