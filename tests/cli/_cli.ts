@@ -35,9 +35,14 @@ export interface HerdResult {
  * @param args Arguments after `main.ts`.
  * @param cwd Working folder (a temp dir when the run writes logs).
  */
-export function spawnHerd(args: string[], cwd?: string): Deno.ChildProcess {
+export function spawnHerd(
+  args: string[],
+  cwd?: string,
+  env?: Record<string, string>,
+): Deno.ChildProcess {
   return new Deno.Command(Deno.execPath(), {
     args: ["run", ...CHILD_PERMISSIONS, MAIN, ...args],
+    env,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",

@@ -14,26 +14,14 @@ import {
   finish,
   freePorts,
   type HerdResult,
-  MAIN,
   readLog,
+  spawnHerd,
   tryExchange,
   withTempDir,
 } from "../cli/_cli.ts";
 import { FakeGoogle } from "./_fake_google.ts";
 
 const KEY = "AIzaFAKE-serve-test-key-7777777777";
-
-/** Spawns `herd <args>` with `GOOGLE_PLACES_API_KEY` set to `key` (empty: unset in effect). */
-function spawnWithKey(args: string[], cwd: string, key: string): Deno.ChildProcess {
-  return new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-net", "--allow-read", "--allow-write", "--allow-env", MAIN, ...args],
-    env: { GOOGLE_PLACES_API_KEY: key },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    cwd,
-  }).spawn();
-}
 
 function statusOf(reply: string): string {
   return JSON.parse(reply.slice(reply.indexOf("\n") + 1)).status;
@@ -48,10 +36,11 @@ Deno.test("herd serve with provider google and no GOOGLE_PLACES_API_KEY exits 2 
         `${dir}/herd.toml`,
         defaultHerdToml(ports, `provider = "${provider}"`),
       );
-      const child = spawnWithKey(
+      // An empty key counts as none.
+      const child = spawnHerd(
         ["serve", "Hill", "--config", `${dir}/herd.toml`, "--log-dir", `${dir}/logs`],
         dir,
-        "",
+        { GOOGLE_PLACES_API_KEY: "" },
       );
       assertUserError(await finish(child), ["GOOGLE_PLACES_API_KEY", provider]);
     }
@@ -81,10 +70,10 @@ async function fiveServes(fake: FakeGoogle): Promise<void> {
       for (const n of NAMES) {
         procs.set(
           n,
-          spawnWithKey(
+          spawnHerd(
             ["serve", n, "--config", `${dir}/herd.toml`, "--log-dir", `${dir}/logs`, "--quiet"],
             dir,
-            KEY,
+            { GOOGLE_PLACES_API_KEY: KEY },
           ),
         );
       }
