@@ -66,6 +66,7 @@ class CountingLink implements FloodTarget {
   send(line: string): void {
     this.bytes += line.length;
   }
+  flush(): void {}
 }
 
 const LINKS = new Map<string, CountingLink>([

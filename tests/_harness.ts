@@ -59,7 +59,7 @@ export class TestHerd {
         for (const m of this.members.values()) {
           if (!m.running) continue;
           for (const [peer, link] of m.links) {
-            if (this.member(peer).running && link.state !== "up") return false;
+            if (this.member(peer).running && link.state !== "welcomed") return false;
           }
         }
         return true;

@@ -37,3 +37,43 @@ export function wallClockNs(): bigint {
   const subMsNs = Math.round((estimate - wholeMs) * NS_PER_MS);
   return BigInt(wholeMs) * BigInt(NS_PER_MS) + BigInt(subMsNs);
 }
+
+/** A timer handle of a {@linkcode TimerClock}: opaque, only handed back to clear it. */
+export type TimerId = unknown;
+
+/**
+ * Monotonic time and timers, injected so that backoff, idle timeouts, drains
+ * and redials can be tested with fake time (`@sinonjs/fake-timers`).
+ */
+export interface TimerClock {
+  /** Monotonic time now, ms (like `performance.now()`). */
+  nowMs(): number;
+  /** Runs `fn` once after `ms` milliseconds. */
+  setTimeout(fn: () => void, ms: number): TimerId;
+  /** Cancels a {@linkcode TimerClock.setTimeout}; ignores unknown ids. */
+  clearTimeout(id: TimerId | undefined): void;
+  /** Runs `fn` every `ms` milliseconds. */
+  setInterval(fn: () => void, ms: number): TimerId;
+  /** Cancels a {@linkcode TimerClock.setInterval}. */
+  clearInterval(id: TimerId | undefined): void;
+}
+
+/** The process's own timers and `performance.now()`. */
+export const systemTimers: TimerClock = {
+  nowMs: () => performance.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (id) => clearTimeout(id as number | undefined),
+  setInterval: (fn, ms) => setInterval(fn, ms),
+  clearInterval: (id) => clearInterval(id as number | undefined),
+};
+
+/**
+ * Sleeps on a {@linkcode TimerClock}.
+ *
+ * @param timers The clock.
+ * @param ms How long, ms.
+ * @returns Resolves after `ms`.
+ */
+export function sleepOn(timers: TimerClock, ms: number): Promise<void> {
+  return new Promise((resolve) => timers.setTimeout(resolve, ms));
+}

@@ -11,13 +11,22 @@ import type { WireText } from "../protocol/mod.ts";
 
 /** The part of a peer link that flooding needs. */
 export interface FloodTarget {
-  /** Hands one line (terminator included) to the link; never blocks or throws. */
+  /**
+   * Queues one line (terminator included) on the link; never blocks or throws.
+   * It is written by the next {@linkcode FloodTarget.flush}, or at the latest
+   * after the current task (a microtask), once the link is welcomed.
+   */
   send(line: string): void;
+  /**
+   * Issues the write of everything queued now, synchronously, if the link is
+   * welcomed and has no write in flight; with a write in flight the lines go
+   * out in the next write, in order, before any line queued later.
+   */
+  flush(): void;
 }
 
 /**
- * Hands a record's AT line to every link but `except`'s, synchronously, so it
- * is on its way before the caller writes the client's reply.
+ * Hands a record's AT line to every link but `except`'s.
  *
  * @param atLine The newly stored record's AT line (`formatAt(record)`), no terminator.
  * @param links Outgoing links by neighbour name.
@@ -37,4 +46,15 @@ export function flood(
     n++;
   }
   return n;
+}
+
+/**
+ * Flushes every link (see {@linkcode FloodTarget.flush}): the step a session
+ * takes before it writes a reply, so that the floods a line caused have left
+ * (their write issued) before the client can read its answer.
+ *
+ * @param links Outgoing links.
+ */
+export function flushLinks(links: ReadonlyMap<string, FloodTarget>): void {
+  for (const link of links.values()) link.flush();
 }

@@ -11,15 +11,43 @@ import { findServer, type HerdConfig, neighboursOf } from "../config.ts";
 import type { EventLog } from "../log.ts";
 import type { PlacesProvider } from "../places/types.ts";
 import type { WireText } from "../protocol/mod.ts";
+import { acceptRecord, type RecordSink } from "./accept.ts";
 import { openingDigest } from "./anti_entropy.ts";
 import { hostAuth, type PeerAuth, secretAuth } from "./auth.ts";
-import { type Clock, wallClockNs } from "./clock.ts";
-import { type ConnectionActivity, serveConnection } from "./connection.ts";
-import { applyFromPeer, handlePeerSync, type MemberContext, type SyncCounters } from "./handler.ts";
-import { type PeerAddress, PeerLink, type PeerMessage } from "./peer_link.ts";
+import {
+  type Clock,
+  sleepOn,
+  systemTimers,
+  type TimerClock,
+  type TimerId,
+  wallClockNs,
+} from "./clock.ts";
+import type { MemberView } from "./dispatch.ts";
+import { flushLinks } from "./flood.ts";
+import { PeerLink } from "./peer_link.ts";
 import { RecordFile } from "./persistence.ts";
+import { runSession, type SessionActivity, type SessionPort } from "./session.ts";
 import { closeQuietly, reason } from "./socket.ts";
 import { RecordStore } from "./store.ts";
+import {
+  type Conn,
+  type Dial,
+  type Listen,
+  type Listener,
+  type PeerAddress,
+  tcpDial,
+  tcpListen,
+} from "./transport.ts";
+
+/** What anti-entropy has cost a member so far. */
+export interface SyncCounters {
+  /** DIGEST lines answered. */
+  digests: number;
+  /** Bytes of anti-entropy traffic this member sent (DIGEST, WANT and AT lines it answered with). */
+  bytesSent: number;
+  /** Records sent in answers. */
+  recordsSent: number;
+}
 
 /** Current listen addresses by member name; shared by the members of one process. */
 export type AddressBook = Map<string, PeerAddress>;
@@ -58,6 +86,15 @@ export interface MemberOptions {
    * source-address checks against herd.toml
    */
   auth?: PeerAuth;
+  /** Opens connections to neighbours. @default TCP */
+  dial?: Dial;
+  /** Opens the member's listener. @default TCP */
+  listen?: Listen;
+  /**
+   * Monotonic time and timers: redial backoff, dial and welcome deadlines, idle sweep,
+   * periodic anti-entropy, drain, write deadlines. @default systemTimers
+   */
+  timers?: TimerClock;
 }
 
 const NO_LOG: EventLog = { emit() {} };
@@ -71,21 +108,26 @@ export class Member {
   #opts: MemberOptions;
   #log: EventLog;
   #addresses: AddressBook;
-  #listener: Deno.TcpListener | null = null;
+  #listener: Listener | null = null;
   #links = new Map<string, PeerLink>();
-  #conns = new Map<Deno.TcpConn, ConnectionActivity>();
+  #conns = new Map<Conn, SessionActivity>();
   #tasks = new Set<Promise<void>>();
   #acceptTask: Promise<void> | null = null;
   #nextConnId = 1;
   #neighbours: Set<string>;
   #auth: PeerAuth;
   #sync: SyncCounters = { digests: 0, bytesSent: 0, recordsSent: 0 };
-  #timers: ReturnType<typeof setInterval>[] = [];
+  #timers: TimerClock;
+  #intervals: TimerId[] = [];
   #refused = 0;
   #refusedLoggedMs = -Infinity;
   #file: RecordFile | null = null;
-  /** What the handlers see of this member; built once, it holds only lasting references. */
-  #ctx: MemberContext;
+  /** What the dispatcher reads of this member. */
+  #view: MemberView;
+  /** What sessions change in this member; built once, it holds only lasting references. */
+  #port: SessionPort;
+  /** What accepting a record touches. */
+  #sink: RecordSink;
 
   /**
    * Creates a stopped member; call {@linkcode Member.start} to listen and dial.
@@ -105,26 +147,36 @@ export class Member {
     this.#neighbours = new Set(neighboursOf(opts.config, opts.name));
     const secret = opts.config.settings.secret;
     this.#auth = opts.auth ?? (secret === undefined ? hostAuth(opts.config) : secretAuth(secret));
-    this.#ctx = {
+    this.#timers = opts.timers ?? systemTimers;
+    this.#view = {
       name: this.name,
       store: this.store,
-      links: this.#links,
       places: opts.places,
-      clock: opts.clock ?? wallClockNs,
-      log: this.#log,
-      isNeighbour: (n: WireText) => this.#neighbours.has(n),
-      neighbourBack: (n: WireText) => this.#links.get(n)?.redialNow(),
       auth: this.#auth,
-      sync: this.#sync,
+      isNeighbour: (n: WireText) => this.#neighbours.has(n),
     };
-    this.store.onStored((record, line) => {
-      if (this.#file === null) return;
-      try {
-        this.#file.save(record.clientId, line);
-      } catch (e) {
-        this.#log.emit("error", "error", { reason: `cannot persist record: ${reason(e)}` });
-      }
-    });
+    this.#sink = {
+      store: this.store,
+      persist: null,
+      links: this.#links,
+      log: this.#log,
+    };
+    const links = this.#links;
+    const sync = this.#sync;
+    this.#port = {
+      view: this.#view,
+      clock: opts.clock ?? wallClockNs,
+      timers: this.#timers,
+      log: this.#log,
+      accept: (record, line, from) => acceptRecord(this.#sink, record, line, from),
+      neighbourBack: (n) => links.get(n)?.redialNow(),
+      flushLinks: () => flushLinks(links),
+      synced(digests, bytes, records) {
+        sync.digests += digests;
+        sync.bytesSent += bytes;
+        sync.recordsSent += records;
+      },
+    };
   }
 
   /** Anti-entropy counters (what reconciliation has sent so far). */
@@ -174,14 +226,12 @@ export class Member {
     const settings = this.#opts.config.settings;
     if (settings.dataDir !== undefined) this.#loadFile(settings.dataDir);
     try {
-      this.#listener = Deno.listen({
+      this.#listener = (this.#opts.listen ?? tcpListen)({
         hostname: listen?.hostname ?? own.host,
         port: listen?.port ?? own.port,
-        transport: "tcp",
       });
     } catch (e) {
-      this.#file?.close();
-      this.#file = null;
+      this.#closeFile();
       throw e;
     }
     const address = this.address;
@@ -209,7 +259,10 @@ export class Member {
         log: this.#log,
         random: this.#opts.random,
         auth: this.#auth,
-        onLine: (msg, line) => this.#peerLine(link, msg, line),
+        session: this.#port,
+        nextConnId: () => this.#nextConnId++,
+        dial: this.#opts.dial ?? tcpDial,
+        timers: this.#timers,
         onWelcome: () => this.#reconcile(link, "link up"),
         onDrained: () => this.#reconcile(link, "queue overflowed"),
       });
@@ -217,27 +270,29 @@ export class Member {
       link.start();
     }
     if (settings.syncIntervalMs > 0) {
-      this.#timers.push(setInterval(() => {
+      this.#intervals.push(this.#timers.setInterval(() => {
         for (const link of this.#links.values()) {
-          if (link.state === "up") this.#reconcile(link, "periodic");
+          if (link.state === "welcomed") this.#reconcile(link, "periodic");
         }
       }, settings.syncIntervalMs));
     }
     if (settings.clientIdleMs > 0) {
       const sweepMs = Math.max(10, Math.min(1000, settings.clientIdleMs / 4));
-      this.#timers.push(setInterval(() => this.#closeIdle(settings.clientIdleMs), sweepMs));
+      this.#intervals.push(
+        this.#timers.setInterval(() => this.#closeIdle(settings.clientIdleMs), sweepMs),
+      );
     }
     this.#acceptTask = this.#accept(this.#listener);
     return address;
   }
 
-  /** Opens the record file and loads it into the store. */
+  /** Opens the record file and loads it into the store (not written back: it is there). */
   #loadFile(dir: string): void {
     const file = RecordFile.open(dir, this.name);
     const { records, skipped } = file.load();
-    this.#file = null; // loading must not write every record back
     for (const record of records) this.store.apply(record);
     this.#file = file;
+    this.#sink = { ...this.#sink, persist: (id, line) => file.save(id, line) };
     this.#log.emit("info", "member.loaded", {
       file: file.path,
       records: records.length,
@@ -257,21 +312,16 @@ export class Member {
     });
   }
 
-  /** A line the neighbour sent back on our link, after its welcome. */
-  #peerLine(link: PeerLink, msg: PeerMessage, line: string): void {
-    const ctx = this.#ctx;
-    if (msg.kind === "AT") {
-      applyFromPeer(msg, link.peer, ctx);
-      return;
-    }
-    this.#log.emit("debug", "msg.in", { peer: link.peer, line: line.slice(0, 200) });
-    const answer = handlePeerSync(msg, link.peer, ctx, true);
-    if (answer !== "") link.sendSync(answer);
+  /** Closes the record file; records are in memory only from now on. */
+  #closeFile(): void {
+    this.#file?.close();
+    this.#file = null;
+    this.#sink = { ...this.#sink, persist: null };
   }
 
   /** Closes client connections idle for `idleMs`. */
   #closeIdle(idleMs: number): void {
-    const now = performance.now();
+    const now = this.#timers.nowMs();
     for (const [conn, activity] of this.#conns) {
       if (activity.peer || activity.busy || now - activity.lastActiveMs < idleMs) continue;
       activity.closeReason = `idle for ${idleMs} ms`;
@@ -292,8 +342,8 @@ export class Member {
     if (listener === null) return;
     this.#listener = null;
     closeQuietly(listener);
-    for (const t of this.#timers) clearInterval(t);
-    this.#timers = [];
+    for (const t of this.#intervals) this.#timers.clearInterval(t);
+    this.#intervals = [];
     if (drainMs > 0) await this.#drain(drainMs);
     for (const conn of this.#conns.keys()) closeQuietly(conn);
     await Promise.all([...this.#links.values()].map((l) => l.stop()));
@@ -301,8 +351,7 @@ export class Member {
     await this.#acceptTask;
     await Promise.all(this.#tasks);
     await this.#opts.places.settled?.();
-    this.#file?.close();
-    this.#file = null;
+    this.#closeFile();
     this.#log.emit("info", "member.stopped", { records: this.store.size });
   }
 
@@ -312,29 +361,26 @@ export class Member {
       activity.draining = true;
       if (!activity.busy) closeQuietly(conn);
     }
-    const deadline = performance.now() + drainMs;
+    const deadline = this.#timers.nowMs() + drainMs;
     const pending = () =>
       [...this.#conns.values()].some((a) => a.busy) ||
-      [...this.#links.values()].some((l) => l.state === "up" && l.queued > 0);
-    while (pending() && performance.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 10));
+      [...this.#links.values()].some((l) => l.state === "welcomed" && l.queued > 0);
+    while (pending() && this.#timers.nowMs() < deadline) {
+      await sleepOn(this.#timers, DRAIN_POLL_MS);
     }
   }
 
-  async #accept(listener: Deno.TcpListener): Promise<void> {
-    const ctx = this.#ctx;
+  async #accept(listener: Listener): Promise<void> {
     const settings = this.#opts.config.settings;
-    const maxLineBytes = settings.maxLineBytes;
-    const peerLineBytes = peerLineBytesOf(this.#opts.config);
     while (this.#listener === listener) {
-      let conn: Deno.TcpConn;
+      let conn: Conn;
       try {
         conn = await listener.accept();
       } catch (e) {
         if (this.#listener !== listener) break; // closed by stop()
         // EMFILE and friends: the listener is still good; back off and go on.
         this.#log.emit("error", "error", { reason: `accept failed: ${reason(e)}` });
-        await new Promise((r) => setTimeout(r, ACCEPT_RETRY_MS));
+        await sleepOn(this.#timers, ACCEPT_RETRY_MS);
         continue;
       }
       if (this.#listener !== listener) {
@@ -346,21 +392,7 @@ export class Member {
         this.#refusedOne(settings.maxConnections);
         continue;
       }
-      const id = this.#nextConnId++;
-      const activity: ConnectionActivity = {
-        lastActiveMs: performance.now(),
-        busy: false,
-        peer: false,
-        draining: false,
-      };
-      this.#conns.set(conn, activity);
-      const task = serveConnection(conn, ctx, {
-        id,
-        maxLineBytes,
-        peerLineBytes,
-        writeTimeoutMs: settings.writeTimeoutMs,
-        activity,
-      }).finally(() => {
+      const task = this.#serve(conn).finally(() => {
         this.#conns.delete(conn);
         this.#tasks.delete(task);
       });
@@ -368,10 +400,45 @@ export class Member {
     }
   }
 
+  /** Runs an accepted connection's session, then closes it and logs why it ended. */
+  async #serve(conn: Conn): Promise<void> {
+    const settings = this.#opts.config.settings;
+    const id = this.#nextConnId++;
+    const remote = `${conn.remoteAddr.hostname}:${conn.remoteAddr.port}`;
+    const activity: SessionActivity = {
+      lastActiveMs: this.#timers.nowMs(),
+      busy: false,
+      peer: false,
+      draining: false,
+    };
+    this.#conns.set(conn, activity);
+    this.#log.emit("debug", "conn.open", { conn: id, remote });
+    const end = await runSession(conn, this.#port, {
+      id,
+      role: "listener",
+      maxLineBytes: settings.maxLineBytes,
+      peerLineBytes: peerLineBytesOf(this.#opts.config),
+      writeTimeoutMs: settings.writeTimeoutMs,
+      activity,
+    });
+    closeQuietly(conn);
+    const level = end.enforced
+      ? "info"
+      : end.peer === null || end.closedByMember
+      ? "debug"
+      : "warning";
+    this.#log.emit(level, "conn.close", {
+      conn: id,
+      remote,
+      peer: end.peer ?? undefined,
+      reason: end.reason,
+    });
+  }
+
   /** Logs refused connections, at most one event per second (with the count since the last). */
   #refusedOne(limit: number): void {
     this.#refused++;
-    const now = performance.now();
+    const now = this.#timers.nowMs();
     if (now - this.#refusedLoggedMs < REFUSED_LOG_INTERVAL_MS) return;
     this.#refusedLoggedMs = now;
     this.#log.emit("warning", "conn.refused", {
@@ -387,6 +454,9 @@ const REFUSED_LOG_INTERVAL_MS = 1000;
 
 /** Pause after a failed accept (e.g. out of file descriptors), ms. */
 const ACCEPT_RETRY_MS = 50;
+
+/** How often a stopping member checks whether its drain is done, ms. */
+const DRAIN_POLL_MS = 10;
 
 /**
  * Line limit on a neighbour's connection, bytes: an AT line is its IAMAT with

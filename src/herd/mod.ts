@@ -1,6 +1,7 @@
 /**
- * The running member: listener and connection loop, record store, peer
- * links, flooding.
+ * The running member: sessions (one read loop per connection, either side),
+ * the dispatcher, record acceptance, the store, peer links, flooding,
+ * anti-entropy, persistence, and the transport and clock it is built on.
  *
  * @module
  */
@@ -9,7 +10,10 @@ export * from "./member.ts";
 export * from "./store.ts";
 export * from "./peer_link.ts";
 export * from "./flood.ts";
-export * from "./handler.ts";
+export * from "./dispatch.ts";
+export * from "./accept.ts";
+export * from "./session.ts";
+export * from "./transport.ts";
 export * from "./clock.ts";
 export * from "./auth.ts";
 export * from "./anti_entropy.ts";

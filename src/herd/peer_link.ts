@@ -1,60 +1,37 @@
 /**
- * The outgoing link to one neighbour (PROTOCOL.md section 4): dial, say hello,
- * keep the connection open, carry flooded AT lines, and redial with capped
- * exponential backoff and jitter after any failure.
+ * The outgoing link to one neighbour (PROTOCOL.md section 4): dial, say
+ * hello, run the connection as a dialler session (session.ts) that verifies
+ * the neighbour's welcome, carry flooded AT lines once welcomed, and redial
+ * with capped exponential backoff and jitter after any failure.
+ *
+ * States: `connecting` (dialling) -> `hello sent` -> `welcomed` -> `down`
+ * (waiting to redial), and `stopped`. Nothing but the hello is written
+ * before the welcome is verified: records queued meanwhile wait in the
+ * queue, so a listener at the neighbour's address that does not know the
+ * herd's secret learns no client location.
  *
  * A link never blocks or fails its caller: {@linkcode PeerLink.send} only
- * queues (bounded; the oldest line is dropped on overflow) and wakes the
- * writer. Lines queued while the link is down go out once it is back up.
- * Anti-entropy text ({@linkcode PeerLink.sendSync}) has a queue of its own
- * that never drops: a dropped answer would only start another reconciliation.
+ * queues (bounded; the oldest line is dropped on overflow). Anti-entropy
+ * text ({@linkcode PeerLink.sendSync}) has a queue of its own that never
+ * drops: a dropped answer would only start another reconciliation.
  *
  * @module
  */
 
 import type { EventLog } from "../log.ts";
-import {
-  type AskMessage,
-  type AtMessage,
-  bytesToWire,
-  type DigestMessage,
-  formatHello,
-  type HaveMessage,
-  LineSplitter,
-  type Message,
-  parseMessage,
-  type WantMessage,
-  type WireText,
-  wireToBytes,
-  wireToDisplay,
-} from "../protocol/mod.ts";
+import { formatHello, wireToBytes } from "../protocol/mod.ts";
 import type { PeerAuth } from "./auth.ts";
+import { systemTimers, type TimerClock, type TimerId } from "./clock.ts";
 import type { FloodTarget } from "./flood.ts";
+import { runSession, type SessionEnd, type SessionPort } from "./session.ts";
 import { closeQuietly, reason, writeWithin } from "./socket.ts";
-
-/** A line a neighbour may send back on our link once its welcome is accepted. */
-export type PeerMessage = AtMessage | DigestMessage | WantMessage | AskMessage | HaveMessage;
-
-const PEER_KINDS: ReadonlySet<string> = new Set(["AT", "DIGEST", "WANT", "ASK", "HAVE"]);
-
-/** True for a record or an anti-entropy line: what a welcomed neighbour may send back. */
-function isPeerMessage(msg: Message | null): msg is PeerMessage {
-  return msg !== null && PEER_KINDS.has(msg.kind);
-}
-
-/** Where a member listens. */
-export interface PeerAddress {
-  /** Host name or IP address, e.g. `127.0.0.1` or `::1`. */
-  hostname: string;
-  /** TCP port (0 in a listen override lets the OS choose a free one). */
-  port: number;
-}
+import { type Conn, type Dial, type PeerAddress, tcpDial } from "./transport.ts";
 
 /** Looks up a member's current address by name (it may change on restart). */
 export type AddressLookup = (name: string) => PeerAddress | undefined;
 
-/** Life of a link. */
-export type LinkState = "connecting" | "up" | "down" | "stopped";
+/** Life of a link (see the module comment). */
+export type LinkState = "connecting" | "hello sent" | "welcomed" | "down" | "stopped";
 
 /** Options of {@linkcode PeerLink}. */
 export interface PeerLinkOptions {
@@ -76,13 +53,19 @@ export interface PeerLinkOptions {
   log: EventLog;
   /** Uniform random in [0, 1), injected for deterministic tests. @default Math.random */
   random?: () => number;
-  /** Signs our hello and checks the neighbour's welcome. */
+  /** Signs our hello. */
   auth: PeerAuth;
   /** Longest a write may wait for the neighbour to read, ms; then the link is dropped. */
   writeTimeoutMs: number;
-  /** Called with each record or anti-entropy line the neighbour sends back after its welcome. */
-  onLine?: (msg: PeerMessage, line: WireText) => void;
-  /** Called when the neighbour's welcome is accepted (the time to reconcile). */
+  /** The member, as the link's session changes it (records accepted, welcome checked). */
+  session: SessionPort;
+  /** Connection ids for logs, shared with the member's listener. @default 1, 2, 3, ... */
+  nextConnId?: () => number;
+  /** Opens connections. @default TCP ({@linkcode tcpDial}) */
+  dial?: Dial;
+  /** Timers for backoff, dial and welcome deadlines, write deadlines. @default systemTimers */
+  timers?: TimerClock;
+  /** Called when the neighbour's welcome is verified (the time to reconcile). */
   onWelcome?: () => void;
   /** Called when the queue has drained after lines were dropped (time to reconcile again). */
   onDrained?: () => void;
@@ -93,14 +76,19 @@ export interface PeerLinkOptions {
   syncQueueLimitChars?: number;
 }
 
-/** Read buffer size for what a neighbour sends back on a link (welcome, anti-entropy), bytes. */
-const READ_BUFFER_BYTES = 64 * 1024;
-
 /**
  * Longest wait for a dial to complete, ms. A neighbour whose host drops SYNs
  * would otherwise hold the dial (and a stop()) for the kernel's ~2 minutes.
  */
-const CONNECT_TIMEOUT_MS = 5000;
+export const CONNECT_TIMEOUT_MS = 5000;
+
+/**
+ * Longest wait for the neighbour's welcome after our hello, ms. A process
+ * that accepts connections at the neighbour's address but never welcomes
+ * (a frozen member, or something else on that port) would otherwise hold
+ * the link in `hello sent`, its queue filling, until restarted.
+ */
+export const WELCOME_TIMEOUT_MS = 10_000;
 
 /**
  * Shortest time between two dials when a neighbour's hello cuts a backoff
@@ -116,9 +104,6 @@ export const REDIAL_NOW_FLOOR_MS = 100;
  * reading cannot grow the member without bound.
  */
 export const SYNC_QUEUE_LIMIT_CHARS = 256 * 1024 * 1024;
-
-/** Why a link ended when the neighbour answered our hello with `? `. */
-const HELLO_REFUSED = "hello refused";
 
 /**
  * Redial delay after `attempt` consecutive failures: `min * 2^attempt`
@@ -141,14 +126,17 @@ export function redialDelayMs(
   return d / 2 + random() * (d / 2);
 }
 
+let fallbackConnId = 0;
+
 /** A member's outgoing connection to one neighbour. */
 export class PeerLink implements FloodTarget {
   /** Name of the neighbour this link dials. */
   readonly peer: string;
   #opts: PeerLinkOptions;
+  #timers: TimerClock;
   #state: LinkState = "down";
   #stopped = false;
-  #conn: Deno.TcpConn | null = null;
+  #conn: Conn | null = null;
   #queue: string[] = [];
   /** Anti-entropy text of the current connection: not bounded by queueLimit, never dropped. */
   #syncText = "";
@@ -158,14 +146,17 @@ export class PeerLink implements FloodTarget {
   /** The writer's last run, awaited by stop(); `#writing` says whether it is still going. */
   #flushing: Promise<void> = Promise.resolve();
   #writing = false;
+  /** A fallback flush is scheduled for the end of the current task. */
+  #flushQueued = false;
   #task: Promise<void> | null = null;
-  #sleepTimer: ReturnType<typeof setTimeout> | undefined;
+  #sleepTimer: TimerId | undefined;
   #wake: (() => void) | null = null;
-  /** When the last dial started, `performance.now()` ms. */
+  /** When the last dial started, `timers.nowMs()`. */
   #dialledAt = -Infinity;
-  /** When the current redial wait ends, `performance.now()` ms. */
+  /** When the current redial wait ends, `timers.nowMs()`. */
   #sleepUntil = 0;
   #connections = 0;
+  #dials = 0;
   /** Aborts a dial in progress when the link stops. */
   #stopDial = new AbortController();
 
@@ -177,6 +168,7 @@ export class PeerLink implements FloodTarget {
   constructor(opts: PeerLinkOptions) {
     this.peer = opts.peer;
     this.#opts = opts;
+    this.#timers = opts.timers ?? systemTimers;
   }
 
   /** Current state. */
@@ -184,9 +176,14 @@ export class PeerLink implements FloodTarget {
     return this.#state;
   }
 
-  /** How many times this link has come up. */
+  /** How many times this link has been welcomed. */
   get connections(): number {
     return this.#connections;
+  }
+
+  /** How many dials this link has started (successful or not). */
+  get dials(): number {
+    return this.#dials;
   }
 
   /** Flood lines waiting to be written, plus one if anti-entropy text is waiting. */
@@ -205,14 +202,14 @@ export class PeerLink implements FloodTarget {
    */
   redialNow(): void {
     if (this.#stopped || this.#wake === null) return;
-    const now = performance.now();
+    const now = this.#timers.nowMs();
     const at = Math.max(now, this.#dialledAt + REDIAL_NOW_FLOOR_MS);
     if (at >= this.#sleepUntil) return; // the backoff ends sooner anyway
     this.#opts.log.emit("debug", "peer.link.redial.now", { peer: this.peer });
-    clearTimeout(this.#sleepTimer);
+    this.#timers.clearTimeout(this.#sleepTimer);
     this.#sleepUntil = at;
     if (at === now) this.#wake();
-    else this.#sleepTimer = setTimeout(() => this.#wake?.(), at - now);
+    else this.#sleepTimer = this.#timers.setTimeout(() => this.#wake?.(), at - now);
   }
 
   /** Starts dialling in the background. */
@@ -224,7 +221,7 @@ export class PeerLink implements FloodTarget {
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#stopDial.abort();
-    clearTimeout(this.#sleepTimer);
+    this.#timers.clearTimeout(this.#sleepTimer);
     this.#wake?.();
     if (this.#conn !== null) closeQuietly(this.#conn);
     await this.#task;
@@ -233,8 +230,9 @@ export class PeerLink implements FloodTarget {
   }
 
   /**
-   * Hands one line (terminator included, wire text) to the link. If the link
-   * is up and idle the bytes are written before this returns control.
+   * Queues one line (terminator included, wire text) for the neighbour. It is
+   * written by the next {@linkcode PeerLink.flush} once the link is welcomed,
+   * or at the end of the current task if nobody flushes sooner.
    *
    * @param line e.g. `"AT Hill +0.1 kiwi +34-118 1.5\n"`.
    */
@@ -251,7 +249,7 @@ export class PeerLink implements FloodTarget {
         });
       }
     }
-    if (this.#state === "up") this.#kick();
+    this.#flushSoon();
   }
 
   /**
@@ -259,13 +257,13 @@ export class PeerLink implements FloodTarget {
    * neighbour sent on this connection) to the link. Unlike
    * {@linkcode PeerLink.send} it is never dropped for `queueLimit`: its size is
    * bounded by the records being repaired, and dropping part of it would make
-   * the reconciliation start over. Ignored unless the link is up, and
+   * the reconciliation start over. Ignored unless the link is welcomed, and
    * discarded if the connection ends first (the next one reconciles afresh).
    *
    * @param text One or more lines, each ending in LF, wire text.
    */
   sendSync(text: string): void {
-    if (this.#stopped || this.#state !== "up" || this.#conn === null) return;
+    if (this.#stopped || this.#state !== "welcomed" || this.#conn === null) return;
     this.#syncText += text;
     const limit = this.#opts.syncQueueLimitChars ?? SYNC_QUEUE_LIMIT_CHARS;
     if (this.#syncText.length > limit) {
@@ -279,31 +277,40 @@ export class PeerLink implements FloodTarget {
       this.#syncText = "";
       return;
     }
-    this.#kick();
+    this.#flushSoon();
   }
 
   /**
-   * Starts the writer unless it is running. Its first write is issued after
-   * the current synchronous work (one microtask), so that the floods of every
-   * line of a read chunk share one write instead of the first going alone.
+   * Issues the write of everything queued, synchronously, when the link is
+   * welcomed and no write is in flight (with one in flight, the writer takes
+   * the queue as soon as it completes). Sessions call it, through
+   * `flushLinks()`, before they write a reply.
    */
-  #kick(): void {
-    if (!this.#writing) this.#flushing = this.#flush();
+  flush(): void {
+    if (this.#writing || this.#state !== "welcomed" || this.queued === 0) return;
+    this.#flushing = this.#write(this.#conn);
   }
 
-  async #flush(): Promise<void> {
-    // Set synchronously, so a send() meanwhile only queues.
+  /** Schedules a {@linkcode PeerLink.flush} at the end of the current task, once. */
+  #flushSoon(): void {
+    if (this.#flushQueued || this.#writing || this.#state !== "welcomed") return;
+    this.#flushQueued = true;
+    queueMicrotask(() => {
+      this.#flushQueued = false;
+      this.flush();
+    });
+  }
+
+  /** The writer: runs synchronously up to its first write, then until the queue is empty. */
+  async #write(conn: Conn | null): Promise<void> {
     this.#writing = true;
     let drained = false;
-    let conn: Deno.Conn | null = null;
     try {
-      await null;
-      conn = this.#conn;
-      while (conn !== null && this.queued > 0 && !this.#stopped) {
+      while (conn !== null && conn === this.#conn && this.queued > 0 && !this.#stopped) {
         const batch = wireToBytes(this.#syncText + this.#queue.join(""));
         this.#queue = [];
         this.#syncText = "";
-        await writeWithin(conn, batch, this.#opts.writeTimeoutMs);
+        await writeWithin(conn, batch, this.#opts.writeTimeoutMs, this.#timers);
       }
       drained = this.#lost && conn !== null && !this.#stopped;
     } catch (e) {
@@ -328,9 +335,10 @@ export class PeerLink implements FloodTarget {
       const addr = this.#opts.addressOf(this.peer);
       if (addr !== undefined) {
         this.#state = "connecting";
-        this.#dialledAt = performance.now();
-        const up = await this.#connectOnce(addr);
-        if (up) attempt = 0;
+        this.#dialledAt = this.#timers.nowMs();
+        this.#dials++;
+        const welcomed = await this.#connectOnce(addr);
+        if (welcomed) attempt = 0;
         this.#state = "down";
       }
       if (this.#stopped) break;
@@ -344,21 +352,14 @@ export class PeerLink implements FloodTarget {
     }
   }
 
-  /** One connection's life; returns true if it got as far as "up". */
-  async #connectOnce(addr: PeerAddress): Promise<boolean> {
-    const address = `${addr.hostname}:${addr.port}`;
-    let conn: Deno.TcpConn;
+  /** Dials, bounded by {@linkcode CONNECT_TIMEOUT_MS}; `null` (logged) if it fails. */
+  async #dial(addr: PeerAddress, address: string): Promise<Conn | null> {
     const dial = new AbortController();
     const onStop = () => dial.abort();
     this.#stopDial.signal.addEventListener("abort", onStop);
-    const timer = setTimeout(() => dial.abort(), CONNECT_TIMEOUT_MS);
+    const timer = this.#timers.setTimeout(() => dial.abort(), CONNECT_TIMEOUT_MS);
     try {
-      conn = await Deno.connect({
-        hostname: addr.hostname,
-        port: addr.port,
-        transport: "tcp",
-        signal: dial.signal,
-      });
+      return await (this.#opts.dial ?? tcpDial)(addr, dial.signal);
     } catch (e) {
       this.#opts.log.emit("debug", "peer.link.failed", {
         peer: this.peer,
@@ -367,45 +368,57 @@ export class PeerLink implements FloodTarget {
           ? `no answer within ${CONNECT_TIMEOUT_MS} ms`
           : reason(e),
       });
-      return false;
+      return null;
     } finally {
-      clearTimeout(timer);
+      this.#timers.clearTimeout(timer);
       this.#stopDial.signal.removeEventListener("abort", onStop);
     }
+  }
+
+  /** One connection's life; returns true if the neighbour welcomed us. */
+  async #connectOnce(addr: PeerAddress): Promise<boolean> {
+    const address = `${addr.hostname}:${addr.port}`;
+    const conn = await this.#dial(addr, address);
+    if (conn === null) return false;
     if (this.#stopped) {
       closeQuietly(conn);
       return false;
     }
     this.#conn = conn;
+    let welcomeTimer: TimerId | undefined;
+    let end: SessionEnd | null = null;
     try {
-      conn.setNoDelay(true);
       const auth = await this.#opts.auth.sign("hello", this.#opts.self, this.peer);
       const hello = formatHello(this.#opts.self, auth) + "\n";
-      await writeWithin(conn, wireToBytes(hello), this.#opts.writeTimeoutMs);
-      this.#state = "up";
-      this.#connections++;
-      // The welcome starts a reconciliation, which covers every line dropped so far:
-      // a second one for the same drops (onDrained) would only send it all twice.
-      this.#lost = false;
-      this.#opts.log.emit("info", "peer.link.open", { peer: this.peer, address });
-      if (this.#dropped > 0) {
-        this.#opts.log.emit("warning", "peer.queue.dropped", {
-          peer: this.peer,
-          lines: this.#dropped,
-        });
-        this.#dropped = 0;
-      }
-      if (this.#queue.length > 0) this.#kick();
-      const why = await this.#readReplies(conn, address);
-      const refused = why === HELLO_REFUSED;
-      if (!this.#stopped) {
+      await writeWithin(conn, wireToBytes(hello), this.#opts.writeTimeoutMs, this.#timers);
+      this.#state = "hello sent";
+      this.#opts.log.emit("debug", "peer.link.hello", { peer: this.peer, address });
+      welcomeTimer = this.#timers.setTimeout(() => {
+        if (this.#state !== "hello sent") return;
         this.#opts.log.emit("warning", "peer.link.dropped", {
           peer: this.peer,
           address,
-          reason: why,
+          reason: `no welcome within ${WELCOME_TIMEOUT_MS} ms`,
+        });
+        closeQuietly(conn);
+      }, WELCOME_TIMEOUT_MS);
+      end = await runSession(conn, this.#opts.session, {
+        id: (this.#opts.nextConnId ?? (() => ++fallbackConnId))(),
+        role: "dialler",
+        peer: this.peer,
+        maxLineBytes: this.#opts.maxLineBytes,
+        peerLineBytes: this.#opts.maxLineBytes,
+        writeTimeoutMs: this.#opts.writeTimeoutMs,
+        output: (wire) => this.sendSync(wire),
+        onWelcomed: () => this.#welcomed(address),
+      });
+      if (!this.#stopped && !end.closedByMember) {
+        this.#opts.log.emit("warning", "peer.link.dropped", {
+          peer: this.peer,
+          address,
+          reason: end.reason,
         });
       }
-      return !refused; // a refused hello backs off like a failed dial
     } catch (e) {
       if (!this.#stopped) {
         this.#opts.log.emit("warning", "peer.link.dropped", {
@@ -414,69 +427,35 @@ export class PeerLink implements FloodTarget {
           reason: reason(e),
         });
       }
-      return this.#state === "up";
     } finally {
-      this.#state = "down";
-      this.#conn = null;
-      this.#syncText = "";
-      closeQuietly(conn);
-      await this.#flushing;
+      this.#timers.clearTimeout(welcomeTimer);
     }
+    const welcomed = this.#state === "welcomed" && end?.refused !== true;
+    this.#state = "down";
+    this.#conn = null;
+    this.#syncText = "";
+    closeQuietly(conn);
+    await this.#flushing;
+    return welcomed;
   }
 
-  /**
-   * Reads what the neighbour says on our link until EOF: its welcome, then
-   * anti-entropy lines and records (handed to `onLine`), or `? ` lines.
-   */
-  async #readReplies(conn: Deno.TcpConn, address: string): Promise<string> {
-    const splitter = new LineSplitter(this.#opts.maxLineBytes);
-    const buf = new Uint8Array(READ_BUFFER_BYTES);
-    let welcomed = false;
-    while (true) {
-      let n: number | null;
-      try {
-        n = await conn.read(buf);
-      } catch (e) {
-        return reason(e);
-      }
-      if (n === null) return "closed by neighbour";
-      for (const frame of splitter.push(buf.subarray(0, n))) {
-        const wire = bytesToWire(frame.kind === "line" ? frame.bytes : frame.head);
-        const msg = frame.kind === "line" ? parseMessage(wire) : null;
-        if (msg?.kind === "HERD" && !welcomed) {
-          const why = msg.name !== this.peer
-            ? `welcome names ${wireToDisplay(msg.name)}`
-            : await this.#opts.auth.check(
-              "welcome",
-              msg,
-              this.#opts.self,
-              conn.remoteAddr.hostname,
-            );
-          if (why !== null) return `welcome rejected: ${why}`;
-          welcomed = true;
-          this.#opts.log.emit("debug", "peer.link.welcome", { peer: this.peer, address });
-          this.#opts.onWelcome?.();
-          continue;
-        }
-        if (welcomed && isPeerMessage(msg)) {
-          this.#opts.onLine?.(msg, wire);
-          continue;
-        }
-        const text = wireToDisplay(wire);
-        const refused = text.startsWith("? ");
-        this.#opts.log.emit(
-          refused ? "warning" : "debug",
-          refused ? "peer.link.refused" : "peer.link.reply",
-          {
-            peer: this.peer,
-            address,
-            line: text,
-          },
-        );
-        // Our hello was refused: everything we send would be refused too.
-        if (text.startsWith("? HERD ")) return HELLO_REFUSED;
-      }
+  /** The neighbour's welcome was verified: the link carries records from now on. */
+  #welcomed(address: string): void {
+    this.#state = "welcomed";
+    this.#connections++;
+    // The welcome starts a reconciliation, which covers every line dropped so far:
+    // a second one for the same drops (onDrained) would only send it all twice.
+    this.#lost = false;
+    this.#opts.log.emit("info", "peer.link.open", { peer: this.peer, address });
+    if (this.#dropped > 0) {
+      this.#opts.log.emit("warning", "peer.queue.dropped", {
+        peer: this.peer,
+        lines: this.#dropped,
+      });
+      this.#dropped = 0;
     }
+    this.#opts.onWelcome?.();
+    this.flush();
   }
 
   #sleep(ms: number): Promise<void> {
@@ -485,8 +464,8 @@ export class PeerLink implements FloodTarget {
         this.#wake = null;
         resolve();
       };
-      this.#sleepUntil = performance.now() + ms;
-      this.#sleepTimer = setTimeout(() => this.#wake?.(), ms);
+      this.#sleepUntil = this.#timers.nowMs() + ms;
+      this.#sleepTimer = this.#timers.setTimeout(() => this.#wake?.(), ms);
     });
   }
 }

@@ -1,8 +1,12 @@
 /**
- * Small socket helpers shared by the listener and the peer links.
+ * Small socket helpers shared by sessions and peer links: whole writes with a
+ * deadline, quiet closes, readable reasons.
  *
  * @module
  */
+
+import { systemTimers, type TimerClock } from "./clock.ts";
+import type { Conn } from "./transport.ts";
 
 /**
  * Writes every byte of `bytes`, looping over short writes. The first
@@ -14,7 +18,7 @@
  * @throws {Deno.errors.BrokenPipe | Deno.errors.ConnectionReset | Deno.errors.BadResource}
  *   If the socket fails or is closed meanwhile.
  */
-export async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+export async function writeAll(conn: Pick<Conn, "write">, bytes: Uint8Array): Promise<void> {
   let off = 0;
   while (off < bytes.length) {
     off += await conn.write(off === 0 ? bytes : bytes.subarray(off));
@@ -36,17 +40,19 @@ export class WriteTimeout extends Error {
  * @param conn A connection.
  * @param bytes One whole message or batch.
  * @param timeoutMs Deadline, ms.
+ * @param timers Clock for the deadline. @default systemTimers
  * @throws {WriteTimeout} If the deadline passed (`conn` is then closed).
  * @throws {Deno.errors.BrokenPipe | Deno.errors.ConnectionReset | Deno.errors.BadResource}
  *   If the socket fails or is closed meanwhile.
  */
 export async function writeWithin(
-  conn: Deno.Conn,
+  conn: Conn,
   bytes: Uint8Array,
   timeoutMs: number,
+  timers: TimerClock = systemTimers,
 ): Promise<void> {
   let timedOut = false;
-  const timer = setTimeout(() => {
+  const timer = timers.setTimeout(() => {
     timedOut = true;
     closeQuietly(conn);
   }, timeoutMs);
@@ -56,7 +62,7 @@ export async function writeWithin(
     if (timedOut) throw new WriteTimeout(`no read for ${timeoutMs} ms`);
     throw e;
   } finally {
-    clearTimeout(timer);
+    timers.clearTimeout(timer);
   }
 }
 
@@ -65,7 +71,7 @@ export async function writeWithin(
  *
  * @param conn A connection.
  */
-export function closeQuietly(conn: Deno.Conn | Deno.Listener): void {
+export function closeQuietly(conn: { close(): void }): void {
   try {
     conn.close();
   } catch {

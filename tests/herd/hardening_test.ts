@@ -70,7 +70,7 @@ Deno.test("an idle client is disconnected after client_idle_ms; neighbours' link
     assert.equal(closes[0].level, "info");
     await new Promise((r) => setTimeout(r, 300));
     assert.equal(herd.member("Hill").links.get("Smith")!.connections, ups);
-    assert.equal(herd.member("Hill").links.get("Smith")!.state, "up");
+    assert.equal(herd.member("Hill").links.get("Smith")!.state, "welcomed");
   } finally {
     await herd.stop();
   }

@@ -246,7 +246,7 @@ Deno.test("member floods around a stopped member", async () => {
       "flood around Singleton",
     );
     assert.equal(herd.member("Singleton").store.get("around"), undefined);
-    assert.equal(herd.member("Campbell").links.get("Singleton")?.state === "up", false);
+    assert.equal(herd.member("Campbell").links.get("Singleton")?.state === "welcomed", false);
   });
 });
 
@@ -266,7 +266,7 @@ Deno.test("member relinks after a neighbour restarts on a new port and floods re
     assert.notEqual(fresh.address.port, before, "a new port: peers must look the address up again");
     await herd.linked(5000);
     for (const n of ["Campbell", "Jaquez", "Smith"]) {
-      assert.equal(herd.member(n).links.get("Singleton")?.state, "up", `${n} -> Singleton`);
+      assert.equal(herd.member(n).links.get("Singleton")?.state, "welcomed", `${n} -> Singleton`);
       assert.ok((herd.member(n).links.get("Singleton")?.connections ?? 0) >= 2, `${n} redialled`);
     }
     await exchange(herd.address("Hill"), `IAMAT back ${LOC} 1700000002\n`);
@@ -347,7 +347,7 @@ Deno.test("members that accept each other's hello but reject the welcome do not 
     for (const m of members) m.start({ port: 0 });
     await new Promise((r) => setTimeout(r, 1500));
     for (const [i, m] of members.entries()) {
-      const dials = m.links.values().next().value!.connections;
+      const dials = m.links.values().next().value!.dials;
       // One dial per 100 ms at the most is 16 in 1.5 s.
       assert.ok(dials >= 2 && dials <= 18, `${m.name} came up ${dials} times in 1.5 s`);
       assert.ok(logs[i].named("peer.link.redial.now").length >= 1, "the shortcut was taken");

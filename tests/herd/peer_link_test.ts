@@ -1,23 +1,45 @@
 import assert from "node:assert/strict";
+import FakeTimers from "@sinonjs/fake-timers";
 import { testConfig } from "../../src/config.ts";
-import { hostAuth, type PeerAddress, PeerLink, redialDelayMs } from "../../src/herd/mod.ts";
+import {
+  type Conn,
+  hostAuth,
+  type PeerAddress,
+  PeerLink,
+  type PeerLinkOptions,
+  redialDelayMs,
+  secretAuth,
+  type TimerClock,
+  WELCOME_TIMEOUT_MS,
+} from "../../src/herd/mod.ts";
 import { MemoryLog } from "../../src/log.ts";
 import { waitFor } from "../_harness.ts";
+import { testPort } from "./_port.ts";
 
-/** A fake neighbour: accepts one connection at a time and collects its lines. */
+/** How a {@linkcode FakeNeighbour} answers a hello. */
+type Answer = "welcome" | "silent" | ((hello: string) => string);
+
+/** A fake neighbour: accepts connections, answers each hello, and collects every line. */
 class FakeNeighbour {
   readonly listener: Deno.TcpListener;
   readonly lines: string[] = [];
   readonly conns: Deno.TcpConn[] = [];
   #task: Promise<void>;
+  #answer: Answer;
 
-  constructor(port = 0) {
+  constructor(answer: Answer = "welcome", port = 0) {
+    this.#answer = answer;
     this.listener = Deno.listen({ hostname: "127.0.0.1", port });
     this.#task = this.#accept();
   }
 
   get address(): PeerAddress {
     return { hostname: "127.0.0.1", port: this.listener.addr.port };
+  }
+
+  /** Writes to the newest connection. */
+  async say(text: string): Promise<void> {
+    await this.conns.at(-1)!.write(new TextEncoder().encode(text));
   }
 
   async #accept(): Promise<void> {
@@ -32,12 +54,22 @@ class FakeNeighbour {
   async #read(conn: Deno.TcpConn): Promise<void> {
     const buf = new Uint8Array(65536);
     let text = "";
+    let first = true;
     try {
       for (let n = await conn.read(buf); n !== null; n = await conn.read(buf)) {
         text += new TextDecoder().decode(buf.subarray(0, n));
         const parts = text.split("\n");
         text = parts.pop()!;
         this.lines.push(...parts);
+        if (first && parts.length > 0) {
+          first = false;
+          const answer = this.#answer === "welcome"
+            ? "HERD 1 Smith\n"
+            : this.#answer === "silent"
+            ? ""
+            : this.#answer(parts[0]);
+          if (answer !== "") await conn.write(new TextEncoder().encode(answer));
+        }
       }
     } catch {
       // closed by close()
@@ -57,7 +89,12 @@ class FakeNeighbour {
   }
 }
 
-function link(addressOf: () => PeerAddress | undefined, log = new MemoryLog(), queueLimit = 100) {
+function link(
+  addressOf: () => PeerAddress | undefined,
+  log = new MemoryLog(),
+  queueLimit = 100,
+  more: Partial<PeerLinkOptions> = {},
+) {
   return new PeerLink({
     self: "Campbell",
     peer: "Smith",
@@ -69,7 +106,24 @@ function link(addressOf: () => PeerAddress | undefined, log = new MemoryLog(), q
     maxLineBytes: 65536,
     writeTimeoutMs: 5000,
     auth: hostAuth(testConfig()),
+    session: testPort().port,
+    ...more,
   });
+}
+
+/** A fake clock as a TimerClock (real I/O keeps going; only timers are fake). */
+function fakeTimers(): { clock: FakeTimers.Clock; timers: TimerClock } {
+  const clock = FakeTimers.createClock();
+  return {
+    clock,
+    timers: {
+      nowMs: () => clock.now,
+      setTimeout: (fn, ms) => clock.setTimeout(fn, ms),
+      clearTimeout: (id) => clock.clearTimeout(id as FakeTimers.TimerId),
+      setInterval: (fn, ms) => clock.setInterval(fn, ms),
+      clearInterval: (id) => clock.clearInterval(id as FakeTimers.TimerId),
+    },
+  };
 }
 
 Deno.test("redialDelayMs() doubles from the minimum, caps at the maximum, and jitters within [d/2, d]", () => {
@@ -86,7 +140,7 @@ Deno.test("PeerLink says hello first, then carries sent lines in order", async (
   const l = link(() => neighbour.address);
   try {
     l.start();
-    await waitFor(() => l.state === "up", 5000, "link up");
+    await waitFor(() => l.state === "welcomed", 5000, "link up");
     for (let i = 0; i < 100; i++) l.send(`AT Campbell +0.000000001 c${i} +1+1 ${i}\n`);
     await waitFor(() => neighbour.lines.length === 101, 5000, "101 lines");
     assert.equal(neighbour.lines[0], "HERD 1 Campbell");
@@ -110,10 +164,10 @@ Deno.test("PeerLink queues lines while the neighbour is down and delivers them o
   try {
     l.start();
     l.send("AT Campbell +0.000000001 early +1+1 1\n");
-    await new Promise((r) => setTimeout(r, 50));
-    assert.notEqual(l.state, "up");
+    await waitFor(() => l.dials >= 2, 5000, "two refused dials");
+    assert.notEqual(l.state, "welcomed");
     assert.equal(l.queued, 1);
-    neighbour = new FakeNeighbour(port);
+    neighbour = new FakeNeighbour("welcome", port);
     await waitFor(() => neighbour!.lines.length === 2, 5000, "queued line delivered");
     assert.deepEqual(neighbour.lines, ["HERD 1 Campbell", "AT Campbell +0.000000001 early +1+1 1"]);
   } finally {
@@ -142,9 +196,9 @@ Deno.test("PeerLink redials after the neighbour drops the connection", async () 
   const l = link(() => neighbour.address, log);
   try {
     l.start();
-    await waitFor(() => l.state === "up", 5000, "link up");
+    await waitFor(() => l.state === "welcomed", 5000, "link up");
     neighbour.conns[0].close();
-    await waitFor(() => l.connections === 2 && l.state === "up", 5000, "redialled");
+    await waitFor(() => l.connections === 2 && l.state === "welcomed", 5000, "redialled");
     assert.ok(log.named("peer.link.dropped").length >= 1);
     l.send("AT Campbell +0.000000001 after +1+1 1\n");
     await waitFor(() => neighbour.lines.includes("AT Campbell +0.000000001 after +1+1 1"), 5000);
@@ -157,30 +211,144 @@ Deno.test("PeerLink redials after the neighbour drops the connection", async () 
 Deno.test("PeerLink drops a connection whose unwritten anti-entropy text passes the limit, then redials", async () => {
   const neighbour = new FakeNeighbour(); // reads, but the text arrives faster than any write
   const log = new MemoryLog();
-  const l = new PeerLink({
-    self: "Campbell",
-    peer: "Smith",
-    addressOf: () => neighbour.address,
-    redialMinMs: 5,
-    redialMaxMs: 20,
-    queueLimit: 100,
-    log,
-    maxLineBytes: 65536,
-    writeTimeoutMs: 5000,
-    auth: hostAuth(testConfig()),
-    syncQueueLimitChars: 1024 * 1024,
-  });
+  const l = link(() => neighbour.address, log, 100, { syncQueueLimitChars: 1024 * 1024 });
   try {
     l.start();
-    await waitFor(() => l.state === "up", 5000, "link up");
+    await waitFor(() => l.state === "welcomed", 5000, "link up");
     const chunk = `AT Campbell +0.000000001 c +1+1 1 ${"x".repeat(1000)}\n`.repeat(64);
     for (let i = 0; i < 32; i++) l.sendSync(chunk); // 2 MiB in one go: nothing written yet
     assert.equal(l.queued, 0, "the dropped connection's sync text is discarded");
     const dropped = log.named("peer.link.dropped").map((e) => String(e.fields.reason));
     assert.deepEqual(dropped, ["anti-entropy backlog over 1048576 bytes"]);
-    await waitFor(() => l.connections === 2 && l.state === "up", 5000, "redialled");
+    await waitFor(() => l.connections === 2 && l.state === "welcomed", 5000, "redialled");
   } finally {
     await l.stop();
     await neighbour.close();
+  }
+});
+
+Deno.test("PeerLink writes nothing but the hello until the neighbour's welcome", async () => {
+  const neighbour = new FakeNeighbour("silent");
+  const l = link(() => neighbour.address);
+  try {
+    l.start();
+    await waitFor(() => l.state === "hello sent", 5000, "hello sent");
+    l.send("AT Campbell +0.000000001 secret +34-118 1\n");
+    l.flush();
+    assert.equal(l.queued, 1, "the record waits in the queue");
+  } finally {
+    await l.stop();
+    await neighbour.close();
+  }
+  // Everything the link wrote has arrived: the connection was closed after it.
+  assert.deepEqual(neighbour.lines, ["HERD 1 Campbell"]);
+});
+
+Deno.test("PeerLink with a secret drops a link whose welcome has no valid MAC, and leaks nothing", async () => {
+  const neighbour = new FakeNeighbour(() => "HERD 1 Smith ts=1 nonce=00 mac=00\n");
+  const log = new MemoryLog();
+  const auth = secretAuth("s3cret");
+  const l = link(() => neighbour.address, log, 100, { auth, session: testPort({ auth }).port });
+  try {
+    l.send("AT Campbell +0.000000001 secret +34-118 1\n");
+    l.start();
+    await waitFor(
+      () =>
+        log.named("peer.link.dropped").some((e) =>
+          /welcome rejected/.test(String(e.fields.reason))
+        ),
+      5000,
+      "welcome rejected",
+    );
+    assert.equal(l.connections, 0);
+  } finally {
+    await l.stop();
+    await neighbour.close();
+  }
+  assert.ok(neighbour.lines.length >= 1);
+  for (const line of neighbour.lines) assert.match(line, /^HERD 1 Campbell /);
+});
+
+Deno.test("PeerLink rejects a welcome that names another member", async () => {
+  const neighbour = new FakeNeighbour(() => "HERD 1 Hill\n");
+  const log = new MemoryLog();
+  const l = link(() => neighbour.address, log);
+  try {
+    l.start();
+    await waitFor(() => log.named("peer.link.dropped").length >= 1, 5000, "dropped");
+    assert.equal(
+      log.named("peer.link.dropped")[0].fields.reason,
+      "welcome rejected: welcome names Hill",
+    );
+    assert.equal(l.connections, 0);
+  } finally {
+    await l.stop();
+    await neighbour.close();
+  }
+});
+
+Deno.test("PeerLink accepts records the neighbour sends back and logs them as msg.in", async () => {
+  const neighbour = new FakeNeighbour();
+  const { port, store, log } = testPort();
+  const l = link(() => neighbour.address, log, 100, { session: port });
+  try {
+    l.start();
+    await waitFor(() => l.state === "welcomed", 5000, "welcomed");
+    await neighbour.say("AT Smith +0.100000000 kiwi +34.068930-118.445127 1621464827.959498503\n");
+    await waitFor(() => store.get("kiwi") !== undefined, 5000, "kiwi stored");
+    const inbound = log.named("msg.in").map((e) => e.fields);
+    assert.ok(inbound.some((f) => f.peer === "Smith" && String(f.line).startsWith("AT Smith")));
+  } finally {
+    await l.stop();
+    await neighbour.close();
+  }
+});
+
+Deno.test("PeerLink drops a neighbour that never welcomes after WELCOME_TIMEOUT_MS, then redials", async () => {
+  const neighbour = new FakeNeighbour("silent");
+  const log = new MemoryLog();
+  const { clock, timers } = fakeTimers();
+  const l = link(() => neighbour.address, log, 100, { timers, random: () => 0 });
+  try {
+    l.start();
+    await waitFor(() => l.state === "hello sent", 5000, "hello sent");
+    clock.tick(WELCOME_TIMEOUT_MS - 1);
+    assert.equal(l.state, "hello sent");
+    clock.tick(1);
+    await waitFor(() => l.state === "down", 5000, "dropped");
+    assert.equal(
+      log.named("peer.link.dropped")[0].fields.reason,
+      `no welcome within ${WELCOME_TIMEOUT_MS} ms`,
+    );
+    clock.tick(5); // redialDelayMs(0, 5, 20, () => 0) is 2.5, rounded to 3
+    await waitFor(() => l.dials === 2 && l.state === "hello sent", 5000, "redialled");
+  } finally {
+    await l.stop();
+    await neighbour.close();
+  }
+});
+
+Deno.test("PeerLink backs off exponentially between failed dials, on fake time", async () => {
+  const { clock, timers } = fakeTimers();
+  const dialledAt: number[] = [];
+  const dial = (_addr: PeerAddress, _signal: AbortSignal): Promise<Conn> => {
+    dialledAt.push(clock.now);
+    return Promise.reject(new Deno.errors.ConnectionRefused("refused by the test"));
+  };
+  const l = link(() => ({ hostname: "127.0.0.1", port: 9 }), new MemoryLog(), 100, {
+    timers,
+    dial,
+    random: () => 0,
+    redialMinMs: 100,
+    redialMaxMs: 1000,
+  });
+  try {
+    l.start();
+    while (dialledAt.length < 7) await clock.tickAsync(10);
+    const gaps = dialledAt.slice(1).map((t, i) => t - dialledAt[i]);
+    // With jitter 0 the delay is half of min(max, min * 2^attempt).
+    assert.deepEqual(gaps, [50, 100, 200, 400, 500, 500]);
+  } finally {
+    await l.stop();
   }
 });

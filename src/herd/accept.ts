@@ -1,0 +1,70 @@
+/**
+ * The one place a record is accepted (PROTOCOL.md sections 3 and 4), whether
+ * it came from a client's IAMAT, a neighbour's flood or an anti-entropy
+ * answer. In this order: store it if newer (last-writer-wins, store.ts),
+ * persist it (persistence.ts, when the member has a data directory),
+ * disseminate it to every neighbour link but the sender's (flood.ts), log it.
+ * An older or equal record stops at the first step.
+ *
+ * Disseminating only hands the AT line to each link's queue; the session
+ * then calls {@linkcode FloodTarget.flush} on every link before it writes
+ * the reply (session.ts), which is what makes a flood leave before its reply.
+ *
+ * @module
+ */
+
+import type { EventLog } from "../log.ts";
+import { type ClientRecord, type WireText, wireToDisplay } from "../protocol/mod.ts";
+import { flood, type FloodTarget } from "./flood.ts";
+import { reason } from "./socket.ts";
+import type { RecordStore } from "./store.ts";
+
+/** What accepting a record touches, in the order it touches it. */
+export interface RecordSink {
+  /** The member's records. */
+  readonly store: RecordStore;
+  /**
+   * Writes a stored record to disk (client id, AT line without terminator), or `null` when
+   * the member keeps records in memory only. May throw; the error is logged.
+   */
+  readonly persist: ((clientId: WireText, atLine: WireText) => void) | null;
+  /** Outgoing neighbour links by name. */
+  readonly links: ReadonlyMap<string, FloodTarget>;
+  /** Event sink. */
+  readonly log: EventLog;
+}
+
+/**
+ * Accepts a record: stores it if newer, then persists, disseminates and logs
+ * it. Never throws.
+ *
+ * @param sink The member's store, persistence, links and log.
+ * @param record The record.
+ * @param atLine Its AT line (`formatAt(record)`), no terminator.
+ * @param from The neighbour it came from (not sent back there), or `null` for a client's IAMAT.
+ * @returns True if it was newer (stored and disseminated), false if older or equal.
+ */
+export function acceptRecord(
+  sink: RecordSink,
+  record: ClientRecord,
+  atLine: WireText,
+  from: string | null,
+): boolean {
+  if (!sink.store.apply(record, atLine)) return false;
+  if (sink.persist !== null) {
+    try {
+      sink.persist(record.clientId, atLine);
+    } catch (e) {
+      sink.log.emit("error", "error", { reason: `cannot persist record: ${reason(e)}` });
+    }
+  }
+  const n = flood(atLine, sink.links, from ?? undefined);
+  if (from !== null) {
+    sink.log.emit("debug", "record.stored", {
+      peer: from,
+      client: wireToDisplay(record.clientId),
+      forwardedTo: n,
+    });
+  }
+  return true;
+}

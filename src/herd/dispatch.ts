@@ -1,0 +1,430 @@
+/**
+ * Message to effect, without doing it (PROTOCOL.md sections 2-4): the
+ * dispatcher turns one line, the session it came on and a read-only view of
+ * the member into an {@linkcode Outcome}: the reply to write back on that
+ * connection, and the effects to apply (a record to accept, a session that
+ * became a neighbour's, a welcome verified, a session to end, log events).
+ * It never stores, persists, floods, logs or writes: the session applies the
+ * outcome (session.ts), and record acceptance lives in accept.ts.
+ *
+ * Synchronous for every line but WHATSAT (it asks the places provider) and
+ * hellos and welcomes (the HMAC check is asynchronous), so that a chunk of
+ * IAMAT or AT lines costs no promise per line.
+ *
+ * @module
+ */
+
+import type { EventFields, EventLevel } from "../log.ts";
+import { formatNearbySearch } from "../places/nearby_search_json.ts";
+import type { NearbySearchResponse, PlacesProvider } from "../places/types.ts";
+import {
+  type AskMessage,
+  type ClientRecord,
+  type DigestMessage,
+  formatAt,
+  formatHello,
+  formatSkew,
+  type HaveMessage,
+  type HelloMessage,
+  type IamatMessage,
+  type Message,
+  parseMessage,
+  skewNanos,
+  unicodeToWire,
+  type WantMessage,
+  type WhatsatMessage,
+  type WireText,
+  wireToDisplay,
+} from "../protocol/mod.ts";
+import { answerAsk, answerDigest, answerHave, answerWant } from "./anti_entropy.ts";
+import type { PeerAuth } from "./auth.ts";
+import type { RecordStore } from "./store.ts";
+
+/** What the dispatcher may read of the member. It changes nothing through it. */
+export interface MemberView {
+  /** This member's name. */
+  readonly name: string;
+  /** The member's records (read by WHATSAT and anti-entropy answers). */
+  readonly store: RecordStore;
+  /** Answers WHATSAT's Nearby Search questions. */
+  readonly places: PlacesProvider;
+  /** Checks hellos and welcomes, signs our welcomes. */
+  readonly auth: PeerAuth;
+  /** True if `name` is a neighbour allowed to open a peer link to us. */
+  isNeighbour(name: string): boolean;
+}
+
+/**
+ * Which side of a connection we are: `listener` for a connection accepted
+ * on our port (a client, or a neighbour once its hello is accepted),
+ * `dialler` for our own link to a neighbour (we sent the hello).
+ */
+export type SessionRole = "listener" | "dialler";
+
+/** What the dispatcher reads of a session. */
+export interface SessionView {
+  /** Connection id, unique per member, for logs. */
+  readonly id: number;
+  /** `host:port` of the other end. */
+  readonly remote: string;
+  /** IP address of the other end (what host-based peer checks compare). */
+  readonly remoteHost: string;
+  /** Which side we are. */
+  readonly role: SessionRole;
+  /** Non-blank lines before this one (a hello must be the first). */
+  readonly lines: number;
+  /**
+   * The neighbour: on a listener session, set once its hello was accepted
+   * (`null` for a client); on a dialler session, the neighbour dialled.
+   */
+  readonly peer: string | null;
+  /** Dialler sessions: the neighbour's welcome was verified. */
+  readonly welcomed: boolean;
+}
+
+/**
+ * A reply: what to write, and its text for the log. It stays wire text until
+ * the session writes it, so the replies to one read become bytes in one
+ * conversion rather than one each.
+ */
+export interface Reply {
+  /** Exact bytes to write in one write as wire text, terminator(s) included. */
+  wire: WireText;
+  /** Display text (UTF-8 decoded) for `reply.out` log events. */
+  text: string;
+}
+
+/** Something the session must do because of a line. */
+export type Effect =
+  /** Accept a record: store if newer, persist, disseminate, log (accept.ts). */
+  | { kind: "accept"; record: ClientRecord; line: WireText; from: string | null }
+  /** Listener: the hello of neighbour `name` was accepted; our own link to it may redial now. */
+  | { kind: "peer"; name: string }
+  /** Dialler: the neighbour's welcome was verified; the link may carry records. */
+  | { kind: "welcomed" }
+  /** Dialler: end the session; `refused` when the neighbour refused our hello. */
+  | { kind: "end"; reason: string; refused: boolean }
+  /** Anti-entropy sent this much in the reply (counters). */
+  | { kind: "synced"; digests: number; bytes: number; records: number }
+  /** A log event. */
+  | { kind: "event"; level: EventLevel; event: string; fields: EventFields };
+
+/** What one line leads to. */
+export interface Outcome {
+  /** Written back on the same connection, or `null`. */
+  reply: Reply | null;
+  /** Applied in order, before the reply is written. */
+  effects: Effect[];
+}
+
+/** The outcome of a blank line: no reply, no effect, and it does not count as a line. */
+export const BLANK: Outcome = Object.freeze({ reply: null, effects: [] }) as Outcome;
+
+/** Why a dialler session ends when the neighbour answered our hello with `? `. */
+export const HELLO_REFUSED = "hello refused";
+
+/**
+ * The `? ` reply for a line that is not a valid message: `? ` and the line's
+ * bytes exactly as received (PROTOCOL.md section 2, "Anything else").
+ *
+ * @param line Wire text of the line (for overlong lines, its first bytes).
+ * @returns The reply.
+ */
+export function invalidReply(line: WireText): Reply {
+  return wireReply(`? ${line}\n`);
+}
+
+function wireReply(wire: WireText): Reply {
+  return { wire, text: wireToDisplay(wire) };
+}
+
+function event(level: EventLevel, name: string, fields: EventFields): Effect {
+  return { kind: "event", level, event: name, fields };
+}
+
+function only(reply: Reply | null, ...effects: Effect[]): Outcome {
+  return { reply, effects };
+}
+
+/**
+ * Dispatches one line.
+ *
+ * @param line Wire text of the line, terminator removed.
+ * @param session The connection it came on.
+ * @param member The member, read-only.
+ * @param receivedNs When the line's bytes were read, POSIX ns (the IAMAT skew's clock).
+ * @returns The outcome; a promise for WHATSAT, hellos and welcomes. Never rejects: a failing
+ *   places provider or auth check still gives an outcome.
+ */
+export function dispatch(
+  line: WireText,
+  session: SessionView,
+  member: MemberView,
+  receivedNs: bigint,
+): Outcome | Promise<Outcome> {
+  const msg = parseMessage(line);
+  // Blank lines do not count: the hello may follow them.
+  if (msg.kind === "empty") return BLANK;
+  if (session.role === "dialler") return fromNeighbourWeDialled(msg, line, session, member);
+  switch (msg.kind) {
+    case "IAMAT":
+      return iamat(msg, member, receivedNs);
+    case "WHATSAT":
+      return whatsat(msg, line, member);
+    case "AT":
+      if (session.peer === null) return only(invalidReply(line));
+      return only(null, {
+        kind: "accept",
+        record: msg.record,
+        line: formatAt(msg.record),
+        from: session.peer,
+      });
+    case "HERD":
+      return hello(msg, line, session, member);
+    case "DIGEST":
+    case "WANT":
+    case "ASK":
+    case "HAVE":
+      if (session.peer === null) return only(invalidReply(line));
+      // On a connection the neighbour dialled, we are the side that asks.
+      return antiEntropy(msg, session.peer, member, false);
+    case "invalid":
+      if (session.peer !== null) {
+        return only(null, peerInvalid(session, msg.reason, line));
+      }
+      return only(
+        invalidReply(line),
+        event("debug", "msg.invalid", { conn: session.id, reason: msg.reason }),
+      );
+  }
+}
+
+function peerInvalid(session: SessionView, why: string, line: WireText): Effect {
+  return event("warning", "peer.invalid", {
+    peer: session.peer ?? undefined,
+    conn: session.id,
+    remote: session.remote,
+    reason: why,
+    line: wireToDisplay(line),
+  });
+}
+
+// IAMAT <client-id> <location> <client-time>
+function iamat(msg: IamatMessage, member: MemberView, receivedNs: bigint): Outcome {
+  const record: ClientRecord = {
+    origin: member.name,
+    skew: formatSkew(skewNanos(receivedNs, msg.clientTime)),
+    clientId: msg.clientId,
+    location: msg.location,
+    clientTime: msg.clientTime,
+    clientTimeText: msg.clientTimeText,
+  };
+  const line = formatAt(record);
+  // The reply is the IAMAT's own AT line, whether or not it turns out newer.
+  return only(wireReply(line + "\n"), {
+    kind: "accept",
+    record,
+    line,
+    from: null,
+  });
+}
+
+// WHATSAT <client-id> <radius-km> <bound>
+async function whatsat(msg: WhatsatMessage, line: WireText, member: MemberView): Promise<Outcome> {
+  const record = member.store.get(msg.clientId);
+  if (record === undefined) return only(invalidReply(line));
+  const effects: Effect[] = [];
+  const provider = member.places.name;
+  let response: NearbySearchResponse;
+  try {
+    response = await member.places.nearby({
+      latitude: record.location.latitude,
+      longitude: record.location.longitude,
+      radiusM: msg.radiusKm * 1000,
+      maxResults: msg.bound,
+    });
+  } catch (e) {
+    // Providers promise not to reject; if one does, the client still gets the shape.
+    const message = e instanceof Error ? e.message : String(e);
+    effects.push(event("error", "places.error", { provider, reason: message }));
+    response = {
+      html_attributions: [],
+      results: [],
+      status: "UNKNOWN_ERROR",
+      error_message: message,
+    };
+  }
+  if (response.status !== "OK" && response.status !== "ZERO_RESULTS") {
+    effects.push(event("warning", "places.error", {
+      provider,
+      status: response.status,
+      reason: response.error_message ?? "",
+    }));
+  }
+  const at = formatAt(record);
+  const json = formatNearbySearch(response) + "\n\n";
+  return {
+    reply: { wire: at + "\n" + unicodeToWire(json), text: wireToDisplay(at) + "\n" + json },
+    effects,
+  };
+}
+
+// HERD 1 <server-name> [key=value ...]   (first line of a neighbour's link to us)
+async function hello(
+  msg: HelloMessage,
+  line: WireText,
+  session: SessionView,
+  member: MemberView,
+): Promise<Outcome> {
+  const fields = { conn: session.id, remote: session.remote, peer: wireToDisplay(msg.name) };
+  let why: string | null;
+  if (session.lines !== 0) why = "hello after first line";
+  else if (!member.isNeighbour(msg.name)) why = "not a neighbour";
+  else why = await checked(member.auth, "hello", msg, member.name, session.remoteHost);
+  if (why !== null) {
+    // Stays a client: its AT lines get `? `.
+    return only(
+      invalidReply(line),
+      event("warning", "peer.link.rejected", { ...fields, reason: why }),
+    );
+  }
+  const auth = await member.auth.sign("welcome", member.name, msg.name);
+  return only(
+    wireReply(formatHello(member.name, auth) + "\n"),
+    { kind: "peer", name: msg.name },
+    event("info", "peer.link.accepted", fields),
+  );
+}
+
+/** An auth check that cannot reject: a throwing check refuses, with its reason. */
+async function checked(
+  auth: PeerAuth,
+  kind: "hello" | "welcome",
+  msg: HelloMessage,
+  to: string,
+  remoteHost: string,
+): Promise<string | null> {
+  try {
+    return await auth.check(kind, msg, to, remoteHost);
+  } catch (e) {
+    return `check failed: ${e instanceof Error ? e.message : String(e)}`;
+  }
+}
+
+/**
+ * A line on our own link to a neighbour: first its welcome (or a `? ` for a
+ * refused hello), then records and anti-entropy lines, which we answer as
+ * the side that pushes.
+ */
+function fromNeighbourWeDialled(
+  msg: Message,
+  line: WireText,
+  session: SessionView,
+  member: MemberView,
+): Outcome | Promise<Outcome> {
+  const peer = session.peer ?? "";
+  if (msg.kind === "HERD" && !session.welcomed) return welcome(msg, session, member);
+  if (session.welcomed) {
+    switch (msg.kind) {
+      case "AT":
+        return only(null, {
+          kind: "accept",
+          record: msg.record,
+          line: formatAt(msg.record),
+          from: peer,
+        });
+      case "DIGEST":
+      case "WANT":
+      case "ASK":
+      case "HAVE":
+        return antiEntropy(msg, peer, member, true);
+    }
+  }
+  const text = wireToDisplay(line);
+  if (!text.startsWith("? ")) {
+    if (session.welcomed) return only(null, peerInvalid(session, "not a peer message", line));
+    return only(
+      null,
+      event("debug", "peer.link.reply", { peer, remote: session.remote, line: text }),
+    );
+  }
+  const refused = event("warning", "peer.link.refused", {
+    peer,
+    remote: session.remote,
+    line: text,
+  });
+  // Our hello was refused: everything we send would be refused too.
+  if (text.startsWith("? HERD ")) {
+    return only(null, refused, { kind: "end", reason: HELLO_REFUSED, refused: true });
+  }
+  return only(null, refused);
+}
+
+async function welcome(
+  msg: HelloMessage,
+  session: SessionView,
+  member: MemberView,
+): Promise<Outcome> {
+  const peer = session.peer ?? "";
+  const why = msg.name !== peer
+    ? `welcome names ${wireToDisplay(msg.name)}`
+    : await checked(member.auth, "welcome", msg, member.name, session.remoteHost);
+  if (why !== null) {
+    return only(null, { kind: "end", reason: `welcome rejected: ${why}`, refused: false });
+  }
+  return only(
+    null,
+    { kind: "welcomed" },
+    event("debug", "peer.link.welcome", { peer, remote: session.remote }),
+  );
+}
+
+/**
+ * Answers a neighbour's anti-entropy line (see anti_entropy.ts).
+ *
+ * @param pusher True on our own link to `peer` (we send records), false on its link to us.
+ */
+function antiEntropy(
+  msg: DigestMessage | WantMessage | AskMessage | HaveMessage,
+  peer: string,
+  member: MemberView,
+  pusher: boolean,
+): Outcome {
+  const store = member.store;
+  if (msg.kind === "ASK") {
+    const text = answerAsk(msg, store);
+    return syncReply(text, 0, 0);
+  }
+  if (msg.kind === "WANT" || msg.kind === "HAVE") {
+    const sent = msg.kind === "WANT" ? answerWant(msg, store) : answerHave(msg, store);
+    return syncReply(
+      sent.text,
+      0,
+      sent.records,
+      event("debug", msg.kind === "WANT" ? "sync.want" : "sync.have", {
+        peer,
+        prefix: msg.kind === "WANT" ? msg.prefixes.join(",") : msg.prefix,
+        records: sent.records,
+      }),
+    );
+  }
+  const answer = answerDigest(msg, store, pusher);
+  return syncReply(
+    answer.text,
+    1,
+    0,
+    event(msg.prefix === "" ? "info" : "debug", "sync.digest", {
+      peer,
+      prefix: msg.prefix === "" ? "-" : msg.prefix,
+      differing: answer.differing,
+    }),
+  );
+}
+
+function syncReply(text: WireText, digests: number, records: number, ...more: Effect[]): Outcome {
+  const effects: Effect[] = [{ kind: "synced", digests, bytes: text.length, records }, ...more];
+  return {
+    reply: text === "" ? null : wireReply(text),
+    effects,
+  };
+}

@@ -1,0 +1,324 @@
+/**
+ * One session per connection, whichever side dialled (PROTOCOL.md sections 1
+ * and 4): the only read loop of a member. Bytes in, frames
+ * (protocol/framing.ts), one {@linkcode dispatch} per line, the outcome's
+ * effects applied in order, replies out in request order.
+ *
+ * The replies to the lines of one read are gathered and written together:
+ * every reply lies whole within one write, and a pipelining client costs one
+ * write per read, not per line. Before any reply is written the session
+ * flushes every neighbour link ({@linkcode SessionPort.flushLinks}), so the
+ * floods the lines caused have their writes issued first.
+ *
+ * On a listener session (a connection accepted on our port) the session
+ * writes its replies itself. On a dialler session (our link to a neighbour,
+ * peer_link.ts) the link owns the socket's writes, because floods share it:
+ * replies (anti-entropy answers) are handed to the link's writer.
+ *
+ * It reads with `read()` rather than a stream, because Deno's `readable`
+ * closes the whole socket at EOF and a half-closed client must still get the
+ * answers to everything it sent.
+ *
+ * @module
+ */
+
+import type { EventLog } from "../log.ts";
+import {
+  bytesToWire,
+  type ClientRecord,
+  type Frame,
+  LineSplitter,
+  type WireText,
+  wireToBytes,
+  wireToDisplay,
+} from "../protocol/mod.ts";
+import type { Clock, TimerClock } from "./clock.ts";
+import {
+  BLANK,
+  dispatch,
+  type Effect,
+  invalidReply,
+  type MemberView,
+  type Outcome,
+  type Reply,
+  type SessionRole,
+  type SessionView,
+} from "./dispatch.ts";
+import { reason, WriteTimeout, writeWithin } from "./socket.ts";
+import type { Conn } from "./transport.ts";
+
+/** Read buffer per connection, bytes. Lines longer than this span reads; framing copes. */
+const READ_BUFFER_BYTES = 64 * 1024;
+
+/**
+ * First read buffer of a listener session, bytes: most client connections
+ * carry a line or two, and a fresh 64 KiB per connection costs more than the
+ * line does. A read that fills it switches to {@linkcode READ_BUFFER_BYTES}.
+ */
+const FIRST_READ_BUFFER_BYTES = 2 * 1024;
+
+/** Replies gathered past this many bytes are written without waiting for the chunk's end. */
+const FLUSH_BYTES = 64 * 1024;
+
+/** What a session changes in the member: the effects of its lines go through here. */
+export interface SessionPort {
+  /** What the dispatcher reads. */
+  readonly view: MemberView;
+  /** Wall clock, POSIX ns: when a read's bytes arrived (IAMAT skews). */
+  readonly clock: Clock;
+  /** Monotonic time and timers (write deadlines). */
+  readonly timers: TimerClock;
+  /** Event sink. */
+  readonly log: EventLog;
+  /** Accepts a record (accept.ts). */
+  accept(record: ClientRecord, atLine: WireText, from: string | null): void;
+  /** A neighbour's hello was accepted: our own link to it may redial now. */
+  neighbourBack(name: string): void;
+  /** Issues the writes of every link's queued floods (flood.ts). */
+  flushLinks(): void;
+  /** Counts anti-entropy answers. */
+  synced(digests: number, bytes: number, records: number): void;
+}
+
+/** What the member needs to know about a session it may have to close. */
+export interface SessionActivity {
+  /** When bytes last arrived or a reply was last written, `timers.nowMs()`. */
+  lastActiveMs: number;
+  /** True while a chunk's lines are being handled or replied to. */
+  busy: boolean;
+  /** True once the session is a neighbour's (exempt from the idle timeout). */
+  peer: boolean;
+  /** Set by the member when stopping: finish the lines read so far, then close. */
+  draining: boolean;
+  /** Why the member closed the connection (e.g. idle), for the `conn.close` event. */
+  closeReason?: string;
+}
+
+/** Options of {@linkcode runSession}. */
+export interface SessionOptions {
+  /** Connection id for logs, unique per member. */
+  id: number;
+  /** Which side we are. */
+  role: SessionRole;
+  /** Dialler sessions: the neighbour dialled. */
+  peer?: string;
+  /** Longest client line kept, bytes (PROTOCOL.md section 1). */
+  maxLineBytes: number;
+  /**
+   * Longest line kept once the session is a neighbour's, bytes. An AT line
+   * is longer than the IAMAT it carries (origin name and skew are added), so
+   * a neighbour's limit must exceed the clients'. Dialler sessions use it from the start.
+   */
+  peerLineBytes: number;
+  /** Longest a reply write may wait for the other side to read, ms; then the connection closes. */
+  writeTimeoutMs: number;
+  /** Shared with the member (idle sweep, drain on stop). @default a private one */
+  activity?: SessionActivity;
+  /** Dialler sessions: where replies go (the link's writer). @default written by the session */
+  output?: (wire: WireText) => void;
+  /** Dialler sessions: called once the neighbour's welcome is verified. */
+  onWelcomed?: () => void;
+}
+
+/** How a session ended. */
+export interface SessionEnd {
+  /** Why, for logs: `closed by client`, `welcome rejected: ...`, an error. */
+  reason: string;
+  /** Dialler sessions: the neighbour refused our hello (back off as after a failed dial). */
+  refused: boolean;
+  /** The member closed the connection under the session (stop, idle sweep). */
+  closedByMember: boolean;
+  /** A limit closed it (idle, a write that timed out): worth an info line. */
+  enforced: boolean;
+  /** The neighbour whose session it was, or `null` for a client's. */
+  peer: string | null;
+}
+
+/** A session's own state, what the dispatcher reads of it. */
+interface State extends SessionView {
+  lines: number;
+  peer: string | null;
+  welcomed: boolean;
+}
+
+/**
+ * Serves one connection until the other side closes it (a listener session
+ * then writes every pending reply), the dispatcher ends it (a dialler
+ * session whose welcome fails), or it fails. Never throws; does not close
+ * `conn` (its owner does).
+ *
+ * @param conn The connection.
+ * @param port The member, as the session changes it.
+ * @param opts Role, id and limits.
+ * @returns How it ended.
+ */
+export async function runSession(
+  conn: Conn,
+  port: SessionPort,
+  opts: SessionOptions,
+): Promise<SessionEnd> {
+  const remote = `${conn.remoteAddr.hostname}:${conn.remoteAddr.port}`;
+  const dialler = opts.role === "dialler";
+  const state: State = {
+    id: opts.id,
+    remote,
+    remoteHost: conn.remoteAddr.hostname,
+    role: opts.role,
+    lines: 0,
+    peer: dialler ? opts.peer ?? null : null,
+    welcomed: false,
+  };
+  const activity: SessionActivity = opts.activity ??
+    { lastActiveMs: port.timers.nowMs(), busy: false, peer: dialler, draining: false };
+  const log = port.log;
+  const splitter = new LineSplitter(dialler ? opts.peerLineBytes : opts.maxLineBytes);
+  let buf = new Uint8Array(dialler ? READ_BUFFER_BYTES : FIRST_READ_BUFFER_BYTES);
+  const end: SessionEnd = {
+    reason: dialler ? "closed by neighbour" : "closed by client",
+    refused: false,
+    closedByMember: false,
+    enforced: false,
+    peer: null,
+  };
+  let ended = false;
+
+  // Replies of synchronously handled lines wait here, so that one write carries
+  // every reply of a chunk (each reply still whole within one write).
+  const pending: Reply[] = [];
+  let pendingBytes = 0;
+  const flush = async (): Promise<void> => {
+    // The floods these replies' lines caused go first (flood.ts).
+    port.flushLinks();
+    if (pending.length === 0) return;
+    const batch = pending.splice(0);
+    pendingBytes = 0;
+    if (opts.output !== undefined) {
+      for (const reply of batch) opts.output(reply.wire);
+    } else {
+      await writeWithin(conn, joinReplies(batch), opts.writeTimeoutMs, port.timers);
+    }
+    activity.lastActiveMs = port.timers.nowMs();
+    for (const reply of batch) {
+      log.emit("info", "reply.out", { conn: state.id, remote, reply: reply.text });
+    }
+  };
+
+  const apply = (effect: Effect): void => {
+    switch (effect.kind) {
+      case "accept":
+        port.accept(effect.record, effect.line, effect.from);
+        return;
+      case "peer":
+        state.peer = effect.name;
+        splitter.setMaxLineBytes(opts.peerLineBytes);
+        activity.peer = true;
+        port.neighbourBack(effect.name);
+        return;
+      case "welcomed":
+        state.welcomed = true;
+        opts.onWelcomed?.();
+        return;
+      case "end":
+        ended = true;
+        end.reason = effect.reason;
+        end.refused = effect.refused;
+        return;
+      case "synced":
+        port.synced(effect.digests, effect.bytes, effect.records);
+        return;
+      case "event":
+        log.emit(effect.level, effect.event, effect.fields);
+    }
+  };
+  // Synchronous unless the pending replies reached FLUSH_BYTES and are being written.
+  const settle = (outcome: Outcome): void | Promise<void> => {
+    for (const effect of outcome.effects) apply(effect);
+    const reply = outcome.reply;
+    if (reply === null) return;
+    pending.push(reply);
+    pendingBytes += reply.wire.length;
+    if (pendingBytes >= FLUSH_BYTES) return flush();
+  };
+  // WHATSAT, a hello or a welcome: earlier replies go first, and this one as soon as it is ready.
+  const settleLater = async (later: Promise<Outcome>): Promise<void> => {
+    await flush();
+    await settle(await later);
+    return flush();
+  };
+
+  // Handles one frame; `receivedNs` is when its bytes were read (the skew's clock).
+  const serveFrame = (frame: Frame, receivedNs: bigint): void | Promise<void> => {
+    const wire = bytesToWire(frame.kind === "line" ? frame.bytes : frame.head);
+    log.emit("info", "msg.in", {
+      conn: state.id,
+      remote,
+      peer: state.peer ?? undefined,
+      line: wireToDisplay(wire),
+      overlong: frame.kind === "overlong" ? true : undefined,
+    });
+    if (frame.kind === "line") {
+      const outcome = dispatch(wire, state, port.view, receivedNs);
+      if (outcome === BLANK) return;
+      state.lines++;
+      return outcome instanceof Promise ? settleLater(outcome) : settle(outcome);
+    }
+    if (state.peer !== null) {
+      log.emit("warning", "peer.invalid", {
+        peer: state.peer,
+        conn: state.id,
+        remote,
+        reason: `line over ${splitter.maxLineBytes} bytes`,
+      });
+      return;
+    }
+    state.lines++;
+    return settle({ reply: invalidReply(wire), effects: [] });
+  };
+
+  try {
+    conn.setNoDelay?.(true);
+    while (!activity.draining && !ended) {
+      const n = await conn.read(buf);
+      const receivedNs = port.clock();
+      activity.lastActiveMs = port.timers.nowMs();
+      activity.busy = true;
+      if (n === null) {
+        for (const frame of splitter.end()) await serveFrame(frame, receivedNs);
+        await flush();
+        break;
+      }
+      splitter.feed(buf.subarray(0, n));
+      for (let f = splitter.next(); f !== null && !ended; f = splitter.next()) {
+        const served = serveFrame(f, receivedNs);
+        if (served !== undefined) await served;
+      }
+      await flush();
+      activity.busy = false;
+      if (n === buf.length && buf.length < READ_BUFFER_BYTES) {
+        buf = new Uint8Array(READ_BUFFER_BYTES);
+      }
+    }
+    if (activity.draining && !ended) end.reason = "member stopping";
+  } catch (e) {
+    // Member.stop(), a link's stop() or the idle sweep closes the socket under a pending read
+    // or write.
+    end.closedByMember = e instanceof Deno.errors.Interrupted ||
+      e instanceof Deno.errors.BadResource;
+    end.reason = activity.closeReason ??
+      (end.closedByMember ? (dialler ? "link stopping" : "member stopping") : reason(e));
+    // A client cut off for not reading or for idling is worth seeing in the log.
+    if (activity.closeReason !== undefined || e instanceof WriteTimeout) end.enforced = true;
+  } finally {
+    activity.busy = false;
+  }
+  end.peer = state.peer;
+  return end;
+}
+
+/** The bytes of replies, joined: one conversion and one buffer per write. */
+function joinReplies(replies: Reply[]): Uint8Array {
+  if (replies.length === 1) return wireToBytes(replies[0].wire);
+  let wire = "";
+  for (const r of replies) wire += r.wire;
+  return wireToBytes(wire);
+}
