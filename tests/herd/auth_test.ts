@@ -107,3 +107,89 @@ Deno.test("without a secret, a hello is refused from any host but the one herd.t
     await smith.stop(0);
   }
 });
+
+/**
+ * Something else listening at a neighbour's address: it takes the hello, answers with
+ * `answer` (nothing, or a welcome it cannot sign), and keeps every byte it is sent.
+ */
+function impostor(answer: string) {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const received: string[] = [];
+  const conns: Deno.Conn[] = [];
+  const task = (async () => {
+    const reads: Promise<void>[] = [];
+    for await (const conn of listener) {
+      conns.push(conn);
+      reads.push((async () => {
+        const buf = new Uint8Array(65536);
+        let text = "";
+        let answered = false;
+        try {
+          for (let n = await conn.read(buf); n !== null; n = await conn.read(buf)) {
+            text += new TextDecoder().decode(buf.subarray(0, n));
+            if (!answered && text.includes("\n") && answer !== "") {
+              answered = true;
+              await conn.write(new TextEncoder().encode(answer));
+            }
+          }
+        } catch {
+          // closed under the read
+        }
+        received.push(text);
+      })());
+    }
+    await Promise.all(reads);
+  })();
+  return {
+    port: listener.addr.port,
+    received,
+    async close() {
+      listener.close();
+      for (const c of conns) {
+        try {
+          c.close();
+        } catch {
+          // already closed by the member
+        }
+      }
+      await task;
+    },
+  };
+}
+
+Deno.test("a member with a secret leaks no client location to an impostor at a neighbour's address", async (t) => {
+  for (
+    const [name, answer] of [
+      ["silent", ""],
+      ["forged welcome", "HERD 1 Smith ts=1 nonce=00000000000000000000000000000000 mac=00\n"],
+      ["unsigned welcome", "HERD 1 Smith\n"],
+    ]
+  ) {
+    await t.step(name, async () => {
+      const fake = impostor(answer);
+      const config = withSecret(SECRET);
+      const log = new MemoryLog();
+      const addresses = new Map([["Smith", { hostname: "127.0.0.1", port: fake.port }]]);
+      const member = new Member({ config, name: "Campbell", places, log, addresses });
+      try {
+        member.start({ port: 0 });
+        const link = member.links.get("Smith")!;
+        await waitFor(() => link.dials >= 1 && log.named("peer.link.hello").length >= 1, 5000);
+        const reply = await exchange(
+          member.address,
+          "IAMAT secret-client +34.068930-118.445127 1\n",
+        );
+        assert.match(reply, /^AT Campbell \S+ secret-client /);
+        assert.notEqual(link.state, "welcomed");
+      } finally {
+        await member.stop(0);
+        await fake.close();
+      }
+      // The member closed every connection, so the impostor has read all it was ever sent.
+      const all = fake.received.join("");
+      assert.doesNotMatch(all, /secret-client/);
+      assert.doesNotMatch(all, /\+34\.068930-118\.445127/);
+      for (const text of fake.received) assert.match(text, /^(HERD 1 Campbell [^\n]*\n)?$/);
+    });
+  }
+});

@@ -1,0 +1,216 @@
+import assert from "node:assert/strict";
+import {
+  BLANK,
+  dispatch,
+  type Effect,
+  HELLO_REFUSED,
+  type MemberView,
+  type Outcome,
+  type PeerAuth,
+  type SessionView,
+} from "../../src/herd/mod.ts";
+import { formatAt, parseMessage } from "../../src/protocol/mod.ts";
+import { testPort } from "./_port.ts";
+
+/** 1621464828.223372000 s: the fixed receive time of testPort(). */
+const RECEIVED_NS = 1621464828_223372000n;
+
+/** The opening digest of an empty store. */
+const EMPTY_DIGEST = "DIGEST - " + Array(16).fill("0").join(" ");
+
+const KIWI_AT = "AT Hill +0.263873386 kiwi +34.068930-118.445127 1621464827.959498503";
+
+function client(lines = 0): SessionView {
+  return {
+    id: 7,
+    remote: "127.0.0.1:5000",
+    remoteHost: "127.0.0.1",
+    role: "listener",
+    lines,
+    peer: null,
+    welcomed: false,
+  };
+}
+
+function neighbour(name = "Smith"): SessionView {
+  return { ...client(1), peer: name };
+}
+
+function dialled(welcomed: boolean): SessionView {
+  return { ...client(0), role: "dialler", peer: "Smith", welcomed };
+}
+
+/** A view whose store holds kiwi. */
+function view(auth?: PeerAuth): MemberView {
+  const { view, store } = testPort({ auth });
+  const msg = parseMessage(KIWI_AT);
+  if (msg.kind !== "AT") throw new Error("bad fixture");
+  store.apply(msg.record);
+  return view;
+}
+
+async function run(line: string, session: SessionView, member = view()): Promise<Outcome> {
+  return await dispatch(line, session, member, RECEIVED_NS);
+}
+
+function kinds(effects: Effect[]): string[] {
+  return effects.map((e) => e.kind === "event" ? `event:${e.event}` : e.kind);
+}
+
+Deno.test("dispatch() answers every client line with its byte-exact reply", async (t) => {
+  const table: Array<[string, string | null, string[]]> = [
+    [
+      "IAMAT kiwi.cs.ucla.edu +34.068930-118.445127 1621464827.959498503",
+      "AT Campbell +0.263873497 kiwi.cs.ucla.edu +34.068930-118.445127 1621464827.959498503\n",
+      ["accept"],
+    ],
+    [
+      "IAMAT future +1-1 1621464829",
+      "AT Campbell -0.776628000 future +1-1 1621464829\n",
+      ["accept"],
+    ],
+    ["IAMAT kiwi +91+0 1", "? IAMAT kiwi +91+0 1\n", ["event:msg.invalid"]],
+    ["IAMAT kiwi +34-118", "? IAMAT kiwi +34-118\n", ["event:msg.invalid"]],
+    ["iamat kiwi +34-118 1", "? iamat kiwi +34-118 1\n", ["event:msg.invalid"]],
+    ["WHATSAT unknown 10 5", "? WHATSAT unknown 10 5\n", []],
+    ["WHATSAT kiwi 51 5", "? WHATSAT kiwi 51 5\n", ["event:msg.invalid"]],
+    ["WHATSAT kiwi 10 21", "? WHATSAT kiwi 10 21\n", ["event:msg.invalid"]],
+    [KIWI_AT, `? ${KIWI_AT}\n`, []],
+    [EMPTY_DIGEST, `? ${EMPTY_DIGEST}\n`, []],
+    ["ASK 0", "? ASK 0\n", []],
+    ["HAVE 0", "? HAVE 0\n", []],
+    ["WANT 0", "? WANT 0\n", []],
+    ["hello there", "? hello there\n", ["event:msg.invalid"]],
+    ["  \t ", null, []],
+    ["", null, []],
+  ];
+  for (const [line, reply, effects] of table) {
+    await t.step(JSON.stringify(line), async () => {
+      const out = await run(line, client());
+      if (line.trim() === "") {
+        assert.equal(out, BLANK);
+        return;
+      }
+      if (reply !== null) assert.equal(out.reply?.wire, reply);
+      assert.deepEqual(kinds(out.effects), effects);
+    });
+  }
+});
+
+Deno.test("dispatch() turns an IAMAT into one accept effect carrying the reply's own AT line", async () => {
+  const out = await run("IAMAT kiwi +34.068930-118.445127 1621464827.959498503", client());
+  const accept = out.effects[0];
+  assert.equal(accept.kind, "accept");
+  if (accept.kind !== "accept") return;
+  assert.equal(accept.from, null);
+  assert.equal(accept.line + "\n", out.reply?.wire);
+  assert.equal(formatAt(accept.record), accept.line);
+});
+
+Deno.test("dispatch() answers WHATSAT with the stored AT line, the Nearby Search JSON and a blank line", async () => {
+  const out = await run("WHATSAT kiwi 10 5", client());
+  const wire = out.reply!.wire;
+  assert.ok(wire.startsWith(KIWI_AT + '\n{\n   "html_attributions"'), wire);
+  assert.ok(wire.endsWith("}\n\n"));
+  assert.ok(!wire.slice(0, -2).includes("\n\n"), "no blank line inside the JSON");
+  assert.match(wire, /"name": "Royce Hall"/);
+});
+
+Deno.test("dispatch() gives the Nearby Search shape with UNKNOWN_ERROR when places rejects", async () => {
+  const { view: member, store } = testPort({
+    places: { name: "broken", nearby: () => Promise.reject(new Error("upstream down")) },
+  });
+  const kiwi = parseMessage(KIWI_AT);
+  if (kiwi.kind === "AT") store.apply(kiwi.record);
+  const out = await run("WHATSAT kiwi 10 5", client(), member);
+  assert.match(out.reply!.wire, /"status": "UNKNOWN_ERROR"/);
+  assert.match(out.reply!.wire, /"error_message": "upstream down"/);
+  assert.deepEqual(kinds(out.effects), ["event:places.error", "event:places.error"]);
+});
+
+Deno.test("dispatch() accepts a neighbour's hello as the first line and answers with a welcome", async () => {
+  const out = await run("HERD 1 Smith", client());
+  assert.equal(out.reply?.wire, "HERD 1 Campbell\n");
+  assert.deepEqual(kinds(out.effects), ["peer", "event:peer.link.accepted"]);
+});
+
+Deno.test("dispatch() refuses a hello that is not first, from a non-neighbour, or failing auth", async (t) => {
+  const deny: PeerAuth = {
+    mode: "secret",
+    sign: () => Promise.resolve([]),
+    check: () => Promise.resolve("bad mac"),
+  };
+  const cases: Array<[string, SessionView, MemberView, string]> = [
+    ["not first", client(1), view(), "hello after first line"],
+    ["not a neighbour", client(), view(), "not a neighbour"],
+    ["bad auth", client(), view(deny), "bad mac"],
+  ];
+  for (const [name, session, member, why] of cases) {
+    await t.step(name, async () => {
+      const line = name === "not a neighbour" ? "HERD 1 Hill" : "HERD 1 Smith";
+      const out = await run(line, session, member);
+      assert.equal(out.reply?.wire, `? ${line}\n`);
+      const ev = out.effects[0];
+      assert.equal(ev.kind === "event" && ev.event, "peer.link.rejected");
+      assert.equal(ev.kind === "event" && ev.fields.reason, why);
+    });
+  }
+});
+
+Deno.test("dispatch() accepts a neighbour's AT line without reply, naming the sender", async () => {
+  const out = await run(KIWI_AT, neighbour());
+  assert.equal(out.reply, null);
+  assert.deepEqual(out.effects.map((e) => e.kind === "accept" && e.from), ["Smith"]);
+});
+
+Deno.test("dispatch() logs a neighbour's invalid line and sends nothing back", async () => {
+  const out = await run("AT Hill nonsense", neighbour());
+  assert.equal(out.reply, null);
+  assert.deepEqual(kinds(out.effects), ["event:peer.invalid"]);
+});
+
+Deno.test("dispatch() answers anti-entropy on either side, as asker (listener) or pusher (dialler)", async () => {
+  assert.equal(parseMessage(EMPTY_DIGEST).kind, "DIGEST");
+  const listener = await run(EMPTY_DIGEST, neighbour());
+  const pusher = await run(EMPTY_DIGEST, dialled(true));
+  // We hold kiwi and the other side nothing: the listener has nothing to ask for; the pusher
+  // asks what they hold under kiwi's node (ASK), so as to send kiwi.
+  assert.equal(listener.reply, null);
+  assert.deepEqual(kinds(listener.effects), ["synced", "event:sync.digest"]);
+  assert.match(pusher.reply?.wire ?? "", /^ASK [0-9a-f]\n$/);
+  assert.deepEqual(kinds(pusher.effects), ["synced", "event:sync.digest"]);
+});
+
+Deno.test("dispatch() on our own link: a welcome from the dialled neighbour is verified", async () => {
+  const out = await run("HERD 1 Smith", dialled(false));
+  assert.deepEqual(kinds(out.effects), ["welcomed", "event:peer.link.welcome"]);
+  assert.equal(out.reply, null);
+});
+
+Deno.test("dispatch() on our own link: a wrong welcome or a refused hello ends the session", async (t) => {
+  const cases: Array<[string, string, boolean]> = [
+    ["HERD 1 Hill", "welcome rejected: welcome names Hill", false],
+    ["? HERD 1 Campbell", HELLO_REFUSED, true],
+  ];
+  for (const [line, why, refused] of cases) {
+    await t.step(line, async () => {
+      const out = await run(line, dialled(false));
+      const end = out.effects.find((e) => e.kind === "end");
+      assert.deepEqual(end, { kind: "end", reason: why, refused });
+    });
+  }
+});
+
+Deno.test("dispatch() on our own link ignores records before the welcome", async () => {
+  const out = await run(KIWI_AT, dialled(false));
+  assert.equal(out.reply, null);
+  assert.deepEqual(kinds(out.effects), ["event:peer.link.reply"]);
+  const after = await run(KIWI_AT, dialled(true));
+  assert.deepEqual(kinds(after.effects), ["accept"]);
+});
+
+Deno.test("dispatch() on our own link does not serve client messages", async () => {
+  const out = await run("IAMAT kiwi +34-118 1", dialled(true));
+  assert.equal(out.reply, null);
+  assert.deepEqual(kinds(out.effects), ["event:peer.invalid"]);
+});

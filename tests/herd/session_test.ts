@@ -1,0 +1,139 @@
+import assert from "node:assert/strict";
+import {
+  type Conn,
+  type FloodTarget,
+  runSession,
+  type SessionOptions,
+} from "../../src/herd/mod.ts";
+import { testPort } from "./_port.ts";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/**
+ * A connection that yields the given chunks, then EOF, and writes into a
+ * trace shared with the links, so the order of writes can be asserted.
+ */
+function scriptedConn(chunks: string[], trace: string[]): Conn {
+  const reads = chunks.map((c) => encoder.encode(c));
+  return {
+    remoteAddr: { hostname: "127.0.0.1", port: 5000 },
+    read(buf) {
+      const next = reads.shift();
+      if (next === undefined) return Promise.resolve(null);
+      buf.set(next);
+      return Promise.resolve(next.length);
+    },
+    write(bytes) {
+      trace.push(`reply ${decoder.decode(bytes)}`);
+      return Promise.resolve(bytes.length);
+    },
+    closeWrite: () => Promise.resolve(),
+    close() {},
+  };
+}
+
+/** A link that only writes when flushed, into the trace. */
+function tracedLink(name: string, trace: string[]): FloodTarget {
+  let queued = "";
+  return {
+    send(line) {
+      queued += line;
+    },
+    flush() {
+      if (queued === "") return;
+      trace.push(`${name} ${queued}`);
+      queued = "";
+    },
+  };
+}
+
+const OPTS: SessionOptions = {
+  id: 1,
+  role: "listener",
+  maxLineBytes: 1024,
+  peerLineBytes: 4096,
+  writeTimeoutMs: 1000,
+};
+
+Deno.test("runSession() issues every link's flood write before the reply that caused it", async () => {
+  const trace: string[] = [];
+  const links = new Map([["Smith", tracedLink("Smith", trace)], [
+    "Jaquez",
+    tracedLink("Jaquez", trace),
+  ]]);
+  const { port } = testPort({ links });
+  const conn = scriptedConn(["IAMAT a +1+1 1621464828\nIAMAT b +1+1 1621464828\n"], trace);
+  const end = await runSession(conn, port, OPTS);
+  assert.equal(end.reason, "closed by client");
+  const a = "AT Campbell +0.223372000 a +1+1 1621464828\n";
+  const b = "AT Campbell +0.223372000 b +1+1 1621464828\n";
+  // One read: both floods leave in one write per link, then one write carries both replies.
+  assert.deepEqual(trace, [`Smith ${a}${b}`, `Jaquez ${a}${b}`, `reply ${a}${b}`]);
+});
+
+Deno.test("runSession() floods before the reply when a WHATSAT follows an IAMAT in the same read", async () => {
+  const trace: string[] = [];
+  const links = new Map([["Smith", tracedLink("Smith", trace)]]);
+  const { port } = testPort({ links });
+  const conn = scriptedConn(["IAMAT a +1+1 1621464828\nWHATSAT a 10 1\n"], trace);
+  await runSession(conn, port, OPTS);
+  assert.equal(trace.length, 3);
+  assert.ok(trace[0].startsWith("Smith AT Campbell"), trace[0]);
+  assert.ok(trace[1].startsWith("reply AT Campbell"), "the IAMAT's reply before the WHATSAT's");
+  assert.ok(trace[2].startsWith("reply AT Campbell +0.223372000 a") && trace[2].endsWith("}\n\n"));
+});
+
+Deno.test("runSession() answers a last line without LF at EOF, and does not flood an older record", async () => {
+  const trace: string[] = [];
+  const links = new Map([["Smith", tracedLink("Smith", trace)]]);
+  const { port, store } = testPort({ links });
+  const conn = scriptedConn(["IAMAT a +1+1 1621464828\n", "IAMAT a +2+2 1621464827"], trace);
+  await runSession(conn, port, OPTS);
+  assert.deepEqual(trace, [
+    "Smith AT Campbell +0.223372000 a +1+1 1621464828\n",
+    "reply AT Campbell +0.223372000 a +1+1 1621464828\n",
+    "reply AT Campbell +1.223372000 a +2+2 1621464827\n",
+  ]);
+  assert.equal(store.line("a"), "AT Campbell +0.223372000 a +1+1 1621464828");
+});
+
+Deno.test("runSession() logs every line in as msg.in, with the peer once a hello is accepted", async () => {
+  const trace: string[] = [];
+  const { port, log, store, redialed } = testPort();
+  const conn = scriptedConn([
+    "HERD 1 Smith\n",
+    "AT Smith +0.100000000 kiwi +34-118 1621464828\n",
+  ], trace);
+  const end = await runSession(conn, port, OPTS);
+  assert.equal(end.peer, "Smith");
+  assert.deepEqual(redialed, ["Smith"]);
+  assert.deepEqual(trace, ["reply HERD 1 Campbell\n"]);
+  assert.equal(store.line("kiwi"), "AT Smith +0.100000000 kiwi +34-118 1621464828");
+  const ins = log.named("msg.in").map((e) => [e.fields.peer, e.fields.line]);
+  assert.deepEqual(ins, [
+    [undefined, "HERD 1 Smith"],
+    ["Smith", "AT Smith +0.100000000 kiwi +34-118 1621464828"],
+  ]);
+});
+
+Deno.test("runSession() on our own link hands replies to the link's output, never to the socket", async () => {
+  const trace: string[] = [];
+  const out: string[] = [];
+  let welcomed = 0;
+  const { port } = testPort();
+  const conn = scriptedConn([
+    "HERD 1 Smith\n",
+    "DIGEST - " + Array(16).fill("0").join(" ") + "\n",
+  ], trace);
+  await runSession(conn, port, {
+    ...OPTS,
+    role: "dialler",
+    peer: "Smith",
+    output: (wire) => out.push(wire),
+    onWelcomed: () => welcomed++,
+  });
+  assert.equal(welcomed, 1);
+  assert.deepEqual(trace, [], "nothing written on the socket by the session");
+  assert.deepEqual(out, [], "an empty store answers an empty digest with nothing");
+});
