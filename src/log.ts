@@ -33,21 +33,14 @@
  * is one event per line received and `reply.out` (`conn`, `remote`, `reply`,
  * the whole reply text) one per reply written.
  *
- * Event names (the `event` field of every JSON line, also its `message`):
- * `member.listening`, `member.loaded` (records read from `data_dir`),
- * `member.unauthenticated` (no secret: peers trusted by address), `member.stopped`,
- * `conn.open`, `conn.close`, `conn.refused` (over `max_connections`), `msg.in`,
- * `reply.out`, `peer.invalid`, `peer.link.open`, `peer.link.accepted`,
- * `peer.link.welcome`, `peer.link.rejected`, `peer.link.dropped`, `peer.link.redial`,
- * `peer.link.redial.now` (the neighbour dialled us: backoff cut short),
- * `peer.queue.overflow`, `sync.start`, `sync.digest`, `sync.want` (anti-entropy),
- * `record.stored`, `places.error`, `places.upstream` (one
- * HTTP attempt to Google, debug, key redacted), `places.stats` (cache and upstream
- * counters, while busy and at shutdown), `error`.
+ * Event names (the `event` field of every JSON line, also its `message`) are
+ * listed, with their meaning, in one place: `EVENTS` in src/events.ts
+ * (docs/EVENTS.md is generated from it).
  *
  * @module
  */
 
+import type { EventName } from "./events.ts";
 import {
   configure,
   getLogger,
@@ -70,10 +63,10 @@ export interface EventLog {
    * Records one event.
    *
    * @param level Severity.
-   * @param event Dotted event name, e.g. `msg.in`.
+   * @param event Dotted event name, e.g. `msg.in`, one of `EVENTS` (src/events.ts).
    * @param fields Structured detail (connection id, remote address, peer, line...).
    */
-  emit(level: EventLevel, event: string, fields: EventFields): void;
+  emit(level: EventLevel, event: EventName, fields: EventFields): void;
 }
 
 /** Root LogTape category of herd; a member logs under `["herd", <Name>]`. */
@@ -326,14 +319,14 @@ const encoder = new TextEncoder();
 /** An event log that keeps events in memory (tests, `simulate --demo`). */
 export class MemoryLog implements EventLog {
   /** Every event so far, oldest first. */
-  readonly events: Array<{ level: EventLevel; event: string; fields: EventFields }> = [];
+  readonly events: Array<{ level: EventLevel; event: EventName; fields: EventFields }> = [];
 
-  emit(level: EventLevel, event: string, fields: EventFields): void {
+  emit(level: EventLevel, event: EventName, fields: EventFields): void {
     this.events.push({ level, event, fields });
   }
 
   /** Events named `event`. */
-  named(event: string): Array<{ level: EventLevel; event: string; fields: EventFields }> {
+  named(event: EventName): Array<{ level: EventLevel; event: EventName; fields: EventFields }> {
     return this.events.filter((e) => e.event === event);
   }
 }

@@ -74,10 +74,10 @@ Deno.test("a member's log file records messages in, replies out and its listenin
 
 Deno.test("MemoryLog keeps events in order and filters by name", () => {
   const log = new MemoryLog();
-  log.emit("info", "a", { n: 1 });
-  log.emit("debug", "b", {});
-  log.emit("info", "a", { n: 2 });
-  assert.deepEqual(log.named("a").map((e) => e.fields.n), [1, 2]);
+  log.emit("info", "sync.start", { n: 1 });
+  log.emit("debug", "conn.open", {});
+  log.emit("info", "sync.start", { n: 2 });
+  assert.deepEqual(log.named("sync.start").map((e) => e.fields.n), [1, 2]);
   assert.equal(log.events.length, 3);
 });
 

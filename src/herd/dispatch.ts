@@ -14,6 +14,7 @@
  * @module
  */
 
+import type { EventName } from "../events.ts";
 import type { EventFields, EventLevel } from "../log.ts";
 import { formatNearbySearch } from "../places/nearby_search_json.ts";
 import type { NearbySearchResponse, PlacesProvider } from "../places/types.ts";
@@ -107,7 +108,7 @@ export type Effect =
   /** Anti-entropy sent this much in the reply (counters). */
   | { kind: "synced"; digests: number; bytes: number; records: number }
   /** A log event. */
-  | { kind: "event"; level: EventLevel; event: string; fields: EventFields };
+  | { kind: "event"; level: EventLevel; event: EventName; fields: EventFields };
 
 /** What one line leads to. */
 export interface Outcome {
@@ -138,7 +139,7 @@ function wireReply(wire: WireText): Reply {
   return { wire, text: wireToDisplay(wire) };
 }
 
-function event(level: EventLevel, name: string, fields: EventFields): Effect {
+function event(level: EventLevel, name: EventName, fields: EventFields): Effect {
   return { kind: "event", level, event: name, fields };
 }
 

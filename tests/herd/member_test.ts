@@ -402,8 +402,8 @@ Deno.test("member logs every message in and reply out with connection id and rem
     assert.equal(outs[1].fields.reply, "? nope\n");
     assert.equal(ins[0].fields.conn, outs[0].fields.conn);
     assert.match(String(ins[0].fields.remote), /^127\.0\.0\.1:\d+$/);
-    // A link is "up" once its hello is written; the listener logs its accept a little later.
-    for (const ev of ["peer.link.open", "peer.link.accepted"]) {
+    // A link is open once the neighbour's welcome is verified, which follows its accept.
+    for (const ev of ["peer.link.open", "peer.link.accepted"] as const) {
       await waitFor(() => log.named(ev).length >= 2, 5000, ev);
     }
   });

@@ -1,0 +1,83 @@
+/**
+ * Every event a member logs, in one list: the `event` field of each JSON
+ * line (PROTOCOL.md section 5), typed so that emitting an unlisted name does
+ * not compile, and the source of docs/EVENTS.md (a test checks that the
+ * document lists exactly these, in this order).
+ *
+ * @module
+ */
+
+/** Event name -> what it means and its main fields. */
+export const EVENTS = {
+  "member.listening": "The member listens (`address`, `neighbours`).",
+  "member.loaded": "Records read from `data_dir` at start (`file`, `records`, `skipped`).",
+  "member.unauthenticated":
+    "No `[herd] secret`: neighbours are trusted by source address only (warning).",
+  "member.stopping": "A signal asked the member to stop (`signal`).",
+  "member.stopped": "The member stopped (`records` held).",
+  "conn.open": "A connection was accepted (`conn`, `remote`; debug).",
+  "conn.close":
+    "An accepted connection ended (`conn`, `remote`, `peer` for a neighbour's, `reason`).",
+  "conn.refused":
+    "Connections refused over `max_connections`, at most one event a second (`refused`).",
+  "msg.in":
+    "One line received, on any connection, either side of a link (`conn`, `remote`, `peer`, `line`, `overlong`).",
+  "msg.invalid": "A client line answered with a `?` line (`conn`, `reason`; debug).",
+  "reply.out": "One reply written, or handed to our link's writer (`conn`, `remote`, `reply`).",
+  "record.stored":
+    "A neighbour's record was newer and stored (`peer`, `client`, `forwardedTo`; debug).",
+  "peer.invalid": "A neighbour sent a line that is not a peer message; dropped (`peer`, `reason`).",
+  "peer.link.hello": "Our hello was written on a dialled link (`peer`, `address`; debug).",
+  "peer.link.welcome": "The neighbour's welcome was verified (`peer`; debug).",
+  "peer.link.open":
+    "Our link to a neighbour is welcomed: it carries records now (`peer`, `address`).",
+  "peer.link.accepted": "A neighbour's hello on our port was accepted (`conn`, `remote`, `peer`).",
+  "peer.link.rejected": "A hello on our port was refused (`peer`, `reason`; warning).",
+  "peer.link.refused": "The neighbour answered our link with a `?` line (`peer`, `line`; warning).",
+  "peer.link.reply":
+    "The neighbour sent something else before its welcome (`peer`, `line`; debug).",
+  "peer.link.dropped": "Our link to a neighbour ended (`peer`, `address`, `reason`; warning).",
+  "peer.link.failed": "A dial failed (`peer`, `address`, `reason`; debug).",
+  "peer.link.redial": "The link waits before it dials again (`peer`, `attempt`, `delayMs`; debug).",
+  "peer.link.redial.now": "The neighbour dialled us, so our backoff was cut short (debug).",
+  "peer.queue.overflow": "A link's queue is full: its oldest lines are being dropped (warning).",
+  "peer.queue.dropped": "Lines dropped while the link was down, counted when it is back (`lines`).",
+  "sync.start": "Anti-entropy started on a link (`peer`, `reason`, `records`).",
+  "sync.digest": "A DIGEST was answered (`peer`, `prefix`, `differing`; root info, deeper debug).",
+  "sync.want": "A WANT was answered with records (`peer`, `prefix`, `records`; debug).",
+  "sync.have": "A HAVE was answered with records (`peer`, `prefix`, `records`; debug).",
+  "places.error":
+    "The places service failed; the reply keeps its shape (`provider`, `status`, `reason`).",
+  "places.upstream": "One HTTP attempt to Google (`status`, `ms`; debug, key redacted).",
+  "places.stats": "Cache and upstream counters, while busy and at shutdown (`provider`, `final`).",
+  "error": "Something failed that the member survived (`reason`).",
+} as const satisfies Record<string, string>;
+
+/** The name of an event a member logs. */
+export type EventName = keyof typeof EVENTS;
+
+/**
+ * The text of docs/EVENTS.md: a table of every event, generated from
+ * {@linkcode EVENTS} (`deno fmt` then pads the table's columns).
+ *
+ * @returns Markdown.
+ */
+export function eventsMarkdown(): string {
+  const rows = Object.entries(EVENTS).map(([name, what]) => `| \`${name}\` | ${what} |`);
+  return [
+    "# Log events",
+    "",
+    "Each member appends one JSON object per event to `<log-dir>/<Name>.log`; the `event` field",
+    "names it. This table is generated from `src/events.ts` (`deno task events`), and a test",
+    "checks that it matches.",
+    "",
+    "```sh",
+    `grep '"event":"peer.link' logs/Hill.log`,
+    "```",
+    "",
+    "| event | meaning and fields |",
+    "| --- | --- |",
+    ...rows,
+    "",
+  ].join("\n");
+}
