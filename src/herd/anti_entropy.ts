@@ -47,6 +47,7 @@ import {
   type WantMessage,
   type WireText,
 } from "../protocol/mod.ts";
+import type { SessionRole } from "./dispatch.ts";
 import type { RecordStore } from "./store.ts";
 
 /**
@@ -102,15 +103,16 @@ export function recordsUnder(
  *
  * @param msg The neighbour's digests of the children of `msg.prefix`.
  * @param store Our records.
- * @param pusher True on the dialler's side (it sends records), false on the listener's (it
- *   asks for them).
+ * @param role Our side of the connection: the `dialler` pushes records (it asks what the
+ *   listener holds), the `listener` says what it holds (HAVE) so as to be sent them.
  * @returns What to send back.
  */
 export function answerDigest(
   msg: DigestMessage,
   store: RecordStore,
-  pusher: boolean,
+  role: SessionRole,
 ): DigestAnswer {
+  const pusher = role === "dialler";
   let text = "";
   let differing = 0;
   const asked: string[] = [];

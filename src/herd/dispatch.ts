@@ -187,8 +187,7 @@ export function dispatch(
     case "ASK":
     case "HAVE":
       if (session.peer === null) return only(invalidReply(line));
-      // On a connection the neighbour dialled, we are the side that asks.
-      return antiEntropy(msg, session.peer, member, false);
+      return antiEntropy(msg, session.peer, member, session.role);
     case "invalid":
       if (session.peer !== null) {
         return only(null, peerInvalid(session, msg.reason, line));
@@ -338,7 +337,7 @@ function fromNeighbourWeDialled(
       case "WANT":
       case "ASK":
       case "HAVE":
-        return antiEntropy(msg, peer, member, true);
+        return antiEntropy(msg, peer, member, session.role);
     }
   }
   const text = wireToDisplay(line);
@@ -381,15 +380,14 @@ async function welcome(
 }
 
 /**
- * Answers a neighbour's anti-entropy line (see anti_entropy.ts).
- *
- * @param pusher True on our own link to `peer` (we send records), false on its link to us.
+ * Answers a neighbour's anti-entropy line (see anti_entropy.ts): on our own
+ * link we push records, on a link the neighbour dialled we ask for them.
  */
 function antiEntropy(
   msg: DigestMessage | WantMessage | AskMessage | HaveMessage,
   peer: string,
   member: MemberView,
-  pusher: boolean,
+  role: SessionRole,
 ): Outcome {
   const store = member.store;
   if (msg.kind === "ASK") {
@@ -409,7 +407,7 @@ function antiEntropy(
       }),
     );
   }
-  const answer = answerDigest(msg, store, pusher);
+  const answer = answerDigest(msg, store, role);
   return syncReply(
     answer.text,
     1,

@@ -8,6 +8,7 @@ import {
   Member,
   openingDigest,
   RecordStore,
+  type SessionRole,
 } from "../../src/herd/mod.ts";
 import { MemoryLog } from "../../src/log.ts";
 import { createGeonamesProvider } from "../../src/places/mod.ts";
@@ -37,7 +38,7 @@ function push(
   let toB = openingDigest(a);
   let toA = "";
   while (toA !== "" || toB !== "") {
-    const deliver = (text: string, store: RecordStore, pusher: boolean) => {
+    const deliver = (text: string, store: RecordStore, role: SessionRole) => {
       let answer = "";
       for (const line of text.split("\n")) {
         if (line === "") continue;
@@ -45,7 +46,7 @@ function push(
         bytes += line.length + 1;
         const msg = parseMessage(line);
         if (msg.kind === "AT") store.apply(msg.record);
-        else if (msg.kind === "DIGEST") answer += answerDigest(msg, store, pusher).text;
+        else if (msg.kind === "DIGEST") answer += answerDigest(msg, store, role).text;
         else if (msg.kind === "WANT") answer += answerWant(msg, store).text;
         else if (msg.kind === "ASK") answer += answerAsk(msg, store);
         else if (msg.kind === "HAVE") answer += answerHave(msg, store).text;
@@ -54,8 +55,8 @@ function push(
       return answer;
     };
     pushed += toB.split("\n").filter((l) => l.startsWith("AT ")).length;
-    const nextToA = deliver(toB, b, false);
-    const nextToB = deliver(toA, a, true);
+    const nextToA = deliver(toB, b, "listener");
+    const nextToB = deliver(toA, a, "dialler");
     toA = nextToA;
     toB = nextToB;
   }
@@ -256,7 +257,7 @@ Deno.test("a HAVE that would be too long becomes WANT, and the records still arr
   const msg = parseMessage(openingDigest(pusher).trimEnd());
   if (msg.kind !== "DIGEST") throw new Error("no digest");
   // The listener compares the root's children: both nodes are small, so it says what it holds.
-  for (const line of answerDigest(msg, listener, false).text.split("\n")) {
+  for (const line of answerDigest(msg, listener, "listener").text.split("\n")) {
     if (line !== "") haves.push(line.split(" ")[0]);
   }
   assert.ok(haves.includes("WANT"), haves.join(","));

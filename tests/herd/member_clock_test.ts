@@ -1,0 +1,97 @@
+/**
+ * A member's timers on a fake clock: idle timeouts, periodic anti-entropy
+ * and the drain on stop, decided by ticks rather than by waiting.
+ */
+
+import assert from "node:assert/strict";
+import FakeTimers from "@sinonjs/fake-timers";
+import { parseConfig } from "../../src/config.ts";
+import { Member, type TimerClock } from "../../src/herd/mod.ts";
+import { MemoryLog } from "../../src/log.ts";
+import type { PlacesProvider } from "../../src/places/types.ts";
+import { waitFor } from "../_harness.ts";
+import { ONE_PLACE } from "./_port.ts";
+
+function fakeTimers(): { clock: FakeTimers.Clock; timers: TimerClock } {
+  const clock = FakeTimers.createClock();
+  return {
+    clock,
+    timers: {
+      nowMs: () => clock.now,
+      setTimeout: (fn, ms) => clock.setTimeout(fn, ms),
+      clearTimeout: (id) => clock.clearTimeout(id as FakeTimers.TimerId),
+      setInterval: (fn, ms) => clock.setInterval(fn, ms),
+      clearInterval: (id) => clock.clearInterval(id as FakeTimers.TimerId),
+    },
+  };
+}
+
+/** One member, no neighbours, on 127.0.0.1 port 0, with `herd` settings appended. */
+function solo(herd: string, timers: TimerClock, log: MemoryLog, places = ONE_PLACE): Member {
+  const config = parseConfig(
+    `[[servers]]\nname = "Solo"\nhost = "127.0.0.1"\nport = 1\n[herd]\n${herd}\n`,
+  );
+  const member = new Member({ config, name: "Solo", places, log, timers });
+  member.start({ port: 0 });
+  return member;
+}
+
+async function readAll(conn: Deno.Conn): Promise<string> {
+  const buf = new Uint8Array(4096);
+  let text = "";
+  for (let n = await conn.read(buf); n !== null; n = await conn.read(buf)) {
+    text += new TextDecoder().decode(buf.subarray(0, n));
+  }
+  return text;
+}
+
+Deno.test("Member closes a client idle for client_idle_ms, not before", async () => {
+  const { clock, timers } = fakeTimers();
+  const log = new MemoryLog();
+  const member = solo("client_idle_ms = 1000", timers, log);
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: member.address.port });
+  try {
+    await waitFor(() => member.connections === 1, 5000, "accepted");
+    clock.tick(999);
+    assert.equal(member.connections, 1, "open at 999 ms");
+    clock.tick(250); // the sweep runs every 250 ms: by 1250 ms it has seen 1000 ms of idling
+    assert.equal(await readAll(conn), "", "closed by the member, nothing written");
+    await waitFor(() => log.named("conn.close").length === 1, 5000, "conn.close");
+    assert.equal(log.named("conn.close")[0].fields.reason, "idle for 1000 ms");
+  } finally {
+    conn.close();
+    await member.stop(0);
+  }
+});
+
+Deno.test("Member.stop() waits drain_ms for a WHATSAT in progress, then closes it", async () => {
+  const { clock, timers } = fakeTimers();
+  const log = new MemoryLog();
+  let release: () => void = () => {};
+  const slow: PlacesProvider = {
+    name: "slow",
+    nearby: (q) =>
+      new Promise((resolve) => {
+        release = () => ONE_PLACE.nearby(q).then(resolve);
+      }),
+  };
+  const member = solo("drain_ms = 5000", timers, log, slow);
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: member.address.port });
+  try {
+    await conn.write(new TextEncoder().encode("IAMAT kiwi +34-118 1\nWHATSAT kiwi 10 1\n"));
+    await waitFor(() => log.named("reply.out").length === 1, 5000, "IAMAT answered");
+    let stopped = false;
+    const stopping = member.stop().then(() => (stopped = true));
+    await clock.tickAsync(4990);
+    assert.equal(stopped, false, "still draining: the WHATSAT is not answered");
+    release();
+    await clock.tickAsync(20);
+    await stopping;
+    const text = await readAll(conn);
+    assert.match(text, /^AT Solo \S+ kiwi \+34-118 1\nAT Solo \S+ kiwi \+34-118 1\n\{/);
+    assert.ok(text.endsWith("}\n\n"), "the WHATSAT answered in full before the close");
+  } finally {
+    conn.close();
+    await member.stop(0);
+  }
+});
