@@ -6,6 +6,7 @@
  * @module
  */
 
+import FakeTimers from "@sinonjs/fake-timers";
 import { testConfig } from "../../src/config.ts";
 import {
   acceptRecord,
@@ -102,4 +103,24 @@ export function testPort(opts: TestPortOptions = {}): TestPort {
     synced: () => {},
   };
   return { port, view, store, log, links, redialed };
+}
+
+/**
+ * A fake clock and the {@linkcode TimerClock} over it: only timers are fake,
+ * real I/O keeps going, so a test ticks the clock where it would have slept.
+ *
+ * @returns The clock (tick it) and the timers (inject them).
+ */
+export function fakeTimers(): { clock: FakeTimers.Clock; timers: TimerClock } {
+  const clock = FakeTimers.createClock();
+  return {
+    clock,
+    timers: {
+      nowMs: () => clock.now,
+      setTimeout: (fn, ms) => clock.setTimeout(fn, ms),
+      clearTimeout: (id) => clock.clearTimeout(id as FakeTimers.TimerId),
+      setInterval: (fn, ms) => clock.setInterval(fn, ms),
+      clearInterval: (id) => clock.clearInterval(id as FakeTimers.TimerId),
+    },
+  };
 }

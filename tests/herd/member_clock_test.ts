@@ -4,27 +4,12 @@
  */
 
 import assert from "node:assert/strict";
-import FakeTimers from "@sinonjs/fake-timers";
 import { parseConfig } from "../../src/config.ts";
 import { Member, type TimerClock } from "../../src/herd/mod.ts";
 import { MemoryLog } from "../../src/log.ts";
 import type { PlacesProvider } from "../../src/places/types.ts";
 import { waitFor } from "../_harness.ts";
-import { ONE_PLACE } from "./_port.ts";
-
-function fakeTimers(): { clock: FakeTimers.Clock; timers: TimerClock } {
-  const clock = FakeTimers.createClock();
-  return {
-    clock,
-    timers: {
-      nowMs: () => clock.now,
-      setTimeout: (fn, ms) => clock.setTimeout(fn, ms),
-      clearTimeout: (id) => clock.clearTimeout(id as FakeTimers.TimerId),
-      setInterval: (fn, ms) => clock.setInterval(fn, ms),
-      clearInterval: (id) => clock.clearInterval(id as FakeTimers.TimerId),
-    },
-  };
-}
+import { fakeTimers, ONE_PLACE } from "./_port.ts";
 
 /** One member, no neighbours, on 127.0.0.1 port 0, with `herd` settings appended. */
 function solo(herd: string, timers: TimerClock, log: MemoryLog, places = ONE_PLACE): Member {

@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import FakeTimers from "@sinonjs/fake-timers";
 import { testConfig } from "../../src/config.ts";
 import {
   type Conn,
@@ -14,7 +13,7 @@ import {
 } from "../../src/herd/mod.ts";
 import { MemoryLog } from "../../src/log.ts";
 import { waitFor } from "../_harness.ts";
-import { testPort } from "./_port.ts";
+import { fakeTimers, testPort } from "./_port.ts";
 
 /** How a {@linkcode FakeNeighbour} answers a hello. */
 type Answer = "welcome" | "silent" | ((hello: string) => string);
@@ -109,21 +108,6 @@ function link(
     session: testPort().port,
     ...more,
   });
-}
-
-/** A fake clock as a TimerClock (real I/O keeps going; only timers are fake). */
-function fakeTimers(): { clock: FakeTimers.Clock; timers: TimerClock } {
-  const clock = FakeTimers.createClock();
-  return {
-    clock,
-    timers: {
-      nowMs: () => clock.now,
-      setTimeout: (fn, ms) => clock.setTimeout(fn, ms),
-      clearTimeout: (id) => clock.clearTimeout(id as FakeTimers.TimerId),
-      setInterval: (fn, ms) => clock.setInterval(fn, ms),
-      clearInterval: (id) => clock.clearInterval(id as FakeTimers.TimerId),
-    },
-  };
 }
 
 Deno.test("redialDelayMs() doubles from the minimum, caps at the maximum, and jitters within [d/2, d]", () => {
