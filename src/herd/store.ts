@@ -27,14 +27,10 @@ import {
 } from "../protocol/mod.ts";
 import { DigestTree } from "./digest_tree.ts";
 
-/** Called after a record was stored, with its AT line (no terminator). */
-export type StoredHook = (record: ClientRecord, atLine: WireText) => void;
-
 /** In-memory map from client id to its newest known record. */
 export class RecordStore {
   /** AT line (no terminator) by client id; each key is a slice of its line. */
   #lines = new Map<WireText, WireText>();
-  #hooks: StoredHook[] = [];
   /** Digests of the stored records, for anti-entropy. */
   readonly digests: DigestTree = new DigestTree();
 
@@ -65,8 +61,9 @@ export class RecordStore {
   }
 
   /**
-   * Stores `record` if it is newer than the stored one ({@linkcode isNewer}),
-   * updates the digest tree and calls every hook (e.g. persistence).
+   * Stores `record` if it is newer than the stored one ({@linkcode isNewer})
+   * and updates the digest tree. Nothing else: persisting and flooding a stored
+   * record is `acceptRecord()`'s (accept.ts).
    *
    * @param record A record from an IAMAT, a flood or a reconciliation.
    * @param line Its AT line, if the caller has it already (it floods the same line).
@@ -91,17 +88,7 @@ export class RecordStore {
     const key = line.slice(idStart, idStart + record.clientId.length);
     this.#lines.set(key, line);
     this.digests.update(key, current, line);
-    for (const hook of this.#hooks) hook(record, line);
     return true;
-  }
-
-  /**
-   * Registers a hook called after every stored record.
-   *
-   * @param hook Receives the record and its AT line; must not throw.
-   */
-  onStored(hook: StoredHook): void {
-    this.#hooks.push(hook);
   }
 
   /** Every stored record, oldest update first (parsed one at a time). */
