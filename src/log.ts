@@ -41,6 +41,7 @@
  */
 
 import type { EventName } from "./events.ts";
+export type { EventName } from "./events.ts";
 import {
   configure,
   getLogger,

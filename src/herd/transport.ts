@@ -74,8 +74,9 @@ export type Listen = (addr: PeerAddress) => Listener;
  * @returns The connection.
  * @throws {Deno.errors.ConnectionRefused | Error} If it cannot connect or is aborted.
  */
-export const tcpDial: Dial = (addr, signal) =>
-  Deno.connect({ hostname: addr.hostname, port: addr.port, transport: "tcp", signal });
+export function tcpDial(addr: PeerAddress, signal: AbortSignal): Promise<Conn> {
+  return Deno.connect({ hostname: addr.hostname, port: addr.port, transport: "tcp", signal });
+}
 
 /**
  * TCP listen with `Deno.listen`.
@@ -84,7 +85,7 @@ export const tcpDial: Dial = (addr, signal) =>
  * @returns The listener.
  * @throws {Deno.errors.AddrInUse} If the port is taken.
  */
-export const tcpListen: Listen = (addr) => {
+export function tcpListen(addr: PeerAddress): Listener {
   const listener = Deno.listen({ hostname: addr.hostname, port: addr.port, transport: "tcp" });
   return {
     get addr(): PeerAddress {
@@ -94,4 +95,4 @@ export const tcpListen: Listen = (addr) => {
     accept: () => listener.accept(),
     close: () => listener.close(),
   };
-};
+}
