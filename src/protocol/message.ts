@@ -24,6 +24,8 @@ import type { WireText } from "./wire_text.ts";
 export const HELLO_VERSION = "1";
 /** Largest WHATSAT radius, km (PROTOCOL.md section 2). */
 export const MAX_RADIUS_KM = 50;
+/** Smallest WHATSAT bound (PROTOCOL.md section 2): asking for no places is not a question. */
+export const MIN_BOUND = 1;
 /** Largest WHATSAT bound (PROTOCOL.md section 2; Google's page size). */
 export const MAX_BOUND = 20;
 
@@ -47,9 +49,9 @@ export interface WhatsatMessage {
   kind: "WHATSAT";
   /** Id of the client whose stored position is the search centre. */
   clientId: WireText;
-  /** Radius in km, 0 < radiusKm <= 50. */
+  /** Radius in km, 0 < radiusKm <= {@linkcode MAX_RADIUS_KM}. */
   radiusKm: number;
-  /** Most places to return, 1..20. */
+  /** Most places to return, {@linkcode MIN_BOUND}..{@linkcode MAX_BOUND}. */
   bound: number;
 }
 
@@ -232,8 +234,8 @@ function parseWhatsat(fields: WireText[]): Message {
     );
   }
   const bound = Number(fields[3]);
-  if (bound < 1 || bound > MAX_BOUND) {
-    return invalid(`Cannot parse WHATSAT: bound must be 1..${MAX_BOUND}, got ${bound}`);
+  if (bound < MIN_BOUND || bound > MAX_BOUND) {
+    return invalid(`Cannot parse WHATSAT: bound must be ${MIN_BOUND}..${MAX_BOUND}, got ${bound}`);
   }
   return { kind: "WHATSAT", clientId: fields[1], radiusKm: Number(fields[2]), bound };
 }

@@ -5,6 +5,7 @@ import {
   MAX_BOUND,
   MAX_RADIUS_KM,
   type Message,
+  MIN_BOUND,
   parseMessage,
 } from "../../src/protocol/message.ts";
 import { bytesToWire, unicodeToWire } from "../../src/protocol/wire_text.ts";
@@ -223,12 +224,15 @@ Deno.test("parseMessage() keeps a WHATSAT client id byte for byte", () => {
   assert.equal(expectKind(`WHATSAT ${ODD_ID} 10 5`, "WHATSAT").clientId, ODD_ID);
 });
 
-Deno.test("parseMessage() uses the limits named by MAX_RADIUS_KM and MAX_BOUND", () => {
+Deno.test("parseMessage() uses the limits named by MAX_RADIUS_KM, MIN_BOUND and MAX_BOUND", () => {
   assert.equal(MAX_RADIUS_KM, 50);
+  assert.equal(MIN_BOUND, 1);
   assert.equal(MAX_BOUND, 20);
   expectKind(`WHATSAT kiwi ${MAX_RADIUS_KM} ${MAX_BOUND}`, "WHATSAT");
+  expectKind(`WHATSAT kiwi ${MAX_RADIUS_KM} ${MIN_BOUND}`, "WHATSAT");
   expectInvalid(`WHATSAT kiwi ${MAX_RADIUS_KM + 1} ${MAX_BOUND}`);
   expectInvalid(`WHATSAT kiwi ${MAX_RADIUS_KM} ${MAX_BOUND + 1}`);
+  expectInvalid(`WHATSAT kiwi ${MAX_RADIUS_KM} ${MIN_BOUND - 1}`);
 });
 
 // --- AT ---
