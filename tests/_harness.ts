@@ -5,8 +5,10 @@
  * @module
  */
 
+import { request, requestBytes } from "../src/client/mod.ts";
 import { type HerdConfig, testConfig } from "../src/config.ts";
 import { type AddressBook, Member, type PeerAddress } from "../src/herd/mod.ts";
+import { writeAll } from "../src/herd/socket.ts";
 import { MemoryLog } from "../src/log.ts";
 import { createGeonamesProvider } from "../src/places/mod.ts";
 import type { PlacesProvider } from "../src/places/types.ts";
@@ -93,61 +95,24 @@ export async function waitFor(
   }
 }
 
-/** Reads everything until EOF, bounded by `timeoutMs`. */
-async function readToEnd(conn: Deno.TcpConn, timeoutMs: number): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  const buf = new Uint8Array(65536);
-  const timer = setTimeout(() => conn.close(), timeoutMs);
-  try {
-    while (true) {
-      const n = await conn.read(buf);
-      if (n === null) break;
-      chunks.push(buf.slice(0, n));
-    }
-  } finally {
-    clearTimeout(timer);
-  }
-  const out = new Uint8Array(chunks.reduce((a, c) => a + c.length, 0));
-  let off = 0;
-  for (const c of chunks) {
-    out.set(c, off);
-    off += c.length;
-  }
-  return out;
-}
-
 /**
- * The classic test client: connect, send `data`, half-close, read to EOF.
+ * The classic test client: connect, send `data`, half-close, read to EOF
+ * (the client module's {@linkcode requestBytes}).
  *
  * @returns The raw reply bytes.
+ * @throws {ClientError} If it cannot connect, or the reply is not complete within `timeoutMs`.
  */
-export async function exchangeBytes(
+export function exchangeBytes(
   addr: PeerAddress,
   data: Uint8Array,
   timeoutMs = 5000,
 ): Promise<Uint8Array> {
-  const conn = await Deno.connect({ hostname: addr.hostname, port: addr.port });
-  try {
-    // Written while the replies are read, so a long pipeline never waits on an unread reply.
-    const writing = (async () => {
-      for (let off = 0; off < data.length;) off += await conn.write(data.subarray(off));
-      await conn.closeWrite();
-    })();
-    const [, replies] = await Promise.all([writing, readToEnd(conn, timeoutMs)]);
-    return replies;
-  } finally {
-    try {
-      conn.close();
-    } catch {
-      // closed by the timeout
-    }
-  }
+  return requestBytes(addr, data, { timeoutMs });
 }
 
 /** {@linkcode exchangeBytes} for UTF-8 text. */
-export async function exchange(addr: PeerAddress, text: string, timeoutMs = 5000): Promise<string> {
-  const bytes = await exchangeBytes(addr, new TextEncoder().encode(text), timeoutMs);
-  return new TextDecoder().decode(bytes);
+export function exchange(addr: PeerAddress, text: string, timeoutMs = 5000): Promise<string> {
+  return request(addr, text, { timeoutMs });
 }
 
 /** A client that keeps its connection open (like nc or telnet). */
@@ -165,9 +130,7 @@ export class OpenClient {
   }
 
   async send(text: string): Promise<void> {
-    const data = new TextEncoder().encode(text);
-    let off = 0;
-    while (off < data.length) off += await this.#conn.write(data.subarray(off));
+    await writeAll(this.#conn, new TextEncoder().encode(text));
   }
 
   /** Reads until the buffer holds `marker`; returns text up to and including it. */

@@ -11,7 +11,9 @@
 
 import { Command, CommanderError, Option } from "commander";
 import { parseDurationMs, UserError } from "./args.ts";
-import { bench, BENCH_KINDS, BENCH_MODES, type BenchFlags } from "./bench.ts";
+import { BENCH_KINDS, BENCH_MODES, ClientError } from "../client/mod.ts";
+import { MAX_BOUND, MAX_RADIUS_KM, MIN_BOUND } from "../protocol/mod.ts";
+import { bench, type BenchFlags } from "./bench.ts";
 import { send } from "./send.ts";
 import { serve } from "./serve.ts";
 import { simulate } from "./simulate.ts";
@@ -26,6 +28,7 @@ export interface Program {
    * @returns Resolves once the action has finished.
    * @throws {CommanderError} On help, version or a usage error (already printed).
    * @throws {UserError} If an action fails on the user's input.
+   * @throws {ClientError} If `send`, `bench` or the demo cannot talk to a server.
    */
   parseAsync(argv: readonly string[], options: { from: "user" }): Promise<unknown>;
 }
@@ -128,8 +131,8 @@ export function buildProgram(): { program: Program; result: { code: number } } {
     .option("-w, --window <n>", "pipe: requests in flight per connection", "64")
     .option("-r, --rate <n>", "propagation: IAMATs per second", "100")
     .option("-t, --timeout <duration>", "a request unanswered this long is an error", "5s")
-    .option("--radius <km>", "WHATSAT radius, km (0 < r <= 50)", "10")
-    .option("--bound <n>", "WHATSAT bound (1..20)", "5")
+    .option("--radius <km>", `WHATSAT radius, km (0 < r <= ${MAX_RADIUS_KM})`, "10")
+    .option("--bound <n>", `WHATSAT bound (${MIN_BOUND}..${MAX_BOUND})`, "5")
     .option("--json", "print one JSON object instead of the table", false)
     .option("--no-progress", "no progress line on stderr")
     .action(async (target: string, target2: string | undefined, o: BenchFlags) => {
@@ -158,6 +161,11 @@ export async function run(args: string[]): Promise<number> {
     if (e instanceof UserError) {
       console.error(`herd: ${e.message}`);
       return e.exitCode;
+    }
+    // A server that cannot be reached or answers wrongly: the user's target, not our bug.
+    if (e instanceof ClientError) {
+      console.error(`herd: ${e.message}`);
+      return 2;
     }
     throw e;
   }

@@ -6,12 +6,12 @@
  * @module
  */
 
+import { request } from "../client/mod.ts";
 import { type HerdConfig, neighboursOf } from "../config.ts";
-import { type AddressBook, Member, type PeerAddress } from "../herd/mod.ts";
+import { type AddressBook, Member } from "../herd/mod.ts";
 import { memberLog } from "../log.ts";
 import type { PlacesProvider } from "../places/types.ts";
 import { UserError } from "./args.ts";
-import { request } from "./send.ts";
 import {
   loadConfigOrFail,
   placesOrFail,
@@ -119,16 +119,6 @@ function banner(config: HerdConfig, members: Member[], logDir: string): string {
   return lines.join("\n");
 }
 
-/** Sends one message the way test harnesses do (write, half-close, read to EOF). */
-async function ask(addr: PeerAddress, line: string): Promise<string> {
-  const decoder = new TextDecoder();
-  let reply = "";
-  await request(addr, line + "\n", 5000, (chunk) => {
-    reply += decoder.decode(chunk, { stream: true });
-  });
-  return reply;
-}
-
 /** Polls until `predicate` holds or `ms` pass; returns whether it held. */
 async function eventually(predicate: () => boolean, ms = 3000): Promise<boolean> {
   const deadline = Date.now() + ms;
@@ -163,7 +153,8 @@ async function demo(
   let failures = 0;
   const step = async (title: string, at: string, line: string, expect: RegExp) => {
     console.log(`\n# ${title}\n> ${at}: ${line}`);
-    const reply = await ask(byName.get(at)!.address, line);
+    // The way test harnesses ask: write, half-close, read to EOF.
+    const reply = await request(byName.get(at)!.address, line + "\n");
     console.log(reply.replace(/\n+$/, "").split("\n").map((l) => `< ${l}`).join("\n"));
     if (!expect.test(reply)) {
       failures++;
@@ -182,7 +173,7 @@ async function demo(
     console.log(`  ${m.name.padEnd(10)} ${m.address.hostname}:${m.address.port}`);
   }
   await eventually(() =>
-    members.every((m) => [...m.links.values()].every((l) => l.state === "up"))
+    members.every((m) => [...m.links.values()].every((l) => l.state === "welcomed"))
   );
 
   const t1 = (Date.now() / 1000).toFixed(9);
@@ -226,7 +217,7 @@ async function demo(
   console.log(`\n# ${victim} restarted on ${fresh.address.hostname}:${fresh.address.port}`);
   note(
     await eventually(() =>
-      [...fresh.links.values()].every((l) => l.state === "up") &&
+      [...fresh.links.values()].every((l) => l.state === "welcomed") &&
       members.every((m) => m.links.get(victim)?.state !== "down")
     ),
     `${victim} relinked with its neighbours`,

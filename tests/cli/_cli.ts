@@ -7,8 +7,8 @@
 
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
+import { ClientError, request } from "../../src/client/mod.ts";
 import { defaultConfig } from "../../src/config.ts";
-import { exchange } from "../_harness.ts";
 
 /** Absolute path of the program under test. */
 export const MAIN = fileURLToPath(new URL("../../main.ts", import.meta.url));
@@ -176,9 +176,10 @@ export function defaultHerdToml(ports: Map<string, number>, places = ""): string
 /** Sends one message on a fresh connection and half-closes; "" if the member does not answer (yet). */
 export async function tryExchange(port: number, line: string): Promise<string> {
   try {
-    return await exchange({ hostname: "127.0.0.1", port }, line, 5000);
-  } catch {
-    return "";
+    return await request({ hostname: "127.0.0.1", port }, line, { timeoutMs: 5000 });
+  } catch (e) {
+    if (e instanceof ClientError) return "";
+    throw e;
   }
 }
 

@@ -1,12 +1,8 @@
 import assert from "node:assert/strict";
 import { type HerdConfig, testConfig } from "../../src/config.ts";
-import {
-  type BenchAddress,
-  type BenchResult,
-  formatBenchTable,
-  runBench,
-} from "../../src/cli/bench.ts";
-import { UserError } from "../../src/cli/args.ts";
+import { formatBenchTable } from "../../src/cli/bench.ts";
+import { type BenchResult, ClientError, runBench } from "../../src/client/mod.ts";
+import { fakeServer } from "../_fake_server.ts";
 import { TestHerd, waitFor } from "../_harness.ts";
 import { assertUserError, freePort, runHerd } from "./_cli.ts";
 
@@ -38,74 +34,6 @@ function idsWith(herd: TestHerd, name: string, prefix: string): string[] {
   return [...herd.member(name).store.records()]
     .map((r) => r.clientId)
     .filter((id) => id.startsWith(prefix));
-}
-
-/**
- * A fake server on 127.0.0.1 port 0: `reply(line)` gives the bytes to answer
- * each line with (null: stay silent). Closes each connection at the client's EOF.
- */
-function fakeServer(reply: (line: string) => string | null): {
-  address: BenchAddress;
-  close(): Promise<void>;
-} {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const conns = new Set<Deno.Conn>();
-  const tasks = new Set<Promise<void>>();
-  const serveOne = async (conn: Deno.Conn) => {
-    const buf = new Uint8Array(65536);
-    const decoder = new TextDecoder();
-    const encoder = new TextEncoder();
-    let pending = "";
-    try {
-      for (let n = await conn.read(buf); n !== null; n = await conn.read(buf)) {
-        pending += decoder.decode(buf.subarray(0, n), { stream: true });
-        let lf: number;
-        let out = "";
-        while ((lf = pending.indexOf("\n")) !== -1) {
-          out += reply(pending.slice(0, lf)) ?? "";
-          pending = pending.slice(lf + 1);
-        }
-        const bytes = encoder.encode(out);
-        for (let off = 0; off < bytes.length;) off += await conn.write(bytes.subarray(off));
-      }
-    } catch {
-      // closed by the client or by close()
-    } finally {
-      conns.delete(conn);
-      try {
-        conn.close();
-      } catch {
-        // already closed
-      }
-    }
-  };
-  const accepting = (async () => {
-    try {
-      for await (const conn of listener) {
-        conns.add(conn);
-        const t = serveOne(conn);
-        tasks.add(t);
-        t.finally(() => tasks.delete(t));
-      }
-    } catch {
-      // listener closed
-    }
-  })();
-  return {
-    address: { hostname: "127.0.0.1", port: listener.addr.port },
-    async close() {
-      listener.close();
-      for (const c of conns) {
-        try {
-          c.close();
-        } catch {
-          // already closed
-        }
-      }
-      await accepting;
-      await Promise.all([...tasks]);
-    },
-  };
 }
 
 Deno.test("runBench() pipe: every IAMAT is answered and every member ends with every record", async () => {
@@ -275,7 +203,7 @@ Deno.test("runBench() rejects bad options and unreachable targets", async () => 
   await assert.rejects(runBench({ mode: "pipe", target, target2: target }), RangeError);
   await assert.rejects(runBench({ mode: "pipe", target, window: 0 }), RangeError);
   await assert.rejects(runBench({ mode: "pipe", target, requests: 10 }), (e: unknown) => {
-    assert.ok(e instanceof UserError);
+    assert.ok(e instanceof ClientError);
     assert.match(e.message, /^cannot connect to 127\.0\.0\.1:\d+/);
     return true;
   });
