@@ -8,7 +8,6 @@ import {
   type PeerLinkOptions,
   redialDelayMs,
   secretAuth,
-  type TimerClock,
   WELCOME_TIMEOUT_MS,
 } from "../../src/herd/mod.ts";
 import { MemoryLog } from "../../src/log.ts";

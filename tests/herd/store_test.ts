@@ -9,7 +9,6 @@ import {
 import {
   type ClientRecord,
   DIGEST_FANOUT,
-  keyHash,
   parseMessage,
   sameDigest,
 } from "../../src/protocol/mod.ts";
