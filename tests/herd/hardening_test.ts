@@ -8,6 +8,7 @@ import type { NearbySearchResponse, PlacesProvider } from "../../src/places/type
 import { exchange, TestHerd, waitFor } from "../_harness.ts";
 
 const places = createGeonamesProvider();
+const LOC = "+34.068930-118.445127";
 
 function tuned(settings: Partial<HerdSettings>): HerdConfig {
   const base = testConfig();
@@ -56,10 +57,25 @@ Deno.test("over max_connections, a new connection is closed at once and logged",
 });
 
 Deno.test("an idle client is disconnected after client_idle_ms; neighbours' links are not", async () => {
-  const herd = new TestHerd(tuned({ clientIdleMs: 100 }), places);
+  const base = tuned({ clientIdleMs: 100 });
+  // Hill and Smith alone: a record can only travel over the link between them.
+  const pair: HerdConfig = {
+    ...base,
+    servers: base.servers.filter((s) => s.name === "Hill" || s.name === "Smith"),
+    links: [["Hill", "Smith"]],
+  };
+  const herd = new TestHerd(pair, places);
   await herd.start();
   try {
-    const ups = herd.member("Hill").links.get("Smith")!.connections;
+    const [hill, smith] = [herd.member("Hill"), herd.member("Smith")];
+    // Each side has answered the other's opening DIGEST: the links carry nothing more unless
+    // asked, so from here on they are idle at least as long as the client below.
+    await waitFor(
+      () => ["Hill", "Smith"].every((n) => herd.logs.get(n)!.named("sync.digest").length >= 1),
+      5000,
+      "the opening reconciliation on both links",
+    );
+    const ups = [hill.links.get("Smith")!.connections, smith.links.get("Hill")!.connections];
     const conn = await Deno.connect(herd.address("Hill"));
     assert.equal(await closedWithin(conn, 3000), true);
     conn.close();
@@ -68,9 +84,22 @@ Deno.test("an idle client is disconnected after client_idle_ms; neighbours' link
     );
     assert.equal(closes.length, 1);
     assert.equal(closes[0].level, "info");
-    await new Promise((r) => setTimeout(r, 300));
-    assert.equal(herd.member("Hill").links.get("Smith")!.connections, ups);
-    assert.equal(herd.member("Hill").links.get("Smith")!.state, "welcomed");
+    // The idle sweep that closed the client saw both links idle longer. A record sent over each
+    // link now arrives only if that link's connection is still the one it was (a closed one
+    // would lose it until a redial, which counts a new connection).
+    assert.match(await exchange(hill.address, `IAMAT after-idle-h ${LOC} 1700000000\n`), /^AT /);
+    assert.match(await exchange(smith.address, `IAMAT after-idle-s ${LOC} 1700000000\n`), /^AT /);
+    await waitFor(
+      () =>
+        smith.store.get("after-idle-h") !== undefined &&
+        hill.store.get("after-idle-s") !== undefined,
+      5000,
+      "a record over each link after the idle sweep",
+    );
+    assert.equal(hill.links.get("Smith")!.connections, ups[0]);
+    assert.equal(hill.links.get("Smith")!.state, "welcomed");
+    assert.equal(smith.links.get("Hill")!.connections, ups[1]);
+    assert.equal(smith.links.get("Hill")!.state, "welcomed");
   } finally {
     await herd.stop();
   }
@@ -106,11 +135,12 @@ Deno.test("a client that does not read its replies is disconnected; the member k
 
 Deno.test("stop() drains: a reply in progress still reaches its client", async () => {
   let calls = 0;
+  const release = Promise.withResolvers<void>();
   const slow: PlacesProvider = {
     name: "slow",
     async nearby(): Promise<NearbySearchResponse> {
       calls++;
-      await new Promise((r) => setTimeout(r, 200));
+      await release.promise; // answers only once stop() has begun
       return { html_attributions: [], results: [], status: "ZERO_RESULTS" };
     },
   };
@@ -120,7 +150,22 @@ Deno.test("stop() drains: a reply in progress still reaches its client", async (
   await exchange(address, "IAMAT slow +34-118 1700000000\n");
   const asking = exchange(address, "WHATSAT slow 10 1\n");
   await waitFor(() => calls === 1, 5000);
-  await hill.stop(1000);
+  const stopping = hill.stop(1000);
+  // The stop is under way (the listener refuses new clients) while the reply is still pending.
+  await waitFor(
+    async () => {
+      try {
+        (await Deno.connect(address)).close();
+        return false;
+      } catch {
+        return true;
+      }
+    },
+    5000,
+    "the listener closed",
+  );
+  release.resolve();
+  await stopping;
   const reply = await asking;
   assert.match(reply, /^AT Hill .*\n\{\n[\s\S]*"ZERO_RESULTS"\n\}\n\n$/);
 });
