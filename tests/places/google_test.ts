@@ -17,6 +17,7 @@ import {
   searchNearbyToResponse,
 } from "../../src/places/mod.ts";
 import { assertNoSecret, type Behaviour, FakeGoogle, withFakeGoogle } from "./_fake_google.ts";
+import { waitFor } from "../_harness.ts";
 
 const KEY = "AIzaFAKE-google-test-key-0123456789";
 const UCLA: NearbyQuery = {
@@ -327,9 +328,9 @@ Deno.test("google provider answers UNKNOWN_ERROR when Google is slower than time
     fake.otherwise = { kind: "slow", delayMs: 30_000, then: { kind: "ok" } };
     const answer = await places.nearby(UCLA);
     assert.equal(answer.status, "UNKNOWN_ERROR");
-    assert.equal(answer.error_message, "Google Places API (New): no answer within 1000 ms");
+    assert.equal(answer.error_message, "Google Places API (New): no answer within 250 ms");
     assert.equal(fake.requests.length, 1, "a timeout is not retried");
-  }, { timeoutMs: 1000 });
+  }, { timeoutMs: 250 });
 });
 
 Deno.test("google provider answers UNKNOWN_ERROR on a network error, after one retry", async () => {
@@ -360,7 +361,7 @@ Deno.test("google provider answers UNKNOWN_ERROR when the caller aborts", async 
     fake.otherwise = { kind: "hold" };
     const controller = new AbortController();
     const pending = places.nearby({ ...UCLA, signal: controller.signal });
-    while (fake.requests.length === 0) await new Promise((r) => setTimeout(r, 5));
+    await waitFor(() => fake.requests.length > 0, 5000, "the request reaches the fake Google");
     controller.abort(new Error("client went away"));
     const answer = await pending;
     assert.equal(answer.status, "UNKNOWN_ERROR");
