@@ -45,11 +45,14 @@ Deno.test("five herd serve processes flood, answer, route around a stopped membe
         10_000,
         "Jaquez up",
       );
+      const t = "1700000000.25";
+      await waitFor(
+        async () => (await tryExchange(port("Campbell"), `IAMAT probe +0+0 ${t}\n`)) !== "",
+        10_000,
+        "Campbell up",
+      );
       await waitFor(
         async () => {
-          const t = `${Date.now()}`;
-          await tryExchange(port("Campbell"), `IAMAT probe +0+0 ${t}\n`);
-          await new Promise((r) => setTimeout(r, 50));
           for (const n of NAMES) {
             if (
               !(await tryExchange(port(n), "WHATSAT probe 1 1\n")).includes(` ${t}\n`)
@@ -119,15 +122,16 @@ Deno.test("five herd serve processes flood, answer, route around a stopped membe
 
       // Restart Singleton: its neighbours redial, and new updates reach it.
       start("Singleton");
+      const later = await exchange(
+        { hostname: "127.0.0.1", port: port("Hill") },
+        "IAMAT kiwi.cs.ucla.edu +34.068930-118.445127 1700000002\n",
+      );
+      assert.match(later, /^AT Hill /);
       await waitFor(
-        async () => {
-          const t = `1700000002.${Date.now()}`;
-          await tryExchange(port("Hill"), `IAMAT kiwi.cs.ucla.edu +34.068930-118.445127 ${t}\n`);
-          await new Promise((r) => setTimeout(r, 50));
-          return (await tryExchange(port("Singleton"), "WHATSAT kiwi.cs.ucla.edu 5 1\n")).includes(
-            ` ${t}\n`,
-          );
-        },
+        async () =>
+          (await tryExchange(port("Singleton"), "WHATSAT kiwi.cs.ucla.edu 5 1\n")).startsWith(
+            later,
+          ),
         15_000,
         "Singleton relinked",
       );
