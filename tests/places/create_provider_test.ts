@@ -70,7 +70,7 @@ Deno.test("createProvider() passes endpoint, timeout, field mask and key to the 
       {
         provider: "google",
         endpoint: `${fake.url}/`,
-        timeoutMs: 1000,
+        timeoutMs: 300,
         fieldMask: ["places.id", "places.displayName", "places.location"],
       },
       { apiKey: "the-key", log },
@@ -84,7 +84,7 @@ Deno.test("createProvider() passes endpoint, timeout, field mask and key to the 
     );
     fake.otherwise = { kind: "slow", delayMs: 30_000, then: { kind: "ok" } };
     const slow = await places.nearby({ ...UCLA, radiusM: 20_000 });
-    assert.equal(slow.error_message, "Google Places API (New): no answer within 1000 ms");
+    assert.equal(slow.error_message, "Google Places API (New): no answer within 300 ms");
     await places.close();
     assert.equal(log.named("places.stats").at(-1)?.fields.final, true);
     assert.deepEqual(fake.violations, []);

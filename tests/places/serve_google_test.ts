@@ -62,7 +62,7 @@ async function fiveServes(fake: FakeGoogle): Promise<void> {
     const ports = new Map(NAMES.map((n, i) => [n, free[i]]));
     await Deno.writeTextFile(
       `${dir}/herd.toml`,
-      defaultHerdToml(ports, `provider = "google"\nendpoint = "${fake.url}"\ntimeout_ms = 2000`),
+      defaultHerdToml(ports, `provider = "google"\nendpoint = "${fake.url}"\ntimeout_ms = 1000`),
     );
     const procs = new Map<string, Deno.ChildProcess>();
     const port = (n: string) => ports.get(n)!;
@@ -142,12 +142,12 @@ async function fiveServes(fake: FakeGoogle): Promise<void> {
         10_000,
       );
       console.log(
-        `WHATSAT with Google stalled, timeout_ms 2000: answered in ${
+        `WHATSAT with Google stalled, timeout_ms 1000: answered in ${
           (performance.now() - started).toFixed(0)
         } ms`,
       );
       assert.equal(statusOf(slow), "UNKNOWN_ERROR");
-      assert.match(slow, /no answer within 2000 ms/);
+      assert.match(slow, /no answer within 1000 ms/);
     } finally {
       const results: HerdResult[] = [];
       for (const child of procs.values()) {
