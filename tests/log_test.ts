@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { testConfig } from "../src/config.ts";
 import { Member } from "../src/herd/mod.ts";
 import { memberLog, MemoryLog, setupLogging, stopLogging } from "../src/log.ts";
-import { createGeonamesProvider } from "../src/places/mod.ts";
 import { exchange } from "./_harness.ts";
+import { noPlaces } from "./_no_places.ts";
 
 Deno.test("setupLogging() writes one JSON Lines file per member with flattened event fields", async () => {
   const dir = await Deno.makeTempDir({ prefix: "herd-log-" });
@@ -43,7 +43,7 @@ Deno.test("a member's log file records messages in, replies out and its listenin
   const member = new Member({
     config,
     name: "Campbell",
-    places: createGeonamesProvider(),
+    places: noPlaces(), // no WHATSAT here
     log: memberLog("Campbell"),
   });
   try {

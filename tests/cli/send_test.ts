@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { type HerdConfig, testConfig } from "../../src/config.ts";
 import { TestHerd } from "../_harness.ts";
+import { noPlaces } from "../_no_places.ts";
 import { assertUserError, freePort, runHerd } from "./_cli.ts";
 
 /** A herd of one: Campbell alone, port 0, no links. */
@@ -15,7 +16,8 @@ function soloConfig(): HerdConfig {
 
 /** Runs `fn` against a started one-member herd, stopping it afterwards. */
 async function withCampbell(fn: (target: string, herd: TestHerd) => Promise<void>): Promise<void> {
-  const herd = await new TestHerd(soloConfig()).start();
+  // Only IAMATs are sent: Campbell needs no GeoNames data.
+  const herd = await new TestHerd(soloConfig(), noPlaces()).start();
   try {
     const a = herd.address("Campbell");
     await fn(`${a.hostname}:${a.port}`, herd);

@@ -2,11 +2,12 @@ import assert from "node:assert/strict";
 import { type HerdConfig, testConfig } from "../../src/config.ts";
 import { Member, secretAuth } from "../../src/herd/mod.ts";
 import { MemoryLog } from "../../src/log.ts";
-import { createGeonamesProvider } from "../../src/places/mod.ts";
 import { formatHello, type HelloMessage, parseMessage } from "../../src/protocol/mod.ts";
 import { exchange, TestHerd, waitFor } from "../_harness.ts";
+import { noPlaces } from "../_no_places.ts";
 
-const places = createGeonamesProvider();
+// No test here asks WHATSAT: members need no GeoNames data.
+const places = noPlaces();
 const SECRET = "correct horse battery staple";
 
 function withSecret(secret: string): HerdConfig {

@@ -7,16 +7,12 @@
 
 import assert from "node:assert/strict";
 import { type HerdConfig, testConfig } from "../../src/config.ts";
-import type { PlacesProvider } from "../../src/places/types.ts";
 import { FaultHerd } from "../_faults.ts";
 import { waitFor } from "../_harness.ts";
+import { noPlaces } from "../_no_places.ts";
 
-// No test here asks WHATSAT, so no member needs places: a provider with nothing to load spares
-// every run of this file a GeoNames load (about half a second of CPU).
-const places: PlacesProvider = {
-  name: "none",
-  nearby: () => Promise.resolve({ html_attributions: [], results: [], status: "ZERO_RESULTS" }),
-};
+// No test here asks WHATSAT: members need no GeoNames data.
+const places = noPlaces();
 
 function herdOf(names: string[], links: Array<[string, string]>): HerdConfig {
   const base = testConfig();
