@@ -4,6 +4,7 @@ import { formatBenchTable } from "../../src/cli/bench.ts";
 import { type BenchResult, ClientError, runBench } from "../../src/client/mod.ts";
 import { fakeServer } from "../_fake_server.ts";
 import { TestHerd, waitFor } from "../_harness.ts";
+import { noPlaces } from "../_no_places.ts";
 import { assertUserError, freePort, runHerd } from "./_cli.ts";
 
 /** Runs `fn` against a started default-shaped herd on port 0, stopping it afterwards. */
@@ -11,7 +12,8 @@ async function withHerd(
   fn: (herd: TestHerd) => Promise<void>,
   config: HerdConfig = testConfig(),
 ): Promise<void> {
-  const herd = await new TestHerd(config).start();
+  // WHATSATs are only counted, never read: members need no GeoNames data.
+  const herd = await new TestHerd(config, noPlaces()).start();
   try {
     await fn(herd);
   } finally {

@@ -11,11 +11,12 @@ import {
   type SessionRole,
 } from "../../src/herd/mod.ts";
 import { MemoryLog } from "../../src/log.ts";
-import { createGeonamesProvider } from "../../src/places/mod.ts";
 import { type ClientRecord, formatAt, parseMessage } from "../../src/protocol/mod.ts";
 import { exchange, TestHerd, waitFor } from "../_harness.ts";
+import { noPlaces } from "../_no_places.ts";
 
-const places = createGeonamesProvider();
+// The one WHATSAT here checks only the AT line: members need no GeoNames data.
+const places = noPlaces();
 
 function at(origin: string, client: string, time: string, location = "+34-118"): ClientRecord {
   const m = parseMessage(`AT ${origin} +0.000000001 ${client} ${location} ${time}`);

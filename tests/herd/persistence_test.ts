@@ -2,11 +2,12 @@ import assert from "node:assert/strict";
 import { type HerdConfig, testConfig } from "../../src/config.ts";
 import { Member, RecordFile } from "../../src/herd/mod.ts";
 import { MemoryLog } from "../../src/log.ts";
-import { createGeonamesProvider } from "../../src/places/mod.ts";
 import { formatAt } from "../../src/protocol/mod.ts";
 import { exchange, TestHerd, waitFor } from "../_harness.ts";
+import { noPlaces } from "../_no_places.ts";
 
-const places = createGeonamesProvider();
+// The one WHATSAT here checks only the AT line: members need no GeoNames data.
+const places = noPlaces();
 
 function withDataDir(dir: string): HerdConfig {
   const base = testConfig();
