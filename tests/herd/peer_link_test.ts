@@ -8,6 +8,7 @@ import {
   type PeerLinkOptions,
   redialDelayMs,
   secretAuth,
+  tcpDial,
   WELCOME_TIMEOUT_MS,
 } from "../../src/herd/mod.ts";
 import { MemoryLog } from "../../src/log.ts";
@@ -138,24 +139,26 @@ Deno.test("PeerLink says hello first, then carries sent lines in order", async (
 });
 
 Deno.test("PeerLink queues lines while the neighbour is down and delivers them once it listens", async () => {
-  // Reserve a port, then free it so the first dials are refused.
-  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = probe.addr.port;
-  probe.close();
-  const l = link(() => ({ hostname: "127.0.0.1", port }));
-  let neighbour: FakeNeighbour | null = null;
+  // The neighbour is down until it listens: dials are refused by the injected transport, so no
+  // freed port can be taken by another test meanwhile.
+  const neighbour = new FakeNeighbour();
+  let down = true;
+  const dial = (addr: PeerAddress, signal: AbortSignal): Promise<Conn> =>
+    down ? Promise.reject(new Deno.errors.ConnectionRefused("down")) : tcpDial(addr, signal);
+  const l = link(() => neighbour.address, new MemoryLog(), 100, { dial });
   try {
     l.start();
     l.send("AT Campbell +0.000000001 early +1+1 1\n");
     await waitFor(() => l.dials >= 2, 5000, "two refused dials");
     assert.notEqual(l.state, "welcomed");
     assert.equal(l.queued, 1);
-    neighbour = new FakeNeighbour("welcome", port);
-    await waitFor(() => neighbour!.lines.length === 2, 5000, "queued line delivered");
+    assert.deepEqual(neighbour.lines, []);
+    down = false;
+    await waitFor(() => neighbour.lines.length === 2, 5000, "queued line delivered");
     assert.deepEqual(neighbour.lines, ["HERD 1 Campbell", "AT Campbell +0.000000001 early +1+1 1"]);
   } finally {
     await l.stop();
-    await neighbour?.close();
+    await neighbour.close();
   }
 });
 
