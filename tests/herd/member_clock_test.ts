@@ -8,6 +8,7 @@ import { parseConfig } from "../../src/config.ts";
 import { Member, type TimerClock } from "../../src/herd/mod.ts";
 import { MemoryLog } from "../../src/log.ts";
 import type { PlacesProvider } from "../../src/places/types.ts";
+import { parseMessage } from "../../src/protocol/mod.ts";
 import { waitFor } from "../_harness.ts";
 import { fakeTimers, ONE_PLACE } from "./_port.ts";
 
@@ -78,5 +79,37 @@ Deno.test("Member.stop() waits drain_ms for a WHATSAT in progress, then closes i
   } finally {
     conn.close();
     await member.stop(0);
+  }
+});
+
+Deno.test("Member reconciles every sync_interval_ms: a record whose flood was lost arrives at the next tick", async () => {
+  const { clock, timers } = fakeTimers();
+  const config = parseConfig(
+    '[[servers]]\nname = "A"\nhost = "127.0.0.1"\nport = 1\n[[servers]]\nname = "B"\nhost = "127.0.0.1"\nport = 2\n[herd]\nlinks = [["A", "B"]]\nsync_interval_ms = 1000\n',
+  );
+  const addresses = new Map();
+  const logs = { A: new MemoryLog(), B: new MemoryLog() };
+  const [a, b] = (["A", "B"] as const).map((name) =>
+    new Member({ config, name, places: ONE_PLACE, log: logs[name], addresses, timers })
+  );
+  try {
+    a.start({ port: 0 });
+    b.start({ port: 0 });
+    await waitFor(
+      () => a.links.get("B")?.state === "welcomed" && b.links.get("A")?.state === "welcomed",
+      5000,
+      "linked",
+    );
+    // Stored without a flood, as if every copy of the flood had been lost.
+    const lost = "AT A +0.100000000 lost +34-118 1621464827";
+    const msg = parseMessage(lost);
+    assert.equal(msg.kind === "AT" && a.store.apply(msg.record), true);
+    const periodic = () => logs.A.named("sync.start").filter((e) => e.fields.reason === "periodic");
+    assert.equal(periodic().length, 0);
+    clock.tick(1000);
+    assert.equal(periodic().length, 1, "one periodic run on A's link to B");
+    await waitFor(() => b.store.line("lost") === lost, 5000, "B holds the lost record");
+  } finally {
+    await Promise.all([a.stop(0), b.stop(0)]);
   }
 });
