@@ -3,30 +3,15 @@ import { survivePanics } from "../../src/cli/serve.ts";
 import { type HerdConfig, type HerdSettings, testConfig } from "../../src/config.ts";
 import { Member } from "../../src/herd/mod.ts";
 import { MemoryLog } from "../../src/log.ts";
-import type { NearbyQuery, NearbySearchResponse, PlacesProvider } from "../../src/places/types.ts";
+import type { NearbySearchResponse, PlacesProvider } from "../../src/places/types.ts";
 import { exchange, TestHerd, waitFor } from "../_harness.ts";
+import { cannedPlaces } from "../_no_places.ts";
 
 /**
  * Answers shaped and sized like GeoNames' (20 places near UCLA are ~8.7 KB of JSON) without
  * loading GeoNames, which costs about a second of CPU in every run of this file.
  */
-const places: PlacesProvider = {
-  name: "canned",
-  nearby: (query: NearbyQuery): Promise<NearbySearchResponse> =>
-    Promise.resolve({
-      html_attributions: [],
-      results: Array.from({ length: Math.min(query.maxResults, 20) }, (_, i) => ({
-        geometry: { location: { lat: 34.05612 + i / 1000, lng: -118.43063 - i / 1000 } },
-        name: `Westwood ${i}`,
-        place_id: `geonames:${5408522 + i}`,
-        reference: `geonames:${5408522 + i}`,
-        types: ["locality", "political"],
-        vicinity: "CA, United States",
-        population: 2019 + i,
-      })),
-      status: "OK",
-    }),
-};
+const places = cannedPlaces();
 const LOC = "+34.068930-118.445127";
 
 function tuned(settings: Partial<HerdSettings>): HerdConfig {
