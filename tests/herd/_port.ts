@@ -21,6 +21,7 @@ import {
 } from "../../src/herd/mod.ts";
 import { MemoryLog } from "../../src/log.ts";
 import type { PlacesProvider } from "../../src/places/types.ts";
+import { type ClientRecord, parseMessage } from "../../src/protocol/mod.ts";
 
 /** A places provider that answers every question with one fixed place. */
 export const ONE_PLACE: PlacesProvider = {
@@ -123,4 +124,17 @@ export function fakeTimers(): { clock: FakeTimers.Clock; timers: TimerClock } {
       clearInterval: (id) => clock.clearInterval(id as FakeTimers.TimerId),
     },
   };
+}
+
+/**
+ * The record of an AT line.
+ *
+ * @param line e.g. `AT Hill +0.100000000 kiwi +34-118 200`.
+ * @returns The parsed record.
+ * @throws {Error} If the line is not a valid AT line.
+ */
+export function record(line: string): ClientRecord {
+  const msg = parseMessage(line);
+  if (msg.kind !== "AT") throw new Error(`not an AT line: ${line}`);
+  return msg.record;
 }

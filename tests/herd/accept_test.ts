@@ -6,13 +6,7 @@ import {
   RecordStore,
 } from "../../src/herd/mod.ts";
 import { MemoryLog } from "../../src/log.ts";
-import { type ClientRecord, parseMessage } from "../../src/protocol/mod.ts";
-
-function record(line: string): ClientRecord {
-  const msg = parseMessage(line);
-  if (msg.kind !== "AT") throw new Error(`not an AT line: ${line}`);
-  return msg.record;
-}
+import { record } from "./_port.ts";
 
 /** A sink whose every step writes to one trace, so the order can be asserted. */
 function tracedSink(names: string[], persistThrows = false) {

@@ -6,18 +6,8 @@ import {
   flushLinks,
   RecordStore,
 } from "../../src/herd/mod.ts";
-import {
-  type ClientRecord,
-  DIGEST_FANOUT,
-  parseMessage,
-  sameDigest,
-} from "../../src/protocol/mod.ts";
-
-function record(line: string): ClientRecord {
-  const msg = parseMessage(line);
-  if (msg.kind !== "AT") throw new Error(`not an AT line: ${line}`);
-  return msg.record;
-}
+import { DIGEST_FANOUT, sameDigest } from "../../src/protocol/mod.ts";
+import { record } from "./_port.ts";
 
 const BASE = "AT Hill +0.100000000 kiwi +34-118 200";
 
