@@ -25,7 +25,7 @@ export interface RecordSink {
   readonly store: RecordStore;
   /**
    * Writes a stored record to disk (client id, AT line without terminator), or `null` when
-   * the member keeps records in memory only. May throw; the error is logged.
+   * records are kept in memory only. May throw; the error is logged.
    */
   readonly persist: ((clientId: WireText, atLine: WireText) => void) | null;
   /** Outgoing neighbour links by name. */

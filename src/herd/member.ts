@@ -35,7 +35,6 @@ import {
   type Listen,
   type Listener,
   type PeerAddress,
-  tcpDial,
   tcpListen,
 } from "./transport.ts";
 
@@ -128,6 +127,8 @@ export class Member {
   #port: SessionPort;
   /** What accepting a record touches. */
   #sink: RecordSink;
+  /** Line limit once a connection is a neighbour's ({@linkcode peerLineBytesOf}). */
+  #peerLineBytes: number;
 
   /**
    * Creates a stopped member; call {@linkcode Member.start} to listen and dial.
@@ -148,6 +149,7 @@ export class Member {
     const secret = opts.config.settings.secret;
     this.#auth = opts.auth ?? (secret === undefined ? hostAuth(opts.config) : secretAuth(secret));
     this.#timers = opts.timers ?? systemTimers;
+    this.#peerLineBytes = peerLineBytesOf(opts.config);
     this.#view = {
       name: this.name,
       store: this.store,
@@ -157,18 +159,20 @@ export class Member {
     };
     this.#sink = {
       store: this.store,
-      persist: null,
+      // The record file is open between start() and stop() when data_dir is set.
+      persist: (id, line) => this.#file?.save(id, line),
       links: this.#links,
       log: this.#log,
     };
     const links = this.#links;
     const sync = this.#sync;
+    const sink = this.#sink;
     this.#port = {
       view: this.#view,
       clock: opts.clock ?? wallClockNs,
       timers: this.#timers,
       log: this.#log,
-      accept: (record, line, from) => acceptRecord(this.#sink, record, line, from),
+      accept: (record, line, from) => acceptRecord(sink, record, line, from),
       neighbourBack: (n) => links.get(n)?.redialNow(),
       flushLinks: () => flushLinks(links),
       synced(digests, bytes, records) {
@@ -248,20 +252,18 @@ export class Member {
     this.#opts.places.warm?.();
     for (const peer of this.#neighbours) {
       const link: PeerLink = new PeerLink({
-        self: this.name,
         peer,
         addressOf: (n) => this.#addresses.get(n),
         redialMinMs: settings.redialMinMs,
         redialMaxMs: settings.redialMaxMs,
         queueLimit: settings.peerQueueLimit,
-        maxLineBytes: peerLineBytesOf(this.#opts.config),
+        maxLineBytes: this.#peerLineBytes,
         writeTimeoutMs: settings.writeTimeoutMs,
         log: this.#log,
         random: this.#opts.random,
-        auth: this.#auth,
         session: this.#port,
         nextConnId: () => this.#nextConnId++,
-        dial: this.#opts.dial ?? tcpDial,
+        dial: this.#opts.dial,
         timers: this.#timers,
         onWelcome: () => this.#reconcile(link, "link up"),
         onDrained: () => this.#reconcile(link, "queue overflowed"),
@@ -292,7 +294,6 @@ export class Member {
     const { records, skipped } = file.load();
     for (const record of records) this.store.apply(record);
     this.#file = file;
-    this.#sink = { ...this.#sink, persist: (id, line) => file.save(id, line) };
     this.#log.emit("info", "member.loaded", {
       file: file.path,
       records: records.length,
@@ -316,7 +317,6 @@ export class Member {
   #closeFile(): void {
     this.#file?.close();
     this.#file = null;
-    this.#sink = { ...this.#sink, persist: null };
   }
 
   /** Closes client connections idle for `idleMs`. */
@@ -417,7 +417,7 @@ export class Member {
       id,
       role: "listener",
       maxLineBytes: settings.maxLineBytes,
-      peerLineBytes: peerLineBytesOf(this.#opts.config),
+      peerLineBytes: this.#peerLineBytes,
       writeTimeoutMs: settings.writeTimeoutMs,
       activity,
     });

@@ -20,7 +20,6 @@
 
 import type { EventLog } from "../log.ts";
 import { formatHello, wireToBytes } from "../protocol/mod.ts";
-import type { PeerAuth } from "./auth.ts";
 import { systemTimers, type TimerClock, type TimerId } from "./clock.ts";
 import type { FloodTarget } from "./flood.ts";
 import { runSession, type SessionEnd, type SessionPort } from "./session.ts";
@@ -35,8 +34,6 @@ export type LinkState = "connecting" | "hello sent" | "welcomed" | "down" | "sto
 
 /** Options of {@linkcode PeerLink}. */
 export interface PeerLinkOptions {
-  /** This member's name (said in the hello). */
-  self: string;
   /** The neighbour's name. */
   peer: string;
   /** Where the neighbour listens now. */
@@ -53,11 +50,12 @@ export interface PeerLinkOptions {
   log: EventLog;
   /** Uniform random in [0, 1), injected for deterministic tests. @default Math.random */
   random?: () => number;
-  /** Signs our hello. */
-  auth: PeerAuth;
   /** Longest a write may wait for the neighbour to read, ms; then the link is dropped. */
   writeTimeoutMs: number;
-  /** The member, as the link's session changes it (records accepted, welcome checked). */
+  /**
+   * The member, as the link's session changes it (records accepted, welcome checked); its
+   * view's name and auth also sign our hello, so the hello and the welcome check share one auth.
+   */
   session: SessionPort;
   /** Connection ids for logs, shared with the member's listener. @default 1, 2, 3, ... */
   nextConnId?: () => number;
@@ -388,8 +386,8 @@ export class PeerLink implements FloodTarget {
     let welcomeTimer: TimerId | undefined;
     let end: SessionEnd | null = null;
     try {
-      const auth = await this.#opts.auth.sign("hello", this.#opts.self, this.peer);
-      const hello = formatHello(this.#opts.self, auth) + "\n";
+      const { name, auth } = this.#opts.session.view;
+      const hello = formatHello(name, await auth.sign("hello", name, this.peer)) + "\n";
       await writeWithin(conn, wireToBytes(hello), this.#opts.writeTimeoutMs, this.#timers);
       this.#state = "hello sent";
       this.#opts.log.emit("debug", "peer.link.hello", { peer: this.peer, address });

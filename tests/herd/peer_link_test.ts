@@ -1,8 +1,6 @@
 import assert from "node:assert/strict";
-import { testConfig } from "../../src/config.ts";
 import {
   type Conn,
-  hostAuth,
   type PeerAddress,
   PeerLink,
   type PeerLinkOptions,
@@ -95,7 +93,6 @@ function link(
   more: Partial<PeerLinkOptions> = {},
 ) {
   return new PeerLink({
-    self: "Campbell",
     peer: "Smith",
     addressOf,
     redialMinMs: 5,
@@ -104,7 +101,6 @@ function link(
     log,
     maxLineBytes: 65536,
     writeTimeoutMs: 5000,
-    auth: hostAuth(testConfig()),
     session: testPort().port,
     ...more,
   });
@@ -234,7 +230,7 @@ Deno.test("PeerLink with a secret drops a link whose welcome has no valid MAC, a
   const neighbour = new FakeNeighbour(() => "HERD 1 Smith ts=1 nonce=00 mac=00\n");
   const log = new MemoryLog();
   const auth = secretAuth("s3cret");
-  const l = link(() => neighbour.address, log, 100, { auth, session: testPort({ auth }).port });
+  const l = link(() => neighbour.address, log, 100, { session: testPort({ auth }).port });
   try {
     l.send("AT Campbell +0.000000001 secret +34-118 1\n");
     l.start();
