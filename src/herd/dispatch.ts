@@ -199,6 +199,33 @@ export function dispatch(
   }
 }
 
+/**
+ * Dispatches a line over the line limit, of which only the first bytes were
+ * kept (PROTOCOL.md section 1): a client gets `? ` and those bytes; a
+ * neighbour's line is logged and dropped.
+ *
+ * @param head Wire text of the line's first `maxLineBytes` bytes.
+ * @param session The connection it came on.
+ * @param maxLineBytes The limit it went over, bytes (for the log).
+ * @returns The outcome.
+ */
+export function dispatchOverlong(
+  head: WireText,
+  session: SessionView,
+  maxLineBytes: number,
+): Outcome {
+  if (session.peer === null) return only(invalidReply(head));
+  return only(
+    null,
+    event("warning", "peer.invalid", {
+      peer: session.peer,
+      conn: session.id,
+      remote: session.remote,
+      reason: `line over ${maxLineBytes} bytes`,
+    }),
+  );
+}
+
 function peerInvalid(session: SessionView, why: string, line: WireText): Effect {
   return event("warning", "peer.invalid", {
     peer: session.peer ?? undefined,

@@ -36,8 +36,8 @@ import type { Clock, TimerClock } from "./clock.ts";
 import {
   BLANK,
   dispatch,
+  dispatchOverlong,
   type Effect,
-  invalidReply,
   type MemberView,
   type Outcome,
   type Reply,
@@ -256,23 +256,12 @@ export async function runSession(
       line: wireToDisplay(wire),
       overlong: frame.kind === "overlong" ? true : undefined,
     });
-    if (frame.kind === "line") {
-      const outcome = dispatch(wire, state, port.view, receivedNs);
-      if (outcome === BLANK) return;
-      state.lines++;
-      return outcome instanceof Promise ? settleLater(outcome) : settle(outcome);
-    }
-    if (state.peer !== null) {
-      log.emit("warning", "peer.invalid", {
-        peer: state.peer,
-        conn: state.id,
-        remote,
-        reason: `line over ${splitter.maxLineBytes} bytes`,
-      });
-      return;
-    }
+    const outcome = frame.kind === "line"
+      ? dispatch(wire, state, port.view, receivedNs)
+      : dispatchOverlong(wire, state, splitter.maxLineBytes);
+    if (outcome === BLANK) return;
     state.lines++;
-    return settle({ reply: invalidReply(wire), effects: [] });
+    return outcome instanceof Promise ? settleLater(outcome) : settle(outcome);
   };
 
   try {

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import {
   BLANK,
   dispatch,
+  dispatchOverlong,
   type Effect,
   HELLO_REFUSED,
   type MemberView,
@@ -213,4 +214,17 @@ Deno.test("dispatch() on our own link does not serve client messages", async () 
   const out = await run("IAMAT kiwi +34-118 1", dialled(true));
   assert.equal(out.reply, null);
   assert.deepEqual(kinds(out.effects), ["event:peer.invalid"]);
+});
+
+Deno.test("dispatchOverlong() answers a client with `? ` and the kept bytes, and drops a neighbour's line", () => {
+  const head = "IAMAT " + "x".repeat(10);
+  assert.deepEqual(dispatchOverlong(head, client(), 16), {
+    reply: { wire: `? ${head}\n`, text: `? ${head}\n` },
+    effects: [],
+  });
+  const fromPeer = dispatchOverlong(head, neighbour(), 16);
+  assert.equal(fromPeer.reply, null);
+  const ev = fromPeer.effects[0];
+  assert.equal(ev.kind === "event" && ev.event, "peer.invalid");
+  assert.equal(ev.kind === "event" && ev.fields.reason, "line over 16 bytes");
 });
