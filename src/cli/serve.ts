@@ -27,6 +27,8 @@ export interface RunOptions {
   logDir: string;
   /** Console shows warnings and errors only. @default false */
   quiet: boolean;
+  /** Console shows every event, per-message ones too (the files always do). @default false */
+  verbose?: boolean;
 }
 
 /**
