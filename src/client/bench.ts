@@ -8,6 +8,8 @@
  * @module
  */
 
+import { wallClockNs } from "../herd/clock.ts";
+import { formatPosixTime } from "../protocol/posix_time.ts";
 import { formatAddress } from "./address.ts";
 import { connectWithin } from "./_connect.ts";
 import { type BenchLatency, pause, Run, type Slot } from "./_bench_run.ts";
@@ -72,9 +74,13 @@ interface Plan extends ResolvedBenchOptions {
   whatsat: string;
 }
 
-/** Current POSIX time, s, with 6 fraction digits (µs), as an IAMAT client time. */
+/**
+ * Current POSIX time, s, with 6 fraction digits (µs, the wall clock's
+ * resolution), as an IAMAT client time: exact digits from integer nanoseconds,
+ * no float noise.
+ */
 function posixTimeText(): string {
-  return ((performance.timeOrigin + performance.now()) / 1000).toFixed(6);
+  return formatPosixTime(wallClockNs(), 6);
 }
 
 /** The IAMAT line (no LF) of request `n` of connection `conn`: a new client id each. */

@@ -11,6 +11,7 @@ export * from "./fields.ts";
 export * from "./decimal.ts";
 export * from "./iso6709.ts";
 export * from "./skew.ts";
+export * from "./posix_time.ts";
 export * from "./record.ts";
 export * from "./message.ts";
 export * from "./digest.ts";
