@@ -1,6 +1,7 @@
 /**
  * `herd serve <name>`: one herd member, as named in herd.toml, until
- * SIGINT/SIGTERM, then a clean stop (connections closed, logs flushed).
+ * SIGINT/SIGTERM, then a clean stop (connections closed, logs flushed;
+ * see stop_signals.ts for repeated signals).
  *
  * @module
  */
@@ -18,6 +19,7 @@ import {
 import { createProvider, GOOGLE_API_KEY_ENV } from "../places/mod.ts";
 import type { PlacesProvider } from "../places/types.ts";
 import { UserError } from "./args.ts";
+import { StopSignals } from "./stop_signals.ts";
 
 /** Options of `serve` and `simulate`. */
 export interface RunOptions {
@@ -120,22 +122,31 @@ export async function setupLoggingOrFail(options: LoggingOptions): Promise<() =>
 }
 
 /**
- * Resolves on the first SIGINT or SIGTERM (then removes the handlers).
+ * Waits for the first stop signal, logs `member.stopping` for every member and
+ * stops them all: replies and floods drain for up to `drain_ms`, unless a
+ * signal later than `ABSORB_MS` (1 s, stop_signals.ts) after the first cuts the drain to
+ * zero (logged as a second `member.stopping` with `drainMs: 0`). Signals in
+ * between are absorbed. Resolves once every member has stopped.
  *
- * @returns The signal's name.
+ * @param members The members to stop (all running).
+ * @param signals The process's stop signals, installed before start.
  */
-export function untilSignal(): Promise<Deno.Signal> {
-  return new Promise((resolve) => {
-    const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
-    const handlers = signals.map((sig) => {
-      const h = () => {
-        handlers.forEach(([s, f]) => Deno.removeSignalListener(s, f));
-        resolve(sig);
-      };
-      Deno.addSignalListener(sig, h);
-      return [sig, h] as const;
-    });
+export async function stopOnSignals(
+  members: readonly Member[],
+  signals: StopSignals,
+): Promise<void> {
+  const signal = await signals.requested;
+  for (const m of members) memberLog(m.name).emit("info", "member.stopping", { signal });
+  let stopped = false;
+  signals.forced.then((forced) => {
+    if (stopped) return;
+    for (const m of members) {
+      memberLog(m.name).emit("warning", "member.stopping", { signal: forced, drainMs: 0 });
+      void m.stop(0);
+    }
   });
+  await Promise.all(members.map((m) => m.stop()));
+  stopped = true;
 }
 
 /**
@@ -178,30 +189,43 @@ export async function serve(name: string, opts: RunOptions): Promise<void> {
     throw new UserError(`unknown server "${name}" in ${opts.config}; valid: ${names}`);
   }
   const places = placesOrFail(config, memberLog(name));
-  const consoleLevel: EventLevel = opts.quiet ? "warning" : "info";
   const stopLogging = await setupLoggingOrFail({
     logDir: opts.logDir,
     members: [name],
-    consoleLevel,
+    consoleLevel: consoleLevelOf(opts),
   });
-  const member = new Member({ config, name, places, log: memberLog(name) });
+  // Installed before listening: from here on no signal finds the default action (death).
+  const signals = new StopSignals();
   try {
-    startOrFail(member, `${server.host}:${server.port}`);
-  } catch (e) {
+    const member = new Member({ config, name, places, log: memberLog(name) });
+    try {
+      startOrFail(member, `${server.host}:${server.port}`);
+    } catch (e) {
+      await places.close?.();
+      await stopLogging();
+      throw e;
+    }
+    // Always said, even with --quiet: the one sign that start-up worked.
+    const where = member.address;
+    console.log(
+      `${name} listening on ${where.hostname}:${where.port}; logs in ${opts.logDir}/${name}.log; Ctrl-C stops`,
+    );
+    const unguard = survivePanics(memberLog(name));
+    await stopOnSignals([member], signals);
     await places.close?.();
+    unguard();
     await stopLogging();
-    throw e;
+  } finally {
+    signals.dispose();
   }
-  // Always said, even with --quiet: the one sign that start-up worked.
-  const where = member.address;
-  console.log(
-    `${name} listening on ${where.hostname}:${where.port}; logs in ${opts.logDir}/${name}.log; Ctrl-C stops`,
-  );
-  const unguard = survivePanics(memberLog(name));
-  const signal = await untilSignal();
-  memberLog(name).emit("info", "member.stopping", { signal });
-  await member.stop();
-  await places.close?.();
-  unguard();
-  await stopLogging();
+}
+
+/**
+ * The console level for `--quiet`, the default and `--verbose`.
+ *
+ * @param opts The run's flags.
+ * @returns The lowest level shown on the console.
+ */
+export function consoleLevelOf(opts: RunOptions): EventLevel {
+  return opts.quiet ? "warning" : "info";
 }

@@ -13,14 +13,16 @@ import { memberLog } from "../log.ts";
 import type { PlacesProvider } from "../places/types.ts";
 import { UserError } from "./args.ts";
 import {
+  consoleLevelOf,
   loadConfigOrFail,
   placesOrFail,
   type RunOptions,
   setupLoggingOrFail,
   startOrFail,
+  stopOnSignals,
   survivePanics,
-  untilSignal,
 } from "./serve.ts";
+import { StopSignals } from "./stop_signals.ts";
 
 /** Options of {@linkcode simulate}. */
 export interface SimulateOptions extends RunOptions {
@@ -64,14 +66,17 @@ export async function simulate(opts: SimulateOptions): Promise<number> {
   const stopLogging = await setupLoggingOrFail({
     logDir: opts.logDir,
     members: names,
-    consoleLevel: opts.demo ? null : opts.quiet ? "warning" : "info",
+    consoleLevel: opts.demo ? null : consoleLevelOf(opts),
   });
+  // The demo ends by itself; a herd until Ctrl-C absorbs repeated signals while it stops.
+  const signals = opts.demo ? null : new StopSignals();
   let herd: { members: Member[]; addresses: AddressBook };
   try {
     herd = await startAll(config, places, opts.demo);
   } catch (e) {
     await places.close?.();
     await stopLogging();
+    signals?.dispose();
     throw e;
   }
   let code = 0;
@@ -81,13 +86,14 @@ export async function simulate(opts: SimulateOptions): Promise<number> {
       code = await demo(config, herd.members, places, herd.addresses);
     } else {
       console.log(banner(config, herd.members, opts.logDir));
-      await untilSignal();
+      await stopOnSignals(herd.members, signals!);
     }
   } finally {
     await Promise.all(herd.members.map((m) => m.stop()));
     await places.close?.();
     unguard();
     await stopLogging();
+    signals?.dispose();
   }
   return code;
 }

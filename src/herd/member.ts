@@ -108,6 +108,10 @@ export class Member {
   #log: EventLog;
   #addresses: AddressBook;
   #listener: Listener | null = null;
+  /** The stop under way, if any. */
+  #stopping: Promise<void> | null = null;
+  /** When the drain of the stop under way gives up, ms on `#timers`. */
+  #drainDeadline = 0;
   #links = new Map<string, PeerLink>();
   #conns = new Map<Conn, SessionActivity>();
   #tasks = new Set<Promise<void>>();
@@ -335,16 +339,30 @@ export class Member {
    * connection and link and waits until nothing of the member is pending.
    * Records are kept (see `store`).
    *
+   * A call while a stop is under way returns that stop's promise, and cuts
+   * its drain to at most `drainMs` from now (a second Ctrl-C passes 0).
+   *
    * @param drainMs Longest wait for the drain, ms; 0 closes at once.
    */
-  async stop(drainMs: number = this.#opts.config.settings.drainMs): Promise<void> {
+  stop(drainMs: number = this.#opts.config.settings.drainMs): Promise<void> {
+    const cut = this.#timers.nowMs() + drainMs;
+    if (this.#stopping !== null) {
+      this.#drainDeadline = Math.min(this.#drainDeadline, cut);
+      return this.#stopping;
+    }
     const listener = this.#listener;
-    if (listener === null) return;
+    if (listener === null) return Promise.resolve();
+    this.#drainDeadline = cut;
+    this.#stopping = this.#stop(listener).finally(() => this.#stopping = null);
+    return this.#stopping;
+  }
+
+  async #stop(listener: Listener): Promise<void> {
     this.#listener = null;
     closeQuietly(listener);
     for (const t of this.#intervals) this.#timers.clearInterval(t);
     this.#intervals = [];
-    if (drainMs > 0) await this.#drain(drainMs);
+    await this.#drain();
     for (const conn of this.#conns.keys()) closeQuietly(conn);
     await Promise.all([...this.#links.values()].map((l) => l.stop()));
     this.#links.clear();
@@ -355,17 +373,17 @@ export class Member {
     this.#log.emit("info", "member.stopped", { records: this.store.size });
   }
 
-  /** Waits (bounded) until no connection is mid-reply and no link has lines queued. */
-  async #drain(drainMs: number): Promise<void> {
+  /** Waits until no connection is mid-reply and no link has lines queued, or the drain deadline. */
+  async #drain(): Promise<void> {
+    if (this.#timers.nowMs() >= this.#drainDeadline) return;
     for (const [conn, activity] of this.#conns) {
       activity.draining = true;
       if (!activity.busy) closeQuietly(conn);
     }
-    const deadline = this.#timers.nowMs() + drainMs;
     const pending = () =>
       [...this.#conns.values()].some((a) => a.busy) ||
       [...this.#links.values()].some((l) => l.state === "welcomed" && l.queued > 0);
-    while (pending() && this.#timers.nowMs() < deadline) {
+    while (pending() && this.#timers.nowMs() < this.#drainDeadline) {
       await sleepOn(this.#timers, DRAIN_POLL_MS);
     }
   }

@@ -17,7 +17,7 @@ export const MAIN = fileURLToPath(new URL("../../main.ts", import.meta.url));
 export const DEFAULT_HERD_TOML = fileURLToPath(new URL("../../herd.toml", import.meta.url));
 
 /** The permissions `deno task herd` grants; the child needs its own. */
-const CHILD_PERMISSIONS = ["--allow-net", "--allow-read", "--allow-write", "--allow-env"];
+export const CHILD_PERMISSIONS = ["--allow-net", "--allow-read", "--allow-write", "--allow-env"];
 
 /** Longest any one CLI run may take before the test kills it, ms. */
 export const RUN_LIMIT_MS = 30_000;

@@ -2,14 +2,17 @@ import assert from "node:assert/strict";
 import { exchange } from "../_harness.ts";
 import {
   assertUserError,
+  CHILD_PERMISSIONS,
   finish,
   freePort,
   freePorts,
   type HerdResult,
   herdToml,
+  MAIN,
   readLog,
   runHerd,
   spawnHerd,
+  tryExchange,
   withTempDir,
 } from "./_cli.ts";
 
@@ -140,6 +143,88 @@ Deno.test("herd serve answers an IAMAT and exits 0 on SIGTERM, logging JSON Line
     assert.ok(replies[0].includes(" kiwi.cs.ucla.edu +34.068930-118.445127 "), replies[0]);
     assert.equal(named("member.stopping")[0]?.signal, "SIGTERM");
     assert.equal(named("member.stopped").length, 1, "the log was flushed after the stop");
+  });
+});
+
+Deno.test("herd serve absorbs a burst of SIGINTs (one Ctrl-C through deno task): exit 0, stopped logged, records saved", async () => {
+  await withTempDir(async (dir) => {
+    const port = freePort();
+    const config = `${dir}/herd.toml`;
+    const toml = herdToml([{ name: "Solo", port }]).replace(
+      "[herd]\n",
+      `[herd]\ndata_dir = "${dir}/data"\n`,
+    );
+    await Deno.writeTextFile(config, toml);
+    const solo = startServe(dir, config, "Solo", port);
+    try {
+      await untilReply(solo, `${IAMAT}\n`, /^AT /);
+    } catch (e) {
+      await stopServe(solo);
+      throw e;
+    }
+    // What a terminal plus `deno task` deliver for one key press.
+    solo.child.kill("SIGINT");
+    solo.child.kill("SIGINT");
+    solo.child.kill("SIGINT");
+    const exit = await finish(solo.child, STOP_LIMIT_MS, solo.output);
+    assert.equal(exit.code, 0, `exit code; stderr: ${exit.stderr}`);
+    assert.equal(exit.stderr, "");
+    const events = await readLog(`${dir}/logs/Solo.log`);
+    const named = (event: string) => events.filter((e) => e.event === event);
+    assert.deepEqual(named("member.stopping").map((e) => e.signal), ["SIGINT"]);
+    assert.equal(named("member.stopped").length, 1);
+    assert.equal(named("member.stopped")[0].records, 1);
+
+    // The record file is whole: a restart loads the record.
+    const again = startServe(dir, config, "Solo", port);
+    const { value: reply } = await serving(
+      [again],
+      () => untilReply(again, "WHATSAT kiwi.cs.ucla.edu 10 1\n", /^AT Solo /),
+    );
+    assert.match(
+      reply.reply,
+      /^AT Solo \S+ kiwi\.cs\.ucla\.edu \+34\.068930-118\.445127 1621464827\.959498503\n/,
+    );
+  });
+});
+
+Deno.test("herd serve keeps running after the shell that started it with nohup exits", async () => {
+  await withTempDir(async (dir) => {
+    const port = freePort();
+    const config = `${dir}/herd.toml`;
+    await Deno.writeTextFile(config, herdToml([{ name: "Solo", port }]));
+    // The course graders' way: `nohup <server> &` from a shell that then exits.
+    const script = `nohup "$0" run ${CHILD_PERMISSIONS.join(" ")} "$1" serve Solo --config "$2" ` +
+      `--log-dir "$3" >"$3.out" 2>&1 & echo $!`;
+    const shell = await new Deno.Command("bash", {
+      args: ["-c", script, Deno.execPath(), MAIN, config, `${dir}/logs`],
+      stdout: "piped",
+      stderr: "piped",
+      stdin: "null",
+    }).output();
+    assert.equal(shell.code, 0, new TextDecoder().decode(shell.stderr));
+    const pid = Number(new TextDecoder().decode(shell.stdout).trim());
+    assert.ok(pid > 0, "the shell printed the member's pid");
+    try {
+      const deadline = performance.now() + READY_LIMIT_MS;
+      let reply = "";
+      while (!reply.startsWith("AT ") && performance.now() < deadline) {
+        reply = await tryExchange(port, `${IAMAT}\n`);
+        if (!reply.startsWith("AT ")) await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.match(reply, /^AT Solo /, "the member answers after its shell has exited");
+    } finally {
+      Deno.kill(pid, "SIGTERM");
+    }
+    // It stops cleanly on SIGTERM: the log ends with member.stopped.
+    const deadline = performance.now() + STOP_LIMIT_MS;
+    let stopped = false;
+    while (!stopped && performance.now() < deadline) {
+      const events = await readLog(`${dir}/logs/Solo.log`);
+      stopped = events.some((e) => e.event === "member.stopped");
+      if (!stopped) await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.ok(stopped, "member.stopped logged after SIGTERM");
   });
 });
 

@@ -82,6 +82,41 @@ Deno.test("Member.stop() waits drain_ms for a WHATSAT in progress, then closes i
   }
 });
 
+Deno.test("Member.stop(0) during a drain cuts it short: the connection closes before drain_ms", async () => {
+  const { clock, timers } = fakeTimers();
+  const log = new MemoryLog();
+  let release: () => void = () => {};
+  const slow: PlacesProvider = {
+    name: "slow",
+    nearby: (q) =>
+      new Promise((resolve) => {
+        release = () => ONE_PLACE.nearby(q).then(resolve);
+      }),
+  };
+  const member = solo("drain_ms = 60000", timers, log, slow);
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: member.address.port });
+  try {
+    await conn.write(new TextEncoder().encode("IAMAT kiwi +34-118 1\nWHATSAT kiwi 10 1\n"));
+    await waitFor(() => log.named("reply.out").length === 1, 5000, "IAMAT answered");
+    let stopped = false;
+    const first = member.stop().then(() => (stopped = true));
+    await clock.tickAsync(1000);
+    const second = member.stop(0);
+    await clock.tickAsync(100); // one drain poll sees the cut deadline
+    // Closed 1.1 s into a 60 s drain, the WHATSAT still unanswered.
+    const text = await readAll(conn);
+    assert.match(text, /^AT Solo \S+ kiwi \+34-118 1\n$/);
+    assert.equal(stopped, false, "the session still holds its WHATSAT");
+    release();
+    await Promise.all([first, second]);
+    assert.equal(log.named("member.stopped").length, 1, "one stop, logged once");
+    assert.equal(member.running, false);
+  } finally {
+    conn.close();
+    await member.stop(0);
+  }
+});
+
 Deno.test("Member reconciles every sync_interval_ms: a record whose flood was lost arrives at the next tick", async () => {
   const { clock, timers } = fakeTimers();
   const config = parseConfig(
