@@ -1,5 +1,5 @@
 /**
- * Command-line values: user errors, durations, `host:port`.
+ * Command-line values: user errors, durations, `host:port`, "did you mean" hints.
  *
  * @module
  */
@@ -53,4 +53,79 @@ export function parseHostPort(text: string): { hostname: string; port: number } 
     throw new UserError(`invalid address "${text}": use host:port, e.g. localhost:11490`);
   }
   return { hostname: m[1] || m[2] || "127.0.0.1", port };
+}
+
+/**
+ * Most edits a suggestion may be away: a third of the typed name's length
+ * (so `Hil` -> `Hill` but not `Hx` -> `Hill`), at least 1 and at most 2
+ * (server names are short; three edits reach an unrelated name).
+ */
+function maxEdits(length: number): number {
+  return Math.max(1, Math.min(2, Math.floor(length / 3)));
+}
+
+/**
+ * Edits between two strings, by code point: insertions, deletions,
+ * substitutions and swaps of two adjacent characters (optimal string
+ * alignment, the restricted Damerau-Levenshtein distance). A swap counts as
+ * one edit because `Jaqeuz` for `Jaquez` is one slip of the fingers.
+ */
+function editDistance(a: readonly string[], b: readonly string[]): number {
+  // d[i][j]: edits from the first i characters of a to the first j of b.
+  const d = Array.from({ length: a.length + 1 }, (_, i) => {
+    const row = new Array<number>(b.length + 1).fill(0);
+    row[0] = i;
+    return row;
+  });
+  for (let j = 0; j <= b.length; j++) d[0][j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+      }
+    }
+  }
+  return d[a.length][b.length];
+}
+
+/**
+ * The candidate a mistyped name most likely meant, for a "did you mean" hint.
+ *
+ * A candidate equal to `name` but for case wins (`campbell` -> `Campbell`).
+ * Otherwise the candidate fewest edits away, ignoring case, counting an
+ * insertion, deletion, substitution or swap of two adjacent characters as
+ * one edit, if it is at most a third of `name`'s length away (at least 1, at
+ * most 2 edits): `Campbel` -> `Campbell`, `Hil` -> `Hill`, `Jaqeuz` ->
+ * `Jaquez`. Among equally close candidates the first in `candidates` wins.
+ *
+ * @param name What the user typed.
+ * @param candidates The valid names, e.g. the server names of herd.toml.
+ * @returns A candidate, or `undefined` if `name` is itself a candidate
+ *   (nothing to suggest) or none is close.
+ * @example
+ * ```ts
+ * import { didYouMean } from "./args.ts";
+ * const names = ["Campbell", "Hill", "Jaquez", "Singleton", "Smith"];
+ * if (didYouMean("Campbel", names) !== "Campbell") throw new Error();
+ * if (didYouMean("Bailey", names) !== undefined) throw new Error();
+ * ```
+ */
+export function didYouMean(name: string, candidates: readonly string[]): string | undefined {
+  if (candidates.includes(name)) return undefined;
+  const lower = name.toLowerCase();
+  const sameButCase = candidates.find((c) => c.toLowerCase() === lower);
+  if (sameButCase !== undefined) return sameButCase;
+  const typed = Array.from(lower);
+  let best: string | undefined;
+  let bestEdits = maxEdits(typed.length) + 1;
+  for (const c of candidates) {
+    const edits = editDistance(typed, Array.from(c.toLowerCase()));
+    if (edits < bestEdits) {
+      best = c;
+      bestEdits = edits;
+    }
+  }
+  return best;
 }
