@@ -191,6 +191,46 @@ export interface HerdSettings {
   dataDir?: string;
 }
 
+/**
+ * The `[log]` table: when each member's JSON Lines file `<Name>.log` is rotated and how many
+ * rotated files are kept. The field names match `LoggingOptions` of src/log.ts, so the table
+ * can be spread into it.
+ */
+export interface LogConfig {
+  /**
+   * Size at which `<Name>.log` is rotated, in bytes (TOML key `max_file_bytes`): a write that
+   * would take the file past it first renames the file to `<Name>.log.1` (older ones move up
+   * to `.2`, `.3`...) and starts a fresh one; only a single line longer than this can make a
+   * file bigger. The size of an existing file counts when a member starts. Smaller files are
+   * quicker to open and grep; together with `max_files` it bounds the disk a member's logs
+   * take. 0 never rotates (for an external logrotate, which signals SIGUSR1); otherwise at
+   * least {@linkcode MIN_LOG_FILE_BYTES}.
+   *
+   * @default {67108864}
+   */
+  maxFileBytes: number;
+  /**
+   * Rotated files kept beside the live one (TOML key `max_files`): `<Name>.log.1` (newest) to
+   * `<Name>.log.<max_files>`; the oldest is deleted at the next rotation. 0 keeps every one
+   * (nothing is ever deleted). At least 0.
+   *
+   * @default {5}
+   */
+  maxFiles: number;
+}
+
+/** `[log]` settings used for every key the file leaves out: 64 MiB files, 5 rotated ones. */
+export const DEFAULT_LOG: Readonly<LogConfig> = Object.freeze({
+  maxFileBytes: 64 * 1024 * 1024,
+  maxFiles: 5,
+});
+
+/**
+ * Smallest nonzero `[log] max_file_bytes`, bytes: a few hundred lines. A smaller cap is almost
+ * surely a unit mistake (`64` meant as MiB), and would keep only a handful of lines.
+ */
+export const MIN_LOG_FILE_BYTES = 65536;
+
 /** A whole herd: its members, the links between them, the places provider and the tunables. */
 export interface HerdConfig {
   /** Every member, in file order; names and host:port pairs are unique. */
@@ -201,6 +241,8 @@ export interface HerdConfig {
   places: PlacesConfig;
   /** Tunables. */
   settings: HerdSettings;
+  /** Log file rotation. */
+  log: LogConfig;
 }
 
 /** Tunables used for every `[herd]` key the file leaves out. */
@@ -249,7 +291,8 @@ const PLACES_PROVIDERS: readonly PlacesConfig["provider"][] = [
 const SERVER_NAME = /^[A-Za-z0-9._-]+$/;
 const SERVER_NAME_HINT = "one or more of A-Z a-z 0-9 . _ -";
 
-const TOP_KEYS = ["herd", "places", "servers"];
+const TOP_KEYS = ["herd", "places", "log", "servers"];
+const LOG_KEYS = ["max_file_bytes", "max_files"];
 const SERVER_KEYS = ["name", "host", "port"];
 const PLACES_KEYS = [
   "provider",
@@ -360,9 +403,10 @@ export function parseConfig(text: string, source?: string): HerdConfig {
   const servers = readServers(doc.servers, fail);
   const places = readPlaces(doc.places, fail);
   const settings = readSettings(herd ?? {}, fail);
+  const log = readLog(optionalTable(doc, "log", fail), fail);
   const links = readLinks(herd?.links, servers, fail);
   checkConnected(servers, links, fail);
-  return { servers, links, places, settings };
+  return { servers, links, places, settings, log };
 }
 
 /**
@@ -457,6 +501,7 @@ export function defaultConfig(): HerdConfig {
     ],
     places: { ...DEFAULT_PLACES, fieldMask: [...DEFAULT_PLACES.fieldMask] },
     settings: { ...DEFAULT_SETTINGS },
+    log: { ...DEFAULT_LOG },
   };
 }
 
@@ -649,6 +694,33 @@ function readSettings(herd: Table, fail: Fail): HerdSettings {
     );
   }
   return settings;
+}
+
+function readLog(table: Table | undefined, fail: Fail): LogConfig {
+  const log: LogConfig = { ...DEFAULT_LOG };
+  if (table === undefined) return log;
+  checkKeys(table, "log.", LOG_KEYS, fail);
+  if (table.max_file_bytes !== undefined) {
+    const bytes = readInteger(
+      table.max_file_bytes,
+      "log.max_file_bytes",
+      0,
+      Number.MAX_SAFE_INTEGER,
+      fail,
+    );
+    if (bytes > 0 && bytes < MIN_LOG_FILE_BYTES) {
+      fail(
+        "log.max_file_bytes",
+        `must be 0 (never rotate) or at least ${MIN_LOG_FILE_BYTES}, got ${bytes}; ` +
+          "the unit is bytes, e.g. 67108864 for 64 MiB",
+      );
+    }
+    log.maxFileBytes = bytes;
+  }
+  if (table.max_files !== undefined) {
+    log.maxFiles = readInteger(table.max_files, "log.max_files", 0, Number.MAX_SAFE_INTEGER, fail);
+  }
+  return log;
 }
 
 function readLinks(value: unknown, servers: ServerConfig[], fail: Fail): Array<[string, string]> {

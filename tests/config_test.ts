@@ -1,11 +1,13 @@
 import assert from "node:assert/strict";
 import {
   ConfigError,
+  DEFAULT_LOG,
   DEFAULT_PLACES,
   DEFAULT_SETTINGS,
   defaultConfig,
   findServer,
   loadConfig,
+  MIN_LOG_FILE_BYTES,
   neighboursOf,
   parseConfig,
   testConfig,
@@ -146,6 +148,7 @@ Deno.test("parseConfig() applies defaults for host, places and tunables", () => 
   assert.deepEqual(config.links, [["A", "B"]]);
   assert.deepEqual(config.places, DEFAULT_PLACES);
   assert.deepEqual(config.settings, DEFAULT_SETTINGS);
+  assert.deepEqual(config.log, DEFAULT_LOG);
 });
 
 Deno.test("parseConfig() reads every tunable and an explicit host", () => {
@@ -203,7 +206,7 @@ Deno.test("parseConfig() rejects a TOML syntax error with its line and column", 
 });
 
 Deno.test("parseConfig() rejects an unknown top-level key and lists the allowed ones", () => {
-  assertRejects(`colour = "red"\n${VALID}`, "colour", "unknown key", "herd, places, servers");
+  assertRejects(`colour = "red"\n${VALID}`, "colour", "unknown key", "herd, places, log, servers");
 });
 
 Deno.test("parseConfig() rejects an unknown key in [herd]", () => {
@@ -576,4 +579,47 @@ Deno.test("parseConfig() rejects a field_mask that is not explicit places fields
     "places.field_mask",
     "lacks places.displayName, places.location",
   );
+});
+
+Deno.test("DEFAULT_LOG rotates at 64 MiB, keeps 5 rotated files and is frozen", () => {
+  assert.deepEqual(DEFAULT_LOG, { maxFileBytes: 67108864, maxFiles: 5 });
+  assert.ok(Object.isFrozen(DEFAULT_LOG));
+  assert.deepEqual(defaultConfig().log, DEFAULT_LOG);
+  assert.deepEqual(testConfig().log, DEFAULT_LOG);
+});
+
+Deno.test("parseConfig() reads every [log] key, 0 included", () => {
+  const read = (table: string) => parseConfig(`[log]\n${table}\n${VALID}`).log;
+  assert.deepEqual(read("max_file_bytes = 1048576\nmax_files = 12"), {
+    maxFileBytes: 1048576,
+    maxFiles: 12,
+  });
+  assert.deepEqual(read("max_file_bytes = 0\nmax_files = 0"), { maxFileBytes: 0, maxFiles: 0 });
+  assert.deepEqual(read(`max_file_bytes = ${MIN_LOG_FILE_BYTES}`), {
+    maxFileBytes: MIN_LOG_FILE_BYTES,
+    maxFiles: DEFAULT_LOG.maxFiles,
+  });
+  assert.deepEqual(read(""), DEFAULT_LOG);
+});
+
+Deno.test("parseConfig() rejects bad [log] keys with the key and the fix", () => {
+  const cases: Array<[string, string[]]> = [
+    ["max_file_bytes = -1", ["log.max_file_bytes: must be an integer >= 0, got -1"]],
+    ['max_file_bytes = "64MiB"', ["log.max_file_bytes", 'got string "64MiB"']],
+    ["max_file_bytes = 1.5", ["log.max_file_bytes", "got float 1.5"]],
+    [
+      "max_file_bytes = 64",
+      [
+        `log.max_file_bytes: must be 0 (never rotate) or at least ${MIN_LOG_FILE_BYTES}, got 64`,
+        "the unit is bytes",
+      ],
+    ],
+    ["max_files = -1", ["log.max_files: must be an integer >= 0, got -1"]],
+    ["max_files = true", ["log.max_files", "got boolean"]],
+    ["max_size = 5", ["log.max_size: unknown key; allowed keys are max_file_bytes, max_files"]],
+  ];
+  for (const [line, fragments] of cases) {
+    assertRejects(`[log]\n${line}\n${VALID}`, ...fragments);
+  }
+  assertRejects(`log = "logs"\n${VALID}`, "log: must be a table", "got string");
 });
