@@ -18,7 +18,7 @@ import {
 } from "../log.ts";
 import { createProvider, GOOGLE_API_KEY_ENV } from "../places/mod.ts";
 import type { PlacesProvider } from "../places/types.ts";
-import { UserError } from "./args.ts";
+import { didYouMean, UserError } from "./args.ts";
 import { StopSignals } from "./stop_signals.ts";
 
 /** Options of `serve` and `simulate`. */
@@ -185,8 +185,12 @@ export async function serve(name: string, opts: RunOptions): Promise<void> {
   const config = await loadConfigOrFail(opts.config);
   const server = findServer(config, name);
   if (server === undefined) {
-    const names = config.servers.map((s) => s.name).join(", ");
-    throw new UserError(`unknown server "${name}" in ${opts.config}; valid: ${names}`);
+    const names = config.servers.map((s) => s.name);
+    const near = didYouMean(name, names);
+    const valid = near === undefined ? "valid" : `did you mean "${near}"? Valid`;
+    throw new UserError(
+      `unknown server "${name}" in ${opts.config}; ${valid}: ${names.join(", ")}`,
+    );
   }
   const places = placesOrFail(config, memberLog(name));
   const stopLogging = await setupLoggingOrFail({

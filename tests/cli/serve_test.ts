@@ -277,6 +277,25 @@ Deno.test("herd serve exits 2 naming the valid servers on an unknown name", asyn
       dir,
     );
     assertUserError(r, ['"Gamma"', "Alpha", "Beta"]);
+    assert.doesNotMatch(r.stderr, /did you mean/, "nothing is close to Gamma");
+  });
+});
+
+Deno.test("herd serve suggests the server meant on a near miss", async () => {
+  await withTempDir(async (dir) => {
+    const config = `${dir}/herd.toml`;
+    const [a, b] = freePorts(2);
+    await Deno.writeTextFile(
+      config,
+      herdToml([{ name: "Campbell", port: a }, { name: "Hill", port: b }]),
+    );
+    for (const typed of ["campbell", "Campbel"]) {
+      const r = await runHerd(
+        ["serve", typed, "--config", config, "--log-dir", `${dir}/logs`],
+        dir,
+      );
+      assertUserError(r, [`"${typed}"`, 'did you mean "Campbell"?', "Valid: Campbell, Hill"]);
+    }
   });
 });
 
