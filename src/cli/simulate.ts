@@ -8,7 +8,8 @@
 
 import { request } from "../client/mod.ts";
 import { type HerdConfig, neighboursOf } from "../config.ts";
-import { type AddressBook, Member } from "../herd/mod.ts";
+import { type AddressBook, Member, wallClockNs } from "../herd/mod.ts";
+import { formatPosixTime } from "../protocol/mod.ts";
 import { memberLog } from "../log.ts";
 import type { PlacesProvider } from "../places/types.ts";
 import { UserError } from "./args.ts";
@@ -115,7 +116,7 @@ function banner(config: HerdConfig, members: Member[], logDir: string): string {
     "",
     "Try, in another terminal:",
     `  deno task herd send ${first.hostname}:${first.port} IAMAT kiwi.cs.ucla.edu +34.068930-118.445127 ${
-      (Date.now() / 1000).toFixed(9)
+      formatPosixTime(wallClockNs())
     }`,
     `  deno task herd send ${last.hostname}:${last.port} WHATSAT kiwi.cs.ucla.edu 10 5`,
     "(Without Deno installed, write `npx -y deno@2.9.6` for `deno`.)",
@@ -182,7 +183,7 @@ async function demo(
     members.every((m) => [...m.links.values()].every((l) => l.state === "welcomed"))
   );
 
-  const t1 = (Date.now() / 1000).toFixed(9);
+  const t1 = formatPosixTime(wallClockNs());
   await step(
     `A client reports its position to ${first}`,
     first,
@@ -202,7 +203,7 @@ async function demo(
   const victim = order[1];
   await byName.get(victim)!.stop();
   console.log(`\n# ${victim} stopped`);
-  const t2 = (Date.now() / 1000).toFixed(9);
+  const t2 = formatPosixTime(wallClockNs());
   await step(
     `kiwi moves; ${first} is told`,
     first,
@@ -228,7 +229,7 @@ async function demo(
     ),
     `${victim} relinked with its neighbours`,
   );
-  const t3 = (Date.now() / 1000).toFixed(9);
+  const t3 = formatPosixTime(wallClockNs());
   await step(
     `kiwi reports to ${far}`,
     far,
