@@ -124,11 +124,46 @@ export interface HaveMessage {
   times: Map<number, Decimal | null>;
 }
 
+/**
+ * Why a line does not parse, in a few words: one of a short fixed list, so
+ * that logs can be grepped and counted by it (the detail, with the offending
+ * field, is {@linkcode InvalidMessage.reason}).
+ */
+export const PARSE_PROBLEMS = [
+  /** The first field is no command (commands are case-sensitive). */
+  "unknown command",
+  /** Too few or too many fields for the command. */
+  "wrong field count",
+  /** An IAMAT or AT location that is not ISO 6709 decimal degrees, or is off the globe. */
+  "bad ISO 6709 location",
+  /** An IAMAT or AT client time that is not an unsigned decimal (POSIX seconds). */
+  "bad POSIX time",
+  /** A WHATSAT radius that is not an unsigned decimal. */
+  "radius not a decimal number",
+  /** A WHATSAT radius of 0 or above {@linkcode MAX_RADIUS_KM}. */
+  `radius out of range (0 < r <= ${MAX_RADIUS_KM} km)`,
+  /** A WHATSAT bound that is not an integer. */
+  "bound not an integer",
+  /** A WHATSAT bound outside {@linkcode MIN_BOUND}..{@linkcode MAX_BOUND}. */
+  `bound out of range (${MIN_BOUND}..${MAX_BOUND})`,
+  /** An AT skew that is not `[+-]D.DDDDDDDDD`. */
+  "bad skew",
+  /** A HERD hello of another version, or with a bad or repeated `key=value`. */
+  "bad hello",
+  /** A DIGEST, WANT, ASK or HAVE line with a bad node prefix, digest or HAVE entry. */
+  "bad anti-entropy field",
+] as const;
+
+/** One of {@linkcode PARSE_PROBLEMS}. */
+export type ParseProblem = typeof PARSE_PROBLEMS[number];
+
 /** A line that is none of the above; the reply is `? ` + the line. */
 export interface InvalidMessage {
   /** Discriminant: answered with `? ` and the line. */
   kind: "invalid";
-  /** Why, for logs: `Cannot parse IAMAT: expected 4 fields, got 3`. */
+  /** What is wrong, in a few words from a fixed list: `wrong field count`. */
+  problem: ParseProblem;
+  /** Why, in detail, for logs: `Cannot parse IAMAT: expected 4 fields, got 3`. */
   reason: string;
 }
 
@@ -151,8 +186,8 @@ export type Message =
   | InvalidMessage
   | EmptyMessage;
 
-function invalid(reason: string): InvalidMessage {
-  return { kind: "invalid", reason };
+function invalid(problem: ParseProblem, reason: string): InvalidMessage {
+  return { kind: "invalid", problem, reason };
 }
 
 function describe(e: unknown): string {
@@ -195,47 +230,69 @@ export function parseMessage(line: WireText): Message {
     case "HAVE":
       return parseHave(fields);
     default:
-      return invalid(`Cannot parse message: unknown command ${JSON.stringify(fields[0])}`);
+      return invalid(
+        "unknown command",
+        `Cannot parse message: unknown command ${JSON.stringify(fields[0])}`,
+      );
   }
 }
 
 // IAMAT <client-id> <location> <client-time>
 function parseIamat(fields: WireText[]): Message {
   if (fields.length !== 4) {
-    return invalid(`Cannot parse IAMAT: expected 4 fields, got ${fields.length}`);
+    return invalid(
+      "wrong field count",
+      `Cannot parse IAMAT: expected 4 fields, got ${fields.length}`,
+    );
+  }
+  let location: Location;
+  let clientTime: Decimal;
+  try {
+    location = parseIso6709(fields[2]);
+  } catch (e) {
+    return invalid("bad ISO 6709 location", `Cannot parse IAMAT: ${describe(e)}`);
   }
   try {
-    const location = parseIso6709(fields[2]);
-    const clientTime = parseDecimal(fields[3]);
-    return { kind: "IAMAT", clientId: fields[1], location, clientTime, clientTimeText: fields[3] };
+    clientTime = parseDecimal(fields[3]);
   } catch (e) {
-    return invalid(`Cannot parse IAMAT: ${describe(e)}`);
+    return invalid("bad POSIX time", `Cannot parse IAMAT: ${describe(e)}`);
   }
+  return { kind: "IAMAT", clientId: fields[1], location, clientTime, clientTimeText: fields[3] };
 }
 
 // WHATSAT <client-id> <radius-km> <bound>
 function parseWhatsat(fields: WireText[]): Message {
   if (fields.length !== 4) {
-    return invalid(`Cannot parse WHATSAT: expected 4 fields, got ${fields.length}`);
+    return invalid(
+      "wrong field count",
+      `Cannot parse WHATSAT: expected 4 fields, got ${fields.length}`,
+    );
   }
   let radius: Decimal;
   try {
     radius = parseDecimal(fields[2]);
   } catch (e) {
-    return invalid(`Cannot parse WHATSAT: radius: ${describe(e)}`);
+    return invalid("radius not a decimal number", `Cannot parse WHATSAT: radius: ${describe(e)}`);
   }
   // A radius so small that it is 0 as a float would reach providers as 0: refuse it too.
   if (isZero(radius) || compareDecimal(radius, RADIUS_MAX) > 0 || Number(fields[2]) === 0) {
-    return invalid(`Cannot parse WHATSAT: radius must be > 0 and <= ${MAX_RADIUS_KM} km`);
+    return invalid(
+      `radius out of range (0 < r <= ${MAX_RADIUS_KM} km)`,
+      `Cannot parse WHATSAT: radius must be > 0 and <= ${MAX_RADIUS_KM} km`,
+    );
   }
   if (!BOUND.test(fields[3])) {
     return invalid(
+      "bound not an integer",
       `Cannot parse WHATSAT: bound must be an integer, got ${JSON.stringify(fields[3])}`,
     );
   }
   const bound = Number(fields[3]);
   if (bound < MIN_BOUND || bound > MAX_BOUND) {
-    return invalid(`Cannot parse WHATSAT: bound must be ${MIN_BOUND}..${MAX_BOUND}, got ${bound}`);
+    return invalid(
+      `bound out of range (${MIN_BOUND}..${MAX_BOUND})`,
+      `Cannot parse WHATSAT: bound must be ${MIN_BOUND}..${MAX_BOUND}, got ${bound}`,
+    );
   }
   return { kind: "WHATSAT", clientId: fields[1], radiusKm: Number(fields[2]), bound };
 }
@@ -243,49 +300,65 @@ function parseWhatsat(fields: WireText[]): Message {
 // AT <origin> <skew> <client-id> <location> <client-time>
 function parseAt(fields: WireText[]): Message {
   if (fields.length !== 6) {
-    return invalid(`Cannot parse AT: expected 6 fields, got ${fields.length}`);
+    return invalid("wrong field count", `Cannot parse AT: expected 6 fields, got ${fields.length}`);
   }
   if (!isSkew(fields[2])) {
     return invalid(
+      "bad skew",
       `Cannot parse AT: skew must be [+-]D.DDDDDDDDD, got ${JSON.stringify(fields[2])}`,
     );
   }
+  let location: Location;
+  let clientTime: Decimal;
   try {
-    const location = parseIso6709(fields[4]);
-    const clientTime = parseDecimal(fields[5]);
-    return {
-      kind: "AT",
-      record: {
-        origin: fields[1],
-        skew: fields[2],
-        clientId: fields[3],
-        location,
-        clientTime,
-        clientTimeText: fields[5],
-      },
-    };
+    location = parseIso6709(fields[4]);
   } catch (e) {
-    return invalid(`Cannot parse AT: ${describe(e)}`);
+    return invalid("bad ISO 6709 location", `Cannot parse AT: ${describe(e)}`);
   }
+  try {
+    clientTime = parseDecimal(fields[5]);
+  } catch (e) {
+    return invalid("bad POSIX time", `Cannot parse AT: ${describe(e)}`);
+  }
+  return {
+    kind: "AT",
+    record: {
+      origin: fields[1],
+      skew: fields[2],
+      clientId: fields[3],
+      location,
+      clientTime,
+      clientTimeText: fields[5],
+    },
+  };
 }
 
 // HERD <version> <server-name> [key=value ...]
 function parseHello(fields: WireText[]): Message {
   if (fields.length < 3) {
-    return invalid(`Cannot parse HERD hello: expected at least 3 fields, got ${fields.length}`);
+    return invalid(
+      "wrong field count",
+      `Cannot parse HERD hello: expected at least 3 fields, got ${fields.length}`,
+    );
   }
   if (fields[1] !== HELLO_VERSION) {
-    return invalid(`Cannot parse HERD hello: unsupported version ${JSON.stringify(fields[1])}`);
+    return invalid(
+      "bad hello",
+      `Cannot parse HERD hello: unsupported version ${JSON.stringify(fields[1])}`,
+    );
   }
   const params = new Map<string, WireText>();
   for (const field of fields.slice(3)) {
     const eq = field.indexOf("=");
     if (eq <= 0) {
-      return invalid(`Cannot parse HERD hello: expected key=value, got ${JSON.stringify(field)}`);
+      return invalid(
+        "bad hello",
+        `Cannot parse HERD hello: expected key=value, got ${JSON.stringify(field)}`,
+      );
     }
     const key = field.slice(0, eq);
     if (params.has(key)) {
-      return invalid(`Cannot parse HERD hello: repeated key ${JSON.stringify(key)}`);
+      return invalid("bad hello", `Cannot parse HERD hello: repeated key ${JSON.stringify(key)}`);
     }
     params.set(field.slice(0, eq), field.slice(eq + 1));
   }
@@ -309,17 +382,26 @@ export function formatHello(name: string, params: Iterable<[string, string]> = [
 function parseDigest(fields: WireText[]): Message {
   if (fields.length !== 2 + DIGEST_FANOUT) {
     return invalid(
+      "wrong field count",
       `Cannot parse DIGEST: expected ${2 + DIGEST_FANOUT} fields, got ${fields.length}`,
     );
   }
   const prefix = parsePrefix(fields[1]);
   if (prefix === null || prefix.length >= DIGEST_DEPTH) {
-    return invalid(`Cannot parse DIGEST: bad node prefix ${JSON.stringify(fields[1])}`);
+    return invalid(
+      "bad anti-entropy field",
+      `Cannot parse DIGEST: bad node prefix ${JSON.stringify(fields[1])}`,
+    );
   }
   const children: NodeDigest[] = [];
   for (const field of fields.slice(2)) {
     const d = parseNodeDigest(field);
-    if (d === null) return invalid(`Cannot parse DIGEST: bad node digest ${JSON.stringify(field)}`);
+    if (d === null) {
+      return invalid(
+        "bad anti-entropy field",
+        `Cannot parse DIGEST: bad node digest ${JSON.stringify(field)}`,
+      );
+    }
     children.push(d);
   }
   return { kind: "DIGEST", prefix, children };
@@ -330,6 +412,7 @@ function parsePrefixList(fields: WireText[]): Message {
   const verb = fields[0] as "WANT" | "ASK";
   if (fields.length < 2 || fields.length > 1 + MAX_WANT_PREFIXES) {
     return invalid(
+      "wrong field count",
       `Cannot parse ${verb}: expected 2 to ${1 + MAX_WANT_PREFIXES} fields, got ${fields.length}`,
     );
   }
@@ -337,7 +420,10 @@ function parsePrefixList(fields: WireText[]): Message {
   for (const field of fields.slice(1)) {
     const prefix = parsePrefix(field);
     if (prefix === null) {
-      return invalid(`Cannot parse ${verb}: bad node prefix ${JSON.stringify(field)}`);
+      return invalid(
+        "bad anti-entropy field",
+        `Cannot parse ${verb}: bad node prefix ${JSON.stringify(field)}`,
+      );
     }
     prefixes.push(prefix);
   }
@@ -348,15 +434,25 @@ const HAVE_ENTRY = /^([0-9a-f]{8}):([0-9]+(?:\.[0-9]+)?)$/;
 
 // HAVE <prefix> [<key>:<client-time> ...]
 function parseHave(fields: WireText[]): Message {
-  if (fields.length < 2) return invalid(`Cannot parse HAVE: expected a node prefix`);
+  if (fields.length < 2) {
+    return invalid("wrong field count", `Cannot parse HAVE: expected a node prefix`);
+  }
   const prefix = parsePrefix(fields[1]);
   if (prefix === null) {
-    return invalid(`Cannot parse HAVE: bad node prefix ${JSON.stringify(fields[1])}`);
+    return invalid(
+      "bad anti-entropy field",
+      `Cannot parse HAVE: bad node prefix ${JSON.stringify(fields[1])}`,
+    );
   }
   const times = new Map<number, Decimal | null>();
   for (const field of fields.slice(2)) {
     const m = HAVE_ENTRY.exec(field);
-    if (m === null) return invalid(`Cannot parse HAVE: bad entry ${JSON.stringify(field)}`);
+    if (m === null) {
+      return invalid(
+        "bad anti-entropy field",
+        `Cannot parse HAVE: bad entry ${JSON.stringify(field)}`,
+      );
+    }
     const key = parseInt(m[1], 16);
     times.set(key, times.has(key) ? null : parseDecimal(m[2]));
   }
