@@ -29,6 +29,7 @@ import {
   type HelloMessage,
   type IamatMessage,
   type Message,
+  PARSE_PROBLEMS,
   parseMessage,
   skewNanos,
   unicodeToWire,
@@ -83,6 +84,30 @@ export interface SessionView {
   readonly welcomed: boolean;
 }
 
+/** Why a dialler session ends when the neighbour answered our hello with `? `. */
+export const HELLO_REFUSED = "hello refused";
+
+/**
+ * Why a member answered a line with `? ` (the `reason` of its `reply.out`
+ * event), in a few words from this fixed list, so that the log can be
+ * grepped and `? ` replies counted by reason. The wire says none of it.
+ */
+export const INVALID_REASONS = [
+  /** The line does not parse: one of {@linkcode PARSE_PROBLEMS}. */
+  ...PARSE_PROBLEMS,
+  /** WHATSAT for a client id the member holds no record of. */
+  "unknown client",
+  /** A valid AT, DIGEST, ASK, HAVE or WANT line on a connection that is no neighbour's. */
+  "peer message from a client",
+  /** A valid hello refused: not the first line, not a neighbour, or failed authentication. */
+  HELLO_REFUSED,
+  /** A line over `max_line_bytes` (the reply carries its first `max_line_bytes` bytes). */
+  "line too long",
+] as const;
+
+/** One of {@linkcode INVALID_REASONS}. */
+export type InvalidReason = typeof INVALID_REASONS[number];
+
 /**
  * A reply: what to write, and its text for the log. It stays wire text until
  * the session writes it, so the replies to one read become bytes in one
@@ -93,6 +118,8 @@ export interface Reply {
   wire: WireText;
   /** Display text (UTF-8 decoded) for `reply.out` log events. */
   text: string;
+  /** Why, for a `? ` reply (its `reply.out` event's `reason`); `undefined` for any other. */
+  reason: InvalidReason | undefined;
 }
 
 /** Something the session must do because of a line. */
@@ -121,22 +148,21 @@ export interface Outcome {
 /** The outcome of a blank line: no reply, no effect, and it does not count as a line. */
 export const BLANK: Outcome = Object.freeze({ reply: null, effects: [] }) as Outcome;
 
-/** Why a dialler session ends when the neighbour answered our hello with `? `. */
-export const HELLO_REFUSED = "hello refused";
-
 /**
  * The `? ` reply for a line that is not a valid message: `? ` and the line's
  * bytes exactly as received (PROTOCOL.md section 2, "Anything else").
  *
  * @param line Wire text of the line (for overlong lines, its first bytes).
+ * @param reason Why, for the log only.
  * @returns The reply.
  */
-export function invalidReply(line: WireText): Reply {
-  return wireReply(`? ${line}\n`);
+export function invalidReply(line: WireText, reason: InvalidReason): Reply {
+  const wire = `? ${line}\n`;
+  return { wire, text: wireToDisplay(wire), reason };
 }
 
 function wireReply(wire: WireText): Reply {
-  return { wire, text: wireToDisplay(wire) };
+  return { wire, text: wireToDisplay(wire), reason: undefined };
 }
 
 function event(level: EventLevel, name: EventName, fields: EventFields): Effect {
@@ -173,7 +199,7 @@ export function dispatch(
     case "WHATSAT":
       return whatsat(msg, line, member);
     case "AT":
-      if (session.peer === null) return only(invalidReply(line));
+      if (session.peer === null) return only(invalidReply(line, "peer message from a client"));
       return only(null, {
         kind: "accept",
         record: msg.record,
@@ -186,14 +212,14 @@ export function dispatch(
     case "WANT":
     case "ASK":
     case "HAVE":
-      if (session.peer === null) return only(invalidReply(line));
+      if (session.peer === null) return only(invalidReply(line, "peer message from a client"));
       return antiEntropy(msg, session.peer, member, session.role);
     case "invalid":
       if (session.peer !== null) {
         return only(null, peerInvalid(session, msg.reason, line));
       }
       return only(
-        invalidReply(line),
+        invalidReply(line, msg.problem),
         event("debug", "msg.invalid", { conn: session.id, reason: msg.reason }),
       );
   }
@@ -214,7 +240,7 @@ export function dispatchOverlong(
   session: SessionView,
   maxLineBytes: number,
 ): Outcome {
-  if (session.peer === null) return only(invalidReply(head));
+  if (session.peer === null) return only(invalidReply(head, "line too long"));
   return only(
     null,
     event("warning", "peer.invalid", {
@@ -259,7 +285,7 @@ function iamat(msg: IamatMessage, member: MemberView, receivedNs: bigint): Outco
 // WHATSAT <client-id> <radius-km> <bound>
 async function whatsat(msg: WhatsatMessage, line: WireText, member: MemberView): Promise<Outcome> {
   const record = member.store.get(msg.clientId);
-  if (record === undefined) return only(invalidReply(line));
+  if (record === undefined) return only(invalidReply(line, "unknown client"));
   const effects: Effect[] = [];
   const provider = member.places.name;
   let response: NearbySearchResponse;
@@ -291,7 +317,11 @@ async function whatsat(msg: WhatsatMessage, line: WireText, member: MemberView):
   const at = formatAt(record);
   const json = formatNearbySearch(response) + "\n\n";
   return {
-    reply: { wire: at + "\n" + unicodeToWire(json), text: wireToDisplay(at) + "\n" + json },
+    reply: {
+      wire: at + "\n" + unicodeToWire(json),
+      text: wireToDisplay(at) + "\n" + json,
+      reason: undefined,
+    },
     effects,
   };
 }
@@ -311,7 +341,7 @@ async function hello(
   if (why !== null) {
     // Stays a client: its AT lines get `? `.
     return only(
-      invalidReply(line),
+      invalidReply(line, HELLO_REFUSED),
       event("warning", "peer.link.rejected", { ...fields, reason: why }),
     );
   }

@@ -199,7 +199,13 @@ export async function runSession(
     }
     activity.lastActiveMs = port.timers.nowMs();
     for (const reply of batch) {
-      log.emit("info", "reply.out", { conn: state.id, remote, reply: reply.text });
+      // `reason` only on a `? ` reply (undefined fields are left out of the line).
+      log.emit("info", "reply.out", {
+        conn: state.id,
+        remote,
+        reply: reply.text,
+        reason: reply.reason,
+      });
     }
   };
 

@@ -5,6 +5,8 @@ import {
   dispatchOverlong,
   type Effect,
   HELLO_REFUSED,
+  INVALID_REASONS,
+  type InvalidReason,
   type MemberView,
   type Outcome,
   type PeerAuth,
@@ -95,6 +97,77 @@ Deno.test("dispatch() answers every client line with its byte-exact reply", asyn
       if (reply !== null) assert.equal(out.reply?.wire, reply);
       assert.deepEqual(kinds(out.effects), effects);
     });
+  }
+});
+
+Deno.test("dispatch() gives every `? ` reply a reason for the log, and the wire only `? <line>`", async (t) => {
+  const long = "IAMAT " + "x".repeat(10);
+  const table: Array<[string, SessionView, InvalidReason]> = [
+    ["hello there", client(), "unknown command"],
+    ["iamat kiwi +34-118 1", client(), "unknown command"],
+    ["IAMAT kiwi +34-118", client(), "wrong field count"],
+    ["WHATSAT kiwi 10 5 5", client(), "wrong field count"],
+    ["ASK", client(), "wrong field count"],
+    ["IAMAT kiwi +91+0 1", client(), "bad ISO 6709 location"],
+    ["IAMAT kiwi 34-118 1", client(), "bad ISO 6709 location"],
+    ["IAMAT kiwi +34-118 -1621464827", client(), "bad POSIX time"],
+    ["IAMAT kiwi +34-118 1.6e9", client(), "bad POSIX time"],
+    ["WHATSAT kiwi ten 5", client(), "radius not a decimal number"],
+    ["WHATSAT kiwi 51 5", client(), "radius out of range (0 < r <= 50 km)"],
+    ["WHATSAT kiwi 50.000001 5", client(), "radius out of range (0 < r <= 50 km)"],
+    ["WHATSAT kiwi 0 5", client(), "radius out of range (0 < r <= 50 km)"],
+    ["WHATSAT kiwi 10 2.5", client(), "bound not an integer"],
+    ["WHATSAT kiwi 10 0", client(), "bound out of range (1..20)"],
+    ["WHATSAT kiwi 10 21", client(), "bound out of range (1..20)"],
+    ["AT Hill 0.1 kiwi +34-118 1", client(), "bad skew"],
+    ["HERD 2 Smith", client(), "bad hello"],
+    ["HERD 1 Smith mac=a mac=b", client(), "bad hello"],
+    ["ASK xyz", client(), "bad anti-entropy field"],
+    ["HAVE 0 nonsense", client(), "bad anti-entropy field"],
+    ["WHATSAT unknown 10 5", client(), "unknown client"],
+    [KIWI_AT, client(), "peer message from a client"],
+    [EMPTY_DIGEST, client(), "peer message from a client"],
+    ["ASK 0", client(), "peer message from a client"],
+    ["HAVE 0", client(), "peer message from a client"],
+    ["WANT 0", client(), "peer message from a client"],
+    ["HERD 1 Hill", client(), HELLO_REFUSED],
+    ["HERD 1 Smith", client(1), HELLO_REFUSED],
+    // A neighbour's link serves IAMAT and WHATSAT as from any client.
+    ["WHATSAT unknown 10 5", neighbour(), "unknown client"],
+  ];
+  const seen = new Set<InvalidReason>();
+  for (const [line, session, reason] of table) {
+    await t.step(`${JSON.stringify(line)} -> ${reason}`, async () => {
+      const out = await run(line, session);
+      assert.deepEqual(out.reply, { wire: `? ${line}\n`, text: `? ${line}\n`, reason });
+      seen.add(reason);
+    });
+  }
+  await t.step(`an overlong line -> line too long`, () => {
+    const out = dispatchOverlong(long, client(), 16);
+    assert.deepEqual(out.reply, {
+      wire: `? ${long}\n`,
+      text: `? ${long}\n`,
+      reason: "line too long",
+    });
+    seen.add("line too long");
+  });
+  await t.step("every reason has a row", () => {
+    assert.deepEqual([...INVALID_REASONS].filter((r) => !seen.has(r)), []);
+  });
+});
+
+Deno.test("dispatch() gives no reason to a reply that is not `? `", async () => {
+  const replies = [
+    await run("IAMAT kiwi +34-118 1621464827", client()),
+    await run("WHATSAT kiwi 10 5", client()),
+    await run("HERD 1 Smith", client()),
+    await run(EMPTY_DIGEST, dialled(true)),
+  ].map((out) => out.reply);
+  assert.equal(replies.length, 4);
+  for (const reply of replies) {
+    assert.ok(reply !== null && !reply.wire.startsWith("? "), reply?.wire);
+    assert.equal(reply.reason, undefined, reply.wire);
   }
 });
 
@@ -219,7 +292,7 @@ Deno.test("dispatch() on our own link does not serve client messages", async () 
 Deno.test("dispatchOverlong() answers a client with `? ` and the kept bytes, and drops a neighbour's line", () => {
   const head = "IAMAT " + "x".repeat(10);
   assert.deepEqual(dispatchOverlong(head, client(), 16), {
-    reply: { wire: `? ${head}\n`, text: `? ${head}\n` },
+    reply: { wire: `? ${head}\n`, text: `? ${head}\n`, reason: "line too long" },
     effects: [],
   });
   const fromPeer = dispatchOverlong(head, neighbour(), 16);

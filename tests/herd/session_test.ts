@@ -137,3 +137,28 @@ Deno.test("runSession() on our own link hands replies to the link's output, neve
   assert.deepEqual(trace, [], "nothing written on the socket by the session");
   assert.deepEqual(out, [], "an empty store answers an empty digest with nothing");
 });
+
+Deno.test("runSession() logs a `? ` reply's reason with its reply.out, and no reason for others", async () => {
+  const trace: string[] = [];
+  const { port, log } = testPort();
+  const long = "IAMAT " + "x".repeat(OPTS.maxLineBytes);
+  const conn = scriptedConn([
+    "IAMAT a +1+1 1621464828\nWHATSAT nobody 10 5\nWHATSAT a 51 5\n",
+    `${long}\n`,
+  ], trace);
+  await runSession(conn, port, OPTS);
+  const head = long.slice(0, OPTS.maxLineBytes);
+  // The wire carries `? ` and the line, nothing of the reason (WHATSAT goes out in writes of its own).
+  assert.equal(
+    trace.map((t) => t.replace(/^reply /, "")).join(""),
+    "AT Campbell +0.223372000 a +1+1 1621464828\n? WHATSAT nobody 10 5\n? WHATSAT a 51 5\n" +
+      `? ${head}\n`,
+  );
+  const outs = log.named("reply.out").map((e) => [String(e.fields.reply), e.fields.reason]);
+  assert.deepEqual(outs, [
+    ["AT Campbell +0.223372000 a +1+1 1621464828\n", undefined],
+    ["? WHATSAT nobody 10 5\n", "unknown client"],
+    ["? WHATSAT a 51 5\n", "radius out of range (0 < r <= 50 km)"],
+    [`? ${head}\n`, "line too long"],
+  ]);
+});
