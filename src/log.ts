@@ -3,9 +3,14 @@
  *
  * Members emit structured events through the small {@linkcode EventLog}
  * interface (injected, so tests capture events without monkey-patching).
- * {@linkcode setupLogging} makes each member append JSON Lines to
- * `<log-dir>/<Name>.log` (PROTOCOL.md section 5) and wires LogTape so that the
- * console gets one short human line per event at or above its level.
+ * {@linkcode setupLogging} makes each member append every event as JSON Lines
+ * to `<log-dir>/<Name>.log` (PROTOCOL.md section 5) and wires LogTape so that
+ * the console gets one short human line per event its verbosity shows
+ * ({@linkcode ConsoleVerbosity}): by default what an operator watches (members
+ * starting and stopping, links opening and dropping, every warning and error),
+ * not the per-message events. The filter is a table lookup in
+ * {@linkcode memberLog}, so an event the console does not show costs no LogTape
+ * call.
  *
  * The files are written by a small JSON Lines writer of this module, not by a
  * LogTape sink: a member logs every message in and every reply out, and a
@@ -46,10 +51,10 @@ import {
   configure,
   getLogger,
   getStreamSink,
+  type Logger,
   type LogRecord,
   reset,
   type Sink,
-  withFilter,
 } from "@logtape/logtape";
 
 /** Severity of an event. */
@@ -87,9 +92,53 @@ export function memberLog(member: string): EventLog {
     emit(level, event, fields) {
       const file = files.get(member);
       if (file !== undefined) file.append(name, level, event, fields);
-      if (LEVEL_RANK[level] >= consoleRank) logger[level](event, { event, ...fields });
+      // Two lookups decide; LogTape is called only for a line the console shows.
+      if (LEVEL_RANK[level] >= (consoleRanks.get(event) ?? consoleRank)) {
+        toConsole(logger, level, event, fields);
+      }
     },
   };
+}
+
+/** How much the console shows; the log files get every event whatever it is. */
+export type ConsoleVerbosity = "quiet" | "normal" | "verbose";
+
+/**
+ * The info events a `"normal"` console shows, one line each: what an operator watches (a
+ * member up, its records loaded, going down, its links opening and dropping). Warnings and
+ * errors are shown whatever their name.
+ */
+export const OPERATOR_EVENTS: ReadonlySet<EventName> = new Set<EventName>([
+  "member.listening",
+  "member.loaded",
+  "member.stopping",
+  "member.stopped",
+  "peer.link.open",
+  "peer.link.dropped",
+]);
+
+/**
+ * Events about the process or its configuration rather than one member: every member of a
+ * process emits them alike (each file keeps its own), so the console shows only the first,
+ * once per {@linkcode setupLogging}, under the category `herd` instead of a member's name.
+ */
+export const PROCESS_WIDE_EVENTS: ReadonlySet<EventName> = new Set<EventName>([
+  "member.unauthenticated",
+]);
+
+/** Sends one event to LogTape (the console); process-wide events only the first time. */
+function toConsole(
+  logger: Logger,
+  level: EventLevel,
+  event: EventName,
+  fields: EventFields,
+): void {
+  if (PROCESS_WIDE_EVENTS.has(event)) {
+    if (shownOnce.has(event)) return;
+    shownOnce.add(event);
+    logger = getLogger([LOG_CATEGORY]);
+  }
+  logger[level](event, { event, ...fields });
 }
 
 /** Order of the levels, for the console's threshold. */
@@ -108,8 +157,39 @@ const LEVEL_TEXT: Readonly<Record<EventLevel, string>> = {
   error: "ERROR",
 };
 
-/** Lowest level rank that goes to LogTape (the console); `Infinity` when there is none. */
+/**
+ * Lowest level rank the console shows of an event {@linkcode consoleRanks} does not list;
+ * `Infinity` when there is no console.
+ */
 let consoleRank = Infinity;
+
+/** Events whose lowest level rank shown differs from {@linkcode consoleRank}. */
+let consoleRanks: ReadonlyMap<string, number> = new Map();
+
+/** Process-wide events the console has shown since {@linkcode setupLogging}. */
+const shownOnce = new Set<string>();
+
+/**
+ * The console's thresholds for a verbosity: the default lowest level rank shown and the
+ * events that differ.
+ */
+function consoleThresholds(
+  verbosity: ConsoleVerbosity | null,
+): { rank: number; ranks: ReadonlyMap<string, number> } {
+  switch (verbosity) {
+    case null:
+      return { rank: Infinity, ranks: new Map() };
+    case "quiet":
+      return { rank: LEVEL_RANK.warning, ranks: new Map() };
+    case "normal":
+      return {
+        rank: LEVEL_RANK.warning,
+        ranks: new Map([...OPERATOR_EVENTS].map((e) => [e, LEVEL_RANK.info])),
+      };
+    case "verbose":
+      return { rank: LEVEL_RANK.info, ranks: new Map() };
+  }
+}
 
 /** Open log files by member name, set by {@linkcode setupLogging}. */
 const files = new Map<string, JsonLinesFile>();
@@ -344,8 +424,29 @@ export interface LoggingOptions {
   logDir: string | null;
   /** Members that get a file each. */
   members: readonly string[];
-  /** Lowest level shown on the console; `null` for no console. @default "info" */
-  consoleLevel: EventLevel | null;
+  /**
+   * What the console shows, one short line per event: `"quiet"` warnings and errors only;
+   * `"normal"` those and the info events of {@linkcode OPERATOR_EVENTS}; `"verbose"` every
+   * event at info and above, per-message ones (`msg.in`, `reply.out`...) included; `null` no
+   * console. Debug events go to the files only. An event of {@linkcode PROCESS_WIDE_EVENTS} is
+   * shown once per process. Takes precedence over `consoleLevel`.
+   *
+   * @default {"normal"}
+   */
+  console?: ConsoleVerbosity | null;
+  /**
+   * Lowest level shown on the console; `null` for no console. Read only when `console` is
+   * absent: `"debug"` and `"info"` mean `"verbose"`, `"warning"` and `"error"` mean `"quiet"`.
+   *
+   * @deprecated Use `console`.
+   */
+  consoleLevel?: EventLevel | null;
+  /**
+   * Where console lines are written (tests capture them here). It is not closed.
+   *
+   * @default {Deno.stdout.writable}
+   */
+  consoleStream?: WritableStream<Uint8Array>;
 }
 
 /**
@@ -420,18 +521,20 @@ export async function setupLogging(options: LoggingOptions): Promise<() => Promi
     for (const [name, file] of opened) files.set(name, file);
   }
   const rootSinks: string[] = [];
-  if (options.consoleLevel !== null) {
+  const verbosity = consoleVerbosity(options);
+  if (verbosity !== null) {
     // Not console.log: a terminal or pipe that stops reading would block
     // every reply. The non-blocking stream sink buffers and drops instead.
-    const stdout = getStreamSink(Deno.stdout.writable, {
+    sinks.console = getStreamSink(options.consoleStream ?? Deno.stdout.writable, {
       formatter: consoleLine,
       closeStream: false,
       nonBlocking: { bufferSize: CONSOLE_BUFFER_RECORDS, flushInterval: 100 },
     });
-    sinks.console = withFilter(stdout, options.consoleLevel);
     rootSinks.push("console");
   }
-  consoleRank = options.consoleLevel === null ? Infinity : LEVEL_RANK[options.consoleLevel];
+  // memberLog() filters before LogTape; the sink needs no filter of its own.
+  ({ rank: consoleRank, ranks: consoleRanks } = consoleThresholds(verbosity));
+  shownOnce.clear();
   await configure({
     reset: true,
     sinks,
@@ -443,9 +546,17 @@ export async function setupLogging(options: LoggingOptions): Promise<() => Promi
   return stopLogging;
 }
 
+/** The console verbosity of `options`, from `console` or else the deprecated `consoleLevel`. */
+function consoleVerbosity(options: LoggingOptions): ConsoleVerbosity | null {
+  if (options.console !== undefined) return options.console;
+  if (options.consoleLevel === undefined) return "normal";
+  if (options.consoleLevel === null) return null;
+  return LEVEL_RANK[options.consoleLevel] >= LEVEL_RANK.warning ? "quiet" : "verbose";
+}
+
 /** Flushes and closes every member log file and LogTape sink (files are complete afterwards). */
 export async function stopLogging(): Promise<void> {
-  consoleRank = Infinity;
+  ({ rank: consoleRank, ranks: consoleRanks } = consoleThresholds(null));
   await closeFiles();
   await reset();
 }
