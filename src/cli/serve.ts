@@ -9,7 +9,7 @@
 import { ConfigError, findServer, type HerdConfig, loadConfig, withSecret } from "../config.ts";
 import { Member } from "../herd/mod.ts";
 import {
-  type EventLevel,
+  type ConsoleVerbosity,
   type EventLog,
   type LoggingOptions,
   LogSetupError,
@@ -196,7 +196,7 @@ export async function serve(name: string, opts: RunOptions): Promise<void> {
   const stopLogging = await setupLoggingOrFail({
     logDir: opts.logDir,
     members: [name],
-    consoleLevel: consoleLevelOf(opts),
+    console: verbosityOf(opts),
   });
   // Installed before listening: from here on no signal finds the default action (death).
   const signals = new StopSignals();
@@ -225,11 +225,12 @@ export async function serve(name: string, opts: RunOptions): Promise<void> {
 }
 
 /**
- * The console level for `--quiet`, the default and `--verbose`.
+ * What the console shows for `--quiet`, the default and `--verbose`.
  *
  * @param opts The run's flags.
- * @returns The lowest level shown on the console.
+ * @returns `"quiet"` (warnings and errors), `"normal"` (what an operator watches) or
+ *   `"verbose"` (every event at info and above, per message too).
  */
-export function consoleLevelOf(opts: RunOptions): EventLevel {
-  return opts.quiet ? "warning" : "info";
+export function verbosityOf(opts: RunOptions): ConsoleVerbosity {
+  return opts.quiet ? "quiet" : opts.verbose ? "verbose" : "normal";
 }

@@ -14,7 +14,6 @@ import { memberLog } from "../log.ts";
 import type { PlacesProvider } from "../places/types.ts";
 import { UserError } from "./args.ts";
 import {
-  consoleLevelOf,
   loadConfigOrFail,
   placesOrFail,
   type RunOptions,
@@ -22,6 +21,7 @@ import {
   startOrFail,
   stopOnSignals,
   survivePanics,
+  verbosityOf,
 } from "./serve.ts";
 import { StopSignals } from "./stop_signals.ts";
 
@@ -67,7 +67,7 @@ export async function simulate(opts: SimulateOptions): Promise<number> {
   const stopLogging = await setupLoggingOrFail({
     logDir: opts.logDir,
     members: names,
-    consoleLevel: opts.demo ? null : consoleLevelOf(opts),
+    console: opts.demo ? null : verbosityOf(opts),
   });
   // The demo ends by itself; a herd until Ctrl-C absorbs repeated signals while it stops.
   const signals = opts.demo ? null : new StopSignals();
@@ -86,6 +86,9 @@ export async function simulate(opts: SimulateOptions): Promise<number> {
     if (opts.demo) {
       code = await demo(config, herd.members, places, herd.addresses);
     } else {
+      // The banner comes last, under the start-up lines, so its "try this" lines stay on screen.
+      await eventually(() => herd.members.every((m) => linksUp(m)), BANNER_WAIT_MS);
+      await new Promise((r) => setTimeout(r, CONSOLE_FLUSH_MS));
       console.log(banner(config, herd.members, opts.logDir));
       await stopOnSignals(herd.members, signals!);
     }
@@ -97,6 +100,17 @@ export async function simulate(opts: SimulateOptions): Promise<number> {
     signals?.dispose();
   }
   return code;
+}
+
+/** Longest the banner waits for every link to come up, ms. */
+const BANNER_WAIT_MS = 2000;
+
+/** A little more than the console sink's flush interval (100 ms, src/log.ts), ms. */
+const CONSOLE_FLUSH_MS = 150;
+
+/** True when every link of `m` is welcomed. */
+function linksUp(m: Member): boolean {
+  return [...m.links.values()].every((l) => l.state === "welcomed");
 }
 
 /** The start-up banner: who listens where, and lines to paste. */
@@ -179,9 +193,7 @@ async function demo(
   for (const m of members) {
     console.log(`  ${m.name.padEnd(10)} ${m.address.hostname}:${m.address.port}`);
   }
-  await eventually(() =>
-    members.every((m) => [...m.links.values()].every((l) => l.state === "welcomed"))
-  );
+  await eventually(() => members.every(linksUp));
 
   const t1 = formatPosixTime(wallClockNs());
   await step(
@@ -224,7 +236,7 @@ async function demo(
   console.log(`\n# ${victim} restarted on ${fresh.address.hostname}:${fresh.address.port}`);
   note(
     await eventually(() =>
-      [...fresh.links.values()].every((l) => l.state === "welcomed") &&
+      linksUp(fresh) &&
       members.every((m) => m.links.get(victim)?.state !== "down")
     ),
     `${victim} relinked with its neighbours`,
