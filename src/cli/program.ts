@@ -4,19 +4,35 @@
  * Exit codes: 0 success; 1 a `? ` reply (send), a misbehaving demo or a
  * failed bench request;
  * 2 a user error (bad flag, bad config, unknown server, port in use,
- * connection failure), printed as one `herd: ...` line without a stack.
+ * connection failure, no reply), printed as one `herd: ...` line without a stack.
  *
  * @module
  */
 
-import { Command, CommanderError, Option } from "commander";
+import { Command, CommanderError, Help, Option } from "commander";
 import { parseDurationMs, UserError } from "./args.ts";
 import { BENCH_KINDS, BENCH_MODES, ClientError } from "../client/mod.ts";
 import { MAX_BOUND, MAX_RADIUS_KM, MIN_BOUND } from "../protocol/mod.ts";
 import { bench, type BenchFlags } from "./bench.ts";
-import { send } from "./send.ts";
-import { serve } from "./serve.ts";
-import { simulate } from "./simulate.ts";
+import { send, type SendOptions } from "./send.ts";
+import { type RunOptions, serve } from "./serve.ts";
+import { simulate, type SimulateOptions } from "./simulate.ts";
+import { versionText } from "../version.ts";
+
+/**
+ * What each subcommand runs once its flags are parsed. Tests replace them to
+ * see what the flags became, without starting a server.
+ */
+export interface Actions {
+  /** `herd serve`: runs until a signal. @default serve */
+  serve(name: string, opts: RunOptions): Promise<void>;
+  /** `herd send`: resolves to the exit code. @default send */
+  send(target: string, words: string[], opts: SendOptions): Promise<number>;
+  /** `herd simulate`: resolves to the exit code. @default simulate */
+  simulate(opts: SimulateOptions): Promise<number>;
+  /** `herd bench`: resolves to the exit code. @default bench */
+  bench(target: string, target2: string | undefined, flags: BenchFlags): Promise<number>;
+}
 
 /** The part of the commander program that {@linkcode buildProgram} hands out. */
 export interface Program {
@@ -33,15 +49,33 @@ export interface Program {
   parseAsync(argv: readonly string[], options: { from: "user" }): Promise<unknown>;
 }
 
+/** Duration flags' help: `--timeout 5` is easily read as milliseconds. */
+const DURATION_FORMS = "5s, 500ms, 1m; a bare number is seconds";
+
 /**
  * Builds the program. Actions set `result.code`; nothing calls `Deno.exit`.
  *
+ * @param actions Replacements for the subcommands' implementations (tests).
  * @returns The commander program and where its exit code lands.
  */
-export function buildProgram(): { program: Program; result: { code: number } } {
+export function buildProgram(
+  actions: Partial<Actions> = {},
+): { program: Program; result: { code: number } } {
+  const act: Actions = { serve, send, simulate, bench, ...actions };
   const result = { code: 0 };
+  // The command list shows each command's summary beside its arguments; "[options]" is left
+  // to each command's own usage line, so the list's descriptions keep room at 80 columns.
+  const base = new Help();
   const program = new Command("herd")
     .description('A proxy herd: servers that flood client locations and answer "what is near".')
+    .version(versionText(), "-V, --version", "print the versions of herd and Deno")
+    .configureHelp({
+      subcommandTerm: (cmd) => base.subcommandTerm(cmd).replace(" [options]", ""),
+    })
+    .addHelpText(
+      "after",
+      "\nRun 'herd <command> --help' for a command's options, examples and exit codes.",
+    )
     // Usage errors follow the exit-2 contract too: one `herd: ...` line, the hint on it.
     .configureOutput({
       outputError: (text, write) =>
@@ -59,47 +93,79 @@ export function buildProgram(): { program: Program; result: { code: number } } {
     new Option("-c, --config <file>", "herd configuration file").default("herd.toml");
   const logDirOption = () =>
     new Option("-l, --log-dir <dir>", "folder for <Name>.log JSON Lines files").default("logs");
+  const quietOption = () =>
+    new Option("-q, --quiet", "console shows warnings and errors only").default(false)
+      .conflicts("verbose");
+  const verboseOption = () =>
+    new Option(
+      "-v, --verbose",
+      "console shows every event, per message too; the log files always hold everything",
+    ).default(false);
 
   program.command("serve")
-    .description("run one herd member, as named in herd.toml, until Ctrl-C")
+    .summary("run one member of herd.toml until Ctrl-C")
+    .description(
+      "Run one herd member, as named in herd.toml, until Ctrl-C (or SIGTERM).\n" +
+        "Exit 2 on a bad config, an unknown name or a port in use.",
+    )
     .argument("<name>", "server name from herd.toml, e.g. Campbell")
     .addOption(configOption())
     .addOption(logDirOption())
-    .option("-q, --quiet", "console shows warnings and errors only", false)
-    .action(async (name: string, o: { config: string; logDir: string; quiet: boolean }) => {
-      await serve(name, o);
-    });
+    .addOption(quietOption())
+    .addOption(verboseOption())
+    .action(
+      async (
+        name: string,
+        o: { config: string; logDir: string; quiet: boolean; verbose: boolean },
+      ) => {
+        await act.serve(name, o);
+      },
+    );
 
   program.command("send")
+    .summary("send one message, print the reply")
     .description(
-      "send one message, half-close, print the reply; exit 0, 1 on a '? ' reply, 2 on error.\n" +
-        "Options go before <host:port>: every word after it is part of the message.",
+      "Send one message, half-close, print the reply as received.\n" +
+        "Options go before <host:port>: every word after it is part of the message.\n" +
+        "Exit 0 on a reply, 1 on a '? ' reply, 2 if there is no reply (connection\n" +
+        "refused or closed, timeout) or the address is bad.",
     )
     .argument("<host:port>", "server address, e.g. localhost:11490")
     .argument(
       "<message...>",
       "the message fields, e.g. WHATSAT kiwi 10 5 (all words after host:port, even -33.8+151.2)",
     )
-    .option("-t, --timeout <duration>", "give up after this long (5s, 500ms, 1m)", "5s")
+    .option("-t, --timeout <duration>", `give up after this long: ${DURATION_FORMS}`, "5s")
     // A southern latitude starts with "-": options go before <host:port>, words after it.
     .passThroughOptions()
     .action(async (target: string, words: string[], o: { timeout: string }) => {
-      result.code = await send(target, words, { timeoutMs: parseDurationMs(o.timeout) });
+      result.code = await act.send(target, words, { timeoutMs: parseDurationMs(o.timeout) });
     });
 
   program.command("simulate")
-    .description("run every member of herd.toml in this process until Ctrl-C")
+    .summary("run the whole herd in one process")
+    .description(
+      "Run every member of herd.toml in this process until Ctrl-C.\n" +
+        "With --demo, run a short scripted tour on free ports instead; exit 1 if a step\n" +
+        "misbehaves.",
+    )
     .addOption(configOption())
     .addOption(logDirOption())
-    .option("-q, --quiet", "console shows warnings and errors only", false)
+    .addOption(quietOption())
+    .addOption(verboseOption())
     .option("--demo", "run a short scripted tour on free ports, then exit", false)
-    .action(async (o: { config: string; logDir: string; quiet: boolean; demo: boolean }) => {
-      result.code = await simulate(o);
-    });
+    .action(
+      async (
+        o: { config: string; logDir: string; quiet: boolean; verbose: boolean; demo: boolean },
+      ) => {
+        result.code = await act.simulate(o);
+      },
+    );
 
   program.command("bench")
+    .summary("load-test a server speaking the protocol")
     .description(
-      "load-test any server speaking the protocol; stops at --requests or --duration,\n" +
+      "Load-test any server speaking the protocol; stop at --requests or --duration,\n" +
         "whichever comes first. Exit 0, 1 if any request failed, 2 on error.",
     )
     .addHelpText(
@@ -107,10 +173,10 @@ export function buildProgram(): { program: Program; result: { code: number } } {
       [
         "",
         "Examples:",
-        "  herd bench localhost:11490                               # pipe: 4 connections x 64",
-        "  herd bench --mode conn --concurrency 50 localhost:11490  # a connection per request",
-        "  herd bench --kind whatsat --json localhost:11493         # WHATSAT; one JSON object",
-        "  herd bench --mode propagation --rate 100 --requests 1000 localhost:11490 localhost:11491",
+        "  herd bench localhost:11490                    # pipe: 4 connections x 64",
+        "  herd bench -m conn -c 50 localhost:11490      # a connection per request",
+        "  herd bench -k whatsat --json localhost:11493  # WHATSAT; one JSON object",
+        "  herd bench -m propagation -r 100 -n 1000 localhost:11490 localhost:11491",
       ].join("\n"),
     )
     .argument("<host:port>", "server under load (propagation: where the IAMATs go)")
@@ -126,17 +192,25 @@ export function buildProgram(): { program: Program; result: { code: number } } {
       "-n, --requests <n>",
       "total requests (default 100000 pipe, 20000 conn, 1000 propagation)",
     )
-    .option("-d, --duration <duration>", "start no request after this long (30s, 500ms, 1m)", "30s")
+    .option(
+      "-d, --duration <duration>",
+      `start no request after this long: ${DURATION_FORMS}`,
+      "30s",
+    )
     .option("-c, --concurrency <n>", "connections (default 50 conn, 4 pipe)")
     .option("-w, --window <n>", "pipe: requests in flight per connection", "64")
     .option("-r, --rate <n>", "propagation: IAMATs per second", "100")
-    .option("-t, --timeout <duration>", "a request unanswered this long is an error", "5s")
+    .option(
+      "-t, --timeout <duration>",
+      `a request unanswered this long is an error: ${DURATION_FORMS}`,
+      "5s",
+    )
     .option("--radius <km>", `WHATSAT radius, km (0 < r <= ${MAX_RADIUS_KM})`, "10")
     .option("--bound <n>", `WHATSAT bound (${MIN_BOUND}..${MAX_BOUND})`, "5")
     .option("--json", "print one JSON object instead of the table", false)
     .option("--no-progress", "no progress line on stderr")
     .action(async (target: string, target2: string | undefined, o: BenchFlags) => {
-      result.code = await bench(target, target2, o);
+      result.code = await act.bench(target, target2, o);
     });
 
   return { program, result };
