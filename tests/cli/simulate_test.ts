@@ -1,6 +1,40 @@
 import assert from "node:assert/strict";
 import { parseConfig } from "../../src/config.ts";
-import { assertUserError, DEFAULT_HERD_TOML, readLog, runHerd, withTempDir } from "./_cli.ts";
+import {
+  assertUserError,
+  DEFAULT_HERD_TOML,
+  DEFAULT_NAMES,
+  defaultHerdToml,
+  freePorts,
+  readLog,
+  runHerd,
+  spawnHerd,
+  tryExchange,
+  withTempDir,
+} from "./_cli.ts";
+
+/** Reads `child`'s stdout until `marker` appears (bounded); returns everything read. */
+async function readUntil(
+  stdout: ReadableStream<Uint8Array>,
+  marker: string,
+  limitMs: number,
+): Promise<{ text: string; rest: Promise<string> }> {
+  const reader = stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  const deadline = Date.now() + limitMs;
+  while (!text.includes(marker)) {
+    const timeout = new Promise<null>((r) => setTimeout(() => r(null), deadline - Date.now()));
+    const next = await Promise.race([reader.read(), timeout]);
+    if (next === null || next.done) throw new Error(`no "${marker}" in ${limitMs} ms: ${text}`);
+    text += next.value;
+  }
+  const rest = (async () => {
+    let more = "";
+    for (let r = await reader.read(); !r.done; r = await reader.read()) more += r.value;
+    return more;
+  })();
+  return { text, rest };
+}
 
 Deno.test("herd simulate --demo exits 0, says every step behaved and logs every member", async () => {
   const members = parseConfig(await Deno.readTextFile(DEFAULT_HERD_TOML)).servers.map((s) =>
@@ -43,5 +77,61 @@ Deno.test("herd simulate exits 2 with one 'herd: ' line when the config file is 
       dir,
     );
     assertUserError(r, [config, "no such file"]);
+  });
+});
+
+Deno.test("herd simulate's default console is calm: start, links, one config warning, stop; no per-message lines", async () => {
+  await withTempDir(async (dir) => {
+    const free = freePorts(DEFAULT_NAMES.length);
+    const ports = new Map(DEFAULT_NAMES.map((n, i) => [n, free[i]]));
+    const config = `${dir}/herd.toml`;
+    await Deno.writeTextFile(config, defaultHerdToml(ports));
+    const child = spawnHerd(["simulate", "--config", config, "--log-dir", `${dir}/logs`], dir);
+    const stderr = new Response(child.stderr).text();
+    let startup: string;
+    let rest: Promise<string>;
+    try {
+      ({ text: startup, rest } = await readUntil(child.stdout, "Ctrl-C stops the herd.", 20_000));
+      const first = ports.get(DEFAULT_NAMES[0])!;
+      assert.match(
+        await tryExchange(first, "IAMAT kiwi +34.068930-118.445127 1621464827.9\n"),
+        /^AT /,
+      );
+      assert.match(await tryExchange(first, "WHATSAT kiwi 10 1\n"), /^AT /);
+      assert.match(await tryExchange(first, "HELLO there\n"), /^\? HELLO there/);
+    } finally {
+      child.kill("SIGINT");
+    }
+    const killer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+    const status = await child.status;
+    clearTimeout(killer);
+    const exit = { code: status.code, stderr: await stderr };
+    assert.equal(exit.code, 0, exit.stderr);
+    const console = startup + await rest;
+    const events = [...console.matchAll(/^\d\d:\d\d:\d\d\.\d{3} \S+(?: [A-Z]+)? (\S+)/gm)].map((
+      m,
+    ) => m[1]);
+    const allowed = new Set([
+      "member.listening",
+      "member.unauthenticated",
+      "peer.link.open",
+      "member.stopping",
+      "member.stopped",
+      "peer.link.dropped",
+    ]);
+    assert.deepEqual(
+      events.filter((e) => !allowed.has(e)),
+      [],
+      `only operator events:\n${console}`,
+    );
+    assert.equal(events.filter((e) => e === "member.unauthenticated").length, 1, "one warning");
+    assert.equal(events.filter((e) => e === "member.listening").length, DEFAULT_NAMES.length);
+    assert.equal(events.filter((e) => e === "member.stopped").length, DEFAULT_NAMES.length);
+    const beforeBanner = startup.slice(0, startup.indexOf("herd simulate:")).split("\n");
+    assert.ok(beforeBanner.length <= 5 + 1 + 12 + 1, `start-up lines:\n${startup}`);
+    // The files still hold every message.
+    const log = await readLog(`${dir}/logs/${DEFAULT_NAMES[0]}.log`);
+    const lines = log.filter((e) => e.event === "msg.in").map((e) => String(e.line));
+    assert.ok(lines.includes("HELLO there"), "the log file has the client's lines");
   });
 });
