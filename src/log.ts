@@ -21,6 +21,13 @@
  * first line), so logging never waits on the disk before a reply, and nothing
  * is dropped.
  *
+ * A file is rotated by size (`[log]` of herd.toml, {@linkcode LoggingOptions}):
+ * a write that would take `<Name>.log` past `maxFileBytes` renames it to
+ * `<Name>.log.1` (older rotated files move up one, those past `maxFiles` are
+ * deleted) and goes on in a fresh `<Name>.log`; no line is split or moved out
+ * of order. {@linkcode logFilesOldestFirst} lists a member's files in the order
+ * they were written.
+ *
  * One line per event, keys in this order: `@timestamp` (ISO 8601 UTC, ms),
  * `level` (`DEBUG`, `INFO`, `WARN` or `ERROR`), `message` (the event name),
  * `logger` (`herd.<Name>`), `event` (the event name again), then the event's
@@ -45,6 +52,8 @@
  * @module
  */
 
+import type { LogConfig } from "./config.ts";
+import { DEFAULT_LOG } from "./config.ts";
 import type { EventName } from "./events.ts";
 export type { EventName } from "./events.ts";
 import {
@@ -215,6 +224,7 @@ const MAX_BYTES_PER_CHAR = 6;
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
+const LF = 0x0a;
 
 /**
  * An append-only JSON Lines file with a background writer. {@linkcode append}
@@ -227,10 +237,27 @@ const BACKSLASH = 0x5c;
  * growth and every write ends with a whole line. If a write
  * fails, the error is printed once on stderr and later lines are discarded (a
  * member keeps serving when its disk is full).
+ *
+ * Rotation happens in the writer, between writes, so it costs appending
+ * nothing and one integer comparison per write: a write that would take the
+ * file past `maxFileBytes` first writes the whole lines that fit, then
+ * rotates (see `#rotate`), then goes on in the fresh file.
+ * Lines are never split or reordered across files.
  */
 class JsonLinesFile {
+  /** The live file, `<dir>/<name>.log`. */
   readonly #path: string;
-  readonly #file: Deno.FsFile;
+  readonly #dir: string;
+  readonly #name: string;
+  #file: Deno.FsFile;
+  /** Bytes in the live file: its size when opened plus every byte written since. */
+  #size: number;
+  /** A write that would take `#size` past this rotates first; `Infinity` never rotates. */
+  readonly #maxBytes: number;
+  /** Rotated files kept; 0 keeps every one. */
+  readonly #maxFiles: number;
+  /** A failed rotation has been reported on stderr (later ones are not). */
+  #rotateReported = false;
   /** Lines not yet handed to a write; `#len` bytes of it are used. */
   #buf: Uint8Array = new Uint8Array(BUFFER_BYTES);
   #len = 0;
@@ -244,9 +271,35 @@ class JsonLinesFile {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #failed = false;
 
-  constructor(path: string, file: Deno.FsFile) {
-    this.#path = path;
+  private constructor(
+    dir: string,
+    name: string,
+    file: Deno.FsFile,
+    size: number,
+    rotation: Rotation,
+  ) {
+    this.#dir = dir;
+    this.#name = name;
+    this.#path = `${dir}/${name}.log`;
     this.#file = file;
+    this.#size = size;
+    this.#maxBytes = rotation.maxFileBytes === 0 ? Infinity : rotation.maxFileBytes;
+    this.#maxFiles = rotation.maxFiles;
+  }
+
+  /**
+   * Opens (creating, appending to) `<dir>/<name>.log`; its present size counts towards the
+   * rotation cap.
+   */
+  static async open(dir: string, name: string, rotation: Rotation): Promise<JsonLinesFile> {
+    const file = await Deno.open(`${dir}/${name}.log`, { append: true, create: true });
+    try {
+      const { size } = await file.stat();
+      return new JsonLinesFile(dir, name, file, size, rotation);
+    } catch (e) {
+      file.close();
+      throw e;
+    }
   }
 
   /**
@@ -380,7 +433,7 @@ class JsonLinesFile {
       if (this.#full.length === 0) this.#swap(0);
       const bytes = this.#full.shift()!;
       try {
-        for (let off = 0; off < bytes.length;) off += await this.#file.write(bytes.subarray(off));
+        await this.#write(bytes);
       } catch (e) {
         this.#failed = true;
         this.#len = 0;
@@ -393,7 +446,136 @@ class JsonLinesFile {
       }
     }
   }
+
+  /**
+   * Writes whole lines, rotating first when the next ones would take the file past the cap:
+   * the lines that fit go to the current file, the rest to the fresh one. A line longer than
+   * the cap goes alone into a file of its own.
+   */
+  async #write(bytes: Uint8Array): Promise<void> {
+    let rest = bytes;
+    let rotated = false;
+    while (rest.length > 0) {
+      const room = this.#maxBytes - this.#size;
+      let n = rest.length;
+      if (n > room) {
+        n = room > 0 ? rest.lastIndexOf(LF, room - 1) + 1 : 0; // the whole lines that fit
+        if (n === 0) {
+          if (this.#size > 0 && !rotated) {
+            await this.#rotate();
+            rotated = true;
+            continue;
+          }
+          n = rest.indexOf(LF) + 1 || rest.length; // longer than the cap: alone
+        }
+      }
+      const part = rest.subarray(0, n);
+      for (let off = 0; off < part.length;) off += await this.#file.write(part.subarray(off));
+      this.#size += n;
+      rest = rest.subarray(n);
+      rotated = false;
+    }
+  }
+
+  /**
+   * Rotates, called by the writer between two writes: `<name>.log.<k>` becomes
+   * `<name>.log.<k+1>` from the oldest down (those past `maxFiles` are deleted instead),
+   * `<name>.log` becomes `<name>.log.1`, and a fresh `<name>.log` is opened; the old file is
+   * closed only then. Every rename happens while the old file is still open and still ours,
+   * so when one fails nothing is lost: the failure is reported once on stderr, writing goes
+   * on in the file open now, and the next attempt comes after another `maxFileBytes`.
+   */
+  async #rotate(): Promise<void> {
+    let fresh: Deno.FsFile;
+    try {
+      for (const k of await rotatedNumbers(this.#dir, this.#name)) {
+        const from = `${this.#path}.${k}`;
+        if (this.#maxFiles > 0 && k >= this.#maxFiles) await Deno.remove(from);
+        else await Deno.rename(from, `${this.#path}.${k + 1}`);
+      }
+      await Deno.rename(this.#path, `${this.#path}.1`);
+      fresh = await Deno.open(this.#path, { append: true, create: true });
+    } catch (e) {
+      this.#size = 0;
+      if (!this.#rotateReported) {
+        this.#rotateReported = true;
+        console.error(
+          `herd: cannot rotate log file ${this.#path}: ${(e as Error).message}; ` +
+            "still writing to the file open now",
+        );
+      }
+      return;
+    }
+    this.#file.close();
+    this.#file = fresh;
+    this.#size = 0;
+  }
 }
+
+/**
+ * The `k` of every rotated file `<dir>/<name>.log.<k>`, oldest (highest) first.
+ *
+ * @returns Positive integers, descending; empty if there are none or `dir` does not exist.
+ */
+async function rotatedNumbers(dir: string, name: string): Promise<number[]> {
+  const prefix = `${name}.log.`;
+  const found: number[] = [];
+  try {
+    for await (const entry of Deno.readDir(dir)) {
+      const suffix = entry.name.slice(prefix.length);
+      if (entry.name.startsWith(prefix) && /^[1-9][0-9]{0,15}$/.test(suffix)) {
+        found.push(Number(suffix));
+      }
+    }
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return [];
+    throw e;
+  }
+  return found.sort((a, b) => b - a);
+}
+
+/**
+ * A member's log files in the order they were written, for tools that read a whole log: the
+ * rotated ones from the oldest, `<dir>/<name>.log.<k>` with the highest `k`, down to
+ * `<name>.log.1`, then the live `<name>.log`. Only files that exist are listed.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { logFilesOldestFirst } from "./log.ts";
+ *
+ * const dir = await Deno.makeTempDir();
+ * for (const file of ["Hill.log", "Hill.log.1", "Hill.log.2", "Hill.log.10", "Smith.log"]) {
+ *   await Deno.writeTextFile(`${dir}/${file}`, "");
+ * }
+ * assert.deepEqual(await logFilesOldestFirst(dir, "Hill"), [
+ *   `${dir}/Hill.log.10`,
+ *   `${dir}/Hill.log.2`,
+ *   `${dir}/Hill.log.1`,
+ *   `${dir}/Hill.log`,
+ * ]);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ *
+ * @param dir The log folder (`--log-dir`).
+ * @param name The member.
+ * @returns Paths `<dir>/<file>`; empty when `dir` or the files do not exist.
+ * @throws {Deno.errors.PermissionDenied} Or another error if `dir` cannot be read.
+ */
+export async function logFilesOldestFirst(dir: string, name: string): Promise<string[]> {
+  const paths = (await rotatedNumbers(dir, name)).map((k) => `${dir}/${name}.log.${k}`);
+  const live = `${dir}/${name}.log`;
+  try {
+    await Deno.lstat(live);
+    paths.push(live);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  return paths;
+}
+
+/** Rotation settings of a log file: `[log]` of herd.toml ({@linkcode LogConfig}). */
+type Rotation = Pick<LogConfig, "maxFileBytes" | "maxFiles">;
 
 const encoder = new TextEncoder();
 
@@ -447,6 +629,21 @@ export interface LoggingOptions {
    * @default {Deno.stdout.writable}
    */
   consoleStream?: WritableStream<Uint8Array>;
+  /**
+   * Size at which a member's `<Name>.log` is rotated to `<Name>.log.1`, bytes; 0 never
+   * rotates. Only a line longer than this makes a file bigger (it gets a file of its own). An
+   * existing file's size counts. `[log] max_file_bytes` of herd.toml.
+   *
+   * @default {67108864}
+   */
+  maxFileBytes?: number;
+  /**
+   * Rotated files kept per member, `<Name>.log.1` (newest) to `<Name>.log.<maxFiles>`; 0 keeps
+   * every one. `[log] max_files` of herd.toml.
+   *
+   * @default {5}
+   */
+  maxFiles?: number;
 }
 
 /**
@@ -492,8 +689,13 @@ function consoleLine(record: LogRecord): string {
  * @param options Where logs go.
  * @returns A function that flushes and closes every sink.
  * @throws {LogSetupError} If `logDir` cannot be created or a log file opened.
+ * @throws {RangeError} If `maxFileBytes` or `maxFiles` is not an integer >= 0.
  */
 export async function setupLogging(options: LoggingOptions): Promise<() => Promise<void>> {
+  const rotation: Rotation = {
+    maxFileBytes: count(options.maxFileBytes ?? DEFAULT_LOG.maxFileBytes, "maxFileBytes"),
+    maxFiles: count(options.maxFiles ?? DEFAULT_LOG.maxFiles, "maxFiles"),
+  };
   const sinks: Record<string, Sink> = {};
   if (options.logDir !== null) {
     try {
@@ -508,8 +710,7 @@ export async function setupLogging(options: LoggingOptions): Promise<() => Promi
     for (const name of options.members) {
       const path = `${options.logDir}/${name}.log`;
       try {
-        const file = await Deno.open(path, { append: true, create: true });
-        opened.set(name, new JsonLinesFile(path, file));
+        opened.set(name, await JsonLinesFile.open(options.logDir, name, rotation));
       } catch (e) {
         for (const f of opened.values()) await f.close();
         throw new LogSetupError(`cannot open log file ${path}: ${(e as Error).message}`, {
@@ -544,6 +745,14 @@ export async function setupLogging(options: LoggingOptions): Promise<() => Promi
     ],
   });
   return stopLogging;
+}
+
+/** `value` if it is a whole number >= 0, for option `name`. */
+function count(value: number, name: string): number {
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new RangeError(`Cannot set up logging: ${name} must be an integer >= 0, got ${value}`);
+  }
+  return value;
 }
 
 /** The console verbosity of `options`, from `console` or else the deprecated `consoleLevel`. */
