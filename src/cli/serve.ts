@@ -20,6 +20,7 @@ import { createProvider, GOOGLE_API_KEY_ENV } from "../places/mod.ts";
 import type { PlacesProvider } from "../places/types.ts";
 import { didYouMean, UserError } from "./args.ts";
 import { StopSignals } from "./stop_signals.ts";
+export { StopSignals };
 
 /** Options of `serve` and `simulate`. */
 export interface RunOptions {
