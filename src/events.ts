@@ -21,11 +21,11 @@ export const EVENTS = {
   "conn.refused":
     "Connections refused over `max_connections`, at most one event a second (`refused`).",
   "msg.in":
-    "One line received, on any connection, either side of a link (`conn`, `remote`, `peer`, `line`, `overlong`).",
+    "One line received, on any connection, either side of a link, or a client line from the HTTP API (`conn`, `remote`, `peer`, `via`: `http`, `line`, `overlong`).",
   "msg.invalid":
     "A client line that does not parse, answered with a `?` line (`conn`, `reason`; debug).",
   "reply.out":
-    "One reply written, or handed to our link's writer (`conn`, `remote`, `reply`; `reason` if a `?` line).",
+    "One reply written, or handed to our link's writer, or answered over HTTP (`conn`, `remote`, `via`, `reply`; `reason` if a `?` line).",
   "record.stored":
     "A neighbour's record was newer and stored (`peer`, `client`, `forwardedTo`; debug).",
   "peer.invalid": "A neighbour sent a line that is not a peer message; dropped (`peer`, `reason`).",

@@ -3,7 +3,8 @@
  * it came from a client's IAMAT, a neighbour's flood or an anti-entropy
  * answer. In this order: store it if newer (last-writer-wins, store.ts),
  * persist it (persistence.ts, when the member has a data directory),
- * disseminate it to every neighbour link but the sender's (flood.ts), log it.
+ * disseminate it to every neighbour link but the sender's (flood.ts), log it,
+ * then tell the observers (the HTTP face's streams and geo index).
  * An older or equal record stops at the first step.
  *
  * Disseminating only hands the AT line to each link's queue; the session
@@ -32,7 +33,24 @@ export interface RecordSink {
   readonly links: ReadonlyMap<string, FloodTarget>;
   /** Event sink. */
   readonly log: EventLog;
+  /** Told of every stored record, last; an observer that throws is logged and skipped. */
+  readonly observers: ReadonlySet<RecordObserver>;
 }
+
+/** A record just stored, as observers see it. */
+export interface StoredRecord {
+  /** The record. */
+  readonly record: ClientRecord;
+  /** Its AT line, no terminator. */
+  readonly line: WireText;
+  /** The AT line it replaced, or `undefined` for a client new to this member. */
+  readonly previous: WireText | undefined;
+  /** The neighbour it came from, or `null` for a client's IAMAT (over TCP or HTTP). */
+  readonly from: string | null;
+}
+
+/** Called synchronously for each stored record; must not block (queue, do not await). */
+export type RecordObserver = (stored: StoredRecord) => void;
 
 /**
  * Accepts a record: stores it if newer, then persists, disseminates and logs
@@ -50,6 +68,7 @@ export function acceptRecord(
   atLine: WireText,
   from: string | null,
 ): boolean {
+  const previous = sink.observers.size === 0 ? undefined : sink.store.line(record.clientId);
   if (!sink.store.apply(record, atLine)) return false;
   if (sink.persist !== null) {
     try {
@@ -65,6 +84,16 @@ export function acceptRecord(
       client: wireToDisplay(record.clientId),
       forwardedTo: n,
     });
+  }
+  if (sink.observers.size > 0) {
+    const stored: StoredRecord = { record, line: atLine, previous, from };
+    for (const observe of sink.observers) {
+      try {
+        observe(stored);
+      } catch (e) {
+        sink.log.emit("error", "error", { reason: `record observer failed: ${reason(e)}` });
+      }
+    }
   }
   return true;
 }

@@ -11,7 +11,7 @@ import { findServer, type HerdConfig, neighboursOf } from "../config.ts";
 import type { EventLog } from "../log.ts";
 import type { PlacesProvider } from "../places/types.ts";
 import type { WireText } from "../protocol/mod.ts";
-import { acceptRecord, type RecordSink } from "./accept.ts";
+import { acceptRecord, type RecordObserver, type RecordSink } from "./accept.ts";
 import { openingDigest } from "./anti_entropy.ts";
 import { hostAuth, type PeerAuth, secretAuth } from "./auth.ts";
 import {
@@ -26,7 +26,14 @@ import type { MemberView } from "./dispatch.ts";
 import { flushLinks } from "./flood.ts";
 import { PeerLink } from "./peer_link.ts";
 import { RecordFile } from "./persistence.ts";
-import { runSession, type SessionActivity, type SessionPort } from "./session.ts";
+import {
+  type LineResult,
+  type LineSource,
+  runSession,
+  serveLine,
+  type SessionActivity,
+  type SessionPort,
+} from "./session.ts";
 import { closeQuietly, reason } from "./socket.ts";
 import { RecordStore } from "./store.ts";
 import {
@@ -108,6 +115,8 @@ export class Member {
   #log: EventLog;
   #addresses: AddressBook;
   #listener: Listener | null = null;
+  /** Told of every stored record (accept.ts). */
+  readonly #observers = new Set<RecordObserver>();
   /** The stop under way, if any. */
   #stopping: Promise<void> | null = null;
   /** When the drain of the stop under way gives up, ms on `#timers`. */
@@ -167,6 +176,7 @@ export class Member {
       persist: (id, line) => this.#file?.save(id, line),
       links: this.#links,
       log: this.#log,
+      observers: this.#observers,
     };
     const links = this.#links;
     const sync = this.#sync;
@@ -185,6 +195,32 @@ export class Member {
         sync.recordsSent += records;
       },
     };
+  }
+
+  /**
+   * Calls `observer` for every record this member stores from now on, whatever
+   * its source (a client over TCP or HTTP, a flood, anti-entropy), right after
+   * it was stored, persisted and disseminated. It must not block.
+   *
+   * @param observer Called synchronously; an exception is logged and skipped.
+   * @returns A function that stops the calls.
+   */
+  observe(observer: RecordObserver): () => void {
+    this.#observers.add(observer);
+    return () => this.#observers.delete(observer);
+  }
+
+  /**
+   * Serves one client line that arrived by another face (the HTTP API) exactly
+   * as a line on a TCP client connection: logged, dispatched, its record
+   * accepted and disseminated, its reply logged (session.ts `serveLine`).
+   *
+   * @param source The client, for the log.
+   * @param line A client line, wire text, no terminator.
+   * @returns The reply a TCP client would have read, and whether a record was stored.
+   */
+  submit(source: LineSource, line: WireText): Promise<LineResult> {
+    return serveLine(this.#port, source, line);
   }
 
   /** Anti-entropy counters (what reconciliation has sent so far). */

@@ -70,8 +70,8 @@ export interface SessionPort {
   readonly timers: TimerClock;
   /** Event sink. */
   readonly log: EventLog;
-  /** Accepts a record (accept.ts). */
-  accept(record: ClientRecord, atLine: WireText, from: string | null): void;
+  /** Accepts a record (accept.ts); true if it was newer and stored. */
+  accept(record: ClientRecord, atLine: WireText, from: string | null): boolean;
   /** A neighbour's hello was accepted: our own link to it may redial now. */
   neighbourBack(name: string): void;
   /** Issues the writes of every link's queued floods (flood.ts). */
@@ -139,6 +139,83 @@ interface State extends SessionView {
   lines: number;
   peer: string | null;
   welcomed: boolean;
+}
+
+/** Where a line from another face (HTTP) came from, for the log and the dispatcher. */
+export interface LineSource {
+  /** Request id, unique per member among those of its face, for logs (`conn` field). */
+  readonly id: number;
+  /** `host:port` of the client. */
+  readonly remote: string;
+  /** IP address of the client. */
+  readonly remoteHost: string;
+  /** The face, e.g. `http` (the `via` field of `msg.in` and `reply.out`). */
+  readonly via: string;
+}
+
+/** What {@linkcode serveLine} did with a line. */
+export interface LineResult {
+  /** The reply a TCP client would have read, or `null` (a blank line). */
+  readonly reply: Reply | null;
+  /** True if the line stored a record (an IAMAT newer than the one held). */
+  readonly stored: boolean;
+}
+
+/**
+ * Serves one client line that arrived by another face than TCP (the HTTP
+ * API), exactly as a client's line on a TCP connection: logged as `msg.in`,
+ * dispatched as on a client's listener session, its effects applied (a
+ * record accepted, stored, persisted, disseminated), the links flushed, then
+ * its reply logged as `reply.out`. Both events carry `via`. The caller sends
+ * the reply in its own format.
+ *
+ * @param port The member.
+ * @param source Who sent it.
+ * @param line The line, wire text, no terminator.
+ * @returns The reply and whether a record was stored.
+ */
+export async function serveLine(
+  port: SessionPort,
+  source: LineSource,
+  line: WireText,
+): Promise<LineResult> {
+  const receivedNs = port.clock();
+  const { log } = port;
+  const session: SessionView = {
+    id: source.id,
+    remote: source.remote,
+    remoteHost: source.remoteHost,
+    role: "listener",
+    lines: 0,
+    peer: null,
+    welcomed: false,
+  };
+  log.emit("info", "msg.in", {
+    conn: source.id,
+    remote: source.remote,
+    via: source.via,
+    line: wireToDisplay(line),
+  });
+  const outcome = await dispatch(line, session, port.view, receivedNs);
+  let stored = false;
+  for (const effect of outcome.effects) {
+    // A client's line leads to records and log events only: a hello (`peer`) is not a
+    // client's line here, and the other effects belong to neighbours' sessions.
+    if (effect.kind === "accept") stored = port.accept(effect.record, effect.line, effect.from);
+    else if (effect.kind === "event") log.emit(effect.level, effect.event, effect.fields);
+  }
+  port.flushLinks();
+  const reply = outcome.reply;
+  if (reply !== null) {
+    log.emit("info", "reply.out", {
+      conn: source.id,
+      remote: source.remote,
+      via: source.via,
+      reply: reply.text,
+      reason: reply.reason,
+    });
+  }
+  return { reply, stored };
 }
 
 /**

@@ -14,6 +14,7 @@ import {
   hostAuth,
   type MemberView,
   type PeerAuth,
+  type RecordObserver,
   RecordStore,
   type SessionPort,
   systemTimers,
@@ -87,16 +88,14 @@ export function testPort(opts: TestPortOptions = {}): TestPort {
     auth: opts.auth ?? hostAuth(testConfig()),
     isNeighbour: (n) => neighbours.has(n),
   };
-  const sink = { store, persist: null, links, log };
+  const sink = { store, persist: null, links, log, observers: new Set<RecordObserver>() };
   const clockNs = opts.clockNs ?? 1621464828_223372000n;
   const port: SessionPort = {
     view,
     clock: () => clockNs,
     timers: opts.timers ?? systemTimers,
     log,
-    accept: (record, line, from) => {
-      acceptRecord(sink, record, line, from);
-    },
+    accept: (record, line, from) => acceptRecord(sink, record, line, from),
     neighbourBack: (n) => redialed.push(n),
     flushLinks: () => {
       for (const l of links.values()) l.flush();

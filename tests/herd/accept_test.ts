@@ -2,14 +2,16 @@ import assert from "node:assert/strict";
 import {
   acceptRecord,
   type FloodTarget,
+  type RecordObserver,
   type RecordSink,
   RecordStore,
+  type StoredRecord,
 } from "../../src/herd/mod.ts";
 import { MemoryLog } from "../../src/log.ts";
 import { record } from "./_port.ts";
 
 /** A sink whose every step writes to one trace, so the order can be asserted. */
-function tracedSink(names: string[], persistThrows = false) {
+function tracedSink(names: string[], persistThrows = false, observers = new Set<RecordObserver>()) {
   const trace: string[] = [];
   const store = new RecordStore();
   const links = new Map<string, FloodTarget>(
@@ -25,6 +27,7 @@ function tracedSink(names: string[], persistThrows = false) {
     },
     links,
     log,
+    observers,
   };
   return { trace, sink, store, log };
 }
@@ -72,5 +75,29 @@ Deno.test("acceptRecord() logs a failed persist and still disseminates", () => {
   assert.match(
     String(log.named("error")[0].fields.reason),
     /cannot persist record: Error: disk full/,
+  );
+});
+
+Deno.test("acceptRecord() tells observers last, with the line replaced; a throwing one is logged, not fatal", () => {
+  const seen: StoredRecord[] = [];
+  const observers = new Set<RecordObserver>([
+    () => {
+      throw new Error("observer bug");
+    },
+    (stored) => seen.push(stored),
+  ]);
+  const { trace, sink, log } = tracedSink(["Smith"], false, observers);
+  observers.add(() => trace.push("observed"));
+  assert.equal(acceptRecord(sink, record(OLD), OLD, null), true);
+  assert.equal(acceptRecord(sink, record(NEW), NEW, "Smith"), true);
+  assert.equal(acceptRecord(sink, record(OLD), OLD, null), false, "older: not stored");
+  assert.deepEqual(
+    seen.map((s) => [s.line, s.previous, s.from]),
+    [[OLD, undefined, null], [NEW, OLD, "Smith"]],
+  );
+  assert.equal(trace[trace.length - 1], "observed", "observers come after persist and flood");
+  assert.deepEqual(
+    log.named("error").map((e) => e.fields.reason),
+    ["record observer failed: Error: observer bug", "record observer failed: Error: observer bug"],
   );
 });

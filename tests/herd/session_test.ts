@@ -3,6 +3,7 @@ import {
   type Conn,
   type FloodTarget,
   runSession,
+  serveLine,
   type SessionOptions,
 } from "../../src/herd/mod.ts";
 import { testPort } from "./_port.ts";
@@ -161,4 +162,30 @@ Deno.test("runSession() logs a `? ` reply's reason with its reply.out, and no re
     ["? WHATSAT a 51 5\n", "radius out of range (0 < r <= 50 km)"],
     [`? ${head}\n`, "line too long"],
   ]);
+});
+
+Deno.test("serveLine() serves another face's line as a TCP client's: logged with via, stored, flooded before the reply", async () => {
+  const trace: string[] = [];
+  const links = new Map<string, FloodTarget>([
+    ["Smith", { send: (l) => trace.push(`queue ${l.trim()}`), flush: () => trace.push("flush") }],
+  ]);
+  const { port, store, log } = testPort({ links });
+  const source = { id: 7, remote: "127.0.0.1:5000", remoteHost: "127.0.0.1", via: "http" };
+  const iamat = "IAMAT kiwi +34.068930-118.445127 1621464827.959498503";
+  const first = await serveLine(port, source, iamat);
+  const at = "AT Campbell +0.263873497 kiwi +34.068930-118.445127 1621464827.959498503";
+  assert.equal(first.reply?.wire, `${at}\n`);
+  assert.equal(first.stored, true);
+  assert.equal(store.line("kiwi"), at);
+  assert.deepEqual(trace, [`queue ${at}`, "flush"], "queued and flushed by the time it returns");
+  const again = await serveLine(port, source, iamat);
+  assert.equal(again.stored, false, "an equal record is not stored again");
+  assert.equal(again.reply?.wire, `${at}\n`, "the reply is still the AT line");
+  const bad = await serveLine(port, source, "WHATSAT nobody 10 1");
+  assert.equal(bad.reply?.wire, "? WHATSAT nobody 10 1\n");
+  assert.equal(bad.stored, false);
+  const ins = log.named("msg.in").map((e) => [e.fields.conn, e.fields.via, e.fields.line]);
+  assert.deepEqual(ins[0], [7, "http", iamat]);
+  const outs = log.named("reply.out").map((e) => [e.fields.via, e.fields.reason]);
+  assert.deepEqual(outs, [["http", undefined], ["http", undefined], ["http", "unknown client"]]);
 });
