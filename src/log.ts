@@ -28,6 +28,12 @@
  * of order. {@linkcode logFilesOldestFirst} lists a member's files in the order
  * they were written.
  *
+ * A member's log has one writer: {@linkcode setupLogging} takes an exclusive,
+ * non-blocking lock on `<Name>.log.lock` beside the log for as long as the
+ * files are open (a clean stop deletes it), so a second process for the same
+ * member fails at start with a {@linkcode LogSetupError} and never writes into
+ * the running member's log.
+ *
  * One line per event, keys in this order: `@timestamp` (ISO 8601 UTC, ms),
  * `level` (`DEBUG`, `INFO`, `WARN` or `ERROR`), `message` (the event name),
  * `logger` (`herd.<Name>`), `event` (the event name again), then the event's
@@ -256,6 +262,8 @@ class JsonLinesFile {
   readonly #maxBytes: number;
   /** Rotated files kept; 0 keeps every one. */
   readonly #maxFiles: number;
+  /** Held from open to close: no other process writes this member's log meanwhile. */
+  readonly #lock: LogLock;
   /** A failed rotation has been reported on stderr (later ones are not). */
   #rotateReported = false;
   /** Lines not yet handed to a write; `#len` bytes of it are used. */
@@ -277,7 +285,9 @@ class JsonLinesFile {
     file: Deno.FsFile,
     size: number,
     rotation: Rotation,
+    lock: LogLock,
   ) {
+    this.#lock = lock;
     this.#dir = dir;
     this.#name = name;
     this.#path = `${dir}/${name}.log`;
@@ -288,17 +298,25 @@ class JsonLinesFile {
   }
 
   /**
-   * Opens (creating, appending to) `<dir>/<name>.log`; its present size counts towards the
-   * rotation cap.
+   * Takes the member's log lock, then opens (creating, appending to) `<dir>/<name>.log`; its
+   * present size counts towards the rotation cap.
+   *
+   * @throws {LogSetupError} If another process holds the lock, or a file cannot be opened.
    */
   static async open(dir: string, name: string, rotation: Rotation): Promise<JsonLinesFile> {
-    const file = await Deno.open(`${dir}/${name}.log`, { append: true, create: true });
+    const lock = await LogLock.acquire(dir, name);
+    const path = `${dir}/${name}.log`;
+    let file: Deno.FsFile | undefined;
     try {
+      file = await Deno.open(path, { append: true, create: true });
       const { size } = await file.stat();
-      return new JsonLinesFile(dir, name, file, size, rotation);
+      return new JsonLinesFile(dir, name, file, size, rotation, lock);
     } catch (e) {
-      file.close();
-      throw e;
+      file?.close();
+      await lock.release();
+      throw new LogSetupError(`cannot open log file ${path}: ${(e as Error).message}`, {
+        cause: e,
+      });
     }
   }
 
@@ -350,7 +368,7 @@ class JsonLinesFile {
     }
   }
 
-  /** Writes everything buffered, then closes the file. */
+  /** Writes everything buffered, then closes the file and releases the lock. */
   async close(): Promise<void> {
     clearTimeout(this.#timer);
     this.#timer = undefined;
@@ -359,6 +377,7 @@ class JsonLinesFile {
       await this.#writing;
     }
     this.#file.close();
+    await this.#lock.release();
   }
 
   /** Makes room for `bytes` more bytes (the check is inline; a swap is rare). */
@@ -512,6 +531,110 @@ class JsonLinesFile {
   }
 }
 
+/** Attempts at taking a lock file that a stopping process keeps deleting under us. */
+const LOCK_ATTEMPTS = 5;
+
+/**
+ * The lock that makes one process the only writer of a member's log: an exclusive advisory
+ * lock on `<dir>/<name>.log.lock` (`Deno.FsFile.tryLock`, on Linux `flock(fd, LOCK_EX |
+ * LOCK_NB)`; the platform's file lock elsewhere), held from open to close.
+ *
+ * `tryLock`, not `lock`: it never waits, so a second process for the same member fails at
+ * start with one line instead of hanging behind the first. The kernel drops the lock when
+ * its process ends, however it ends, so a crash leaves no stale lock (at most the file,
+ * which the next start reuses); no pid or liveness check is needed. A separate file, not the
+ * log itself: rotation and logrotate rename the log, and between that rename and locking the
+ * fresh `<name>.log` another process could take it; the lock file is never renamed, so one
+ * lock covers the member's log through every rotation and reopen.
+ *
+ * A clean stop deletes the lock file (while still holding the lock) to leave only logs in
+ * the folder; so after locking, the path must still name the file locked, else a stopping
+ * process deleted it in between and the lock is taken again on a fresh file. The holder's
+ * pid is written into the file for the message a second process prints.
+ */
+class LogLock {
+  readonly #path: string;
+  readonly #file: Deno.FsFile;
+
+  private constructor(path: string, file: Deno.FsFile) {
+    this.#path = path;
+    this.#file = file;
+  }
+
+  /**
+   * Takes the lock of `<dir>/<name>.log`.
+   *
+   * @throws {LogSetupError} If another process holds it, or the lock file cannot be used.
+   */
+  static async acquire(dir: string, name: string): Promise<LogLock> {
+    const log = `${dir}/${name}.log`;
+    const path = `${log}.lock`;
+    for (let attempt = 1;; attempt++) {
+      let file: Deno.FsFile | undefined;
+      try {
+        file = await Deno.open(path, { read: true, write: true, create: true });
+        if (!await file.tryLock(true)) {
+          file.close();
+          throw new LogSetupError(
+            `cannot lock log file ${log}: another herd process${await holder(path)} is ` +
+              `writing it (is ${name} already running?)`,
+          );
+        }
+        if (await names(path, file)) {
+          await file.truncate(0);
+          await file.write(encoder.encode(`${Deno.pid}\n`));
+          return new LogLock(path, file);
+        }
+        file.close();
+        if (attempt === LOCK_ATTEMPTS) throw new Error(`${path} keeps being deleted`);
+      } catch (e) {
+        if (e instanceof LogSetupError) throw e;
+        try {
+          file?.close();
+        } catch {
+          // already closed
+        }
+        throw new LogSetupError(`cannot lock log file ${log}: ${(e as Error).message}`, {
+          cause: e,
+        });
+      }
+    }
+  }
+
+  /** Deletes the lock file, then drops the lock (by closing it). */
+  async release(): Promise<void> {
+    try {
+      await Deno.remove(this.#path);
+    } catch {
+      // Gone already, or not deletable while open (Windows): the next start reuses it.
+    }
+    this.#file.close();
+  }
+}
+
+/** Whether `path` still names the open `file` (Windows has no inode: assumed). */
+async function names(path: string, file: Deno.FsFile): Promise<boolean> {
+  const open = await file.stat();
+  if (open.ino === null) return true;
+  try {
+    const named = await Deno.stat(path);
+    return named.ino === open.ino && named.dev === open.dev;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
+}
+
+/** ` (pid <n>)` from the lock file of the process holding it, or "" if it says none yet. */
+async function holder(path: string): Promise<string> {
+  try {
+    const pid = (await Deno.readTextFile(path)).trim();
+    return /^[0-9]+$/.test(pid) ? ` (pid ${pid})` : "";
+  } catch {
+    return "";
+  }
+}
+
 /**
  * The `k` of every rotated file `<dir>/<name>.log.<k>`, oldest (highest) first.
  *
@@ -594,7 +717,11 @@ export class MemoryLog implements EventLog {
   }
 }
 
-/** The log folder or a log file cannot be created or opened (a user error). */
+/**
+ * The log folder or a log file cannot be created, opened or locked (a user error): the message
+ * is one line, e.g. `cannot lock log file logs/Hill.log: another herd process (pid 4242) is
+ * writing it (is Hill already running?)`.
+ */
 export class LogSetupError extends Error {
   /** Always `LogSetupError`, so the error is recognisable once printed or logged. */
   override name = "LogSetupError";
@@ -688,7 +815,8 @@ function consoleLine(record: LogRecord): string {
  *
  * @param options Where logs go.
  * @returns A function that flushes and closes every sink.
- * @throws {LogSetupError} If `logDir` cannot be created or a log file opened.
+ * @throws {LogSetupError} If `logDir` cannot be created, or a log file opened or locked
+ * (another process writes that member's log).
  * @throws {RangeError} If `maxFileBytes` or `maxFiles` is not an integer >= 0.
  */
 export async function setupLogging(options: LoggingOptions): Promise<() => Promise<void>> {
@@ -697,6 +825,8 @@ export async function setupLogging(options: LoggingOptions): Promise<() => Promi
     maxFiles: count(options.maxFiles ?? DEFAULT_LOG.maxFiles, "maxFiles"),
   };
   const sinks: Record<string, Sink> = {};
+  // First, as this process's own lock on a file would refuse it a second time.
+  await closeFiles();
   if (options.logDir !== null) {
     try {
       await Deno.mkdir(options.logDir, { recursive: true });
@@ -707,18 +837,14 @@ export async function setupLogging(options: LoggingOptions): Promise<() => Promi
       );
     }
     const opened = new Map<string, JsonLinesFile>();
-    for (const name of options.members) {
-      const path = `${options.logDir}/${name}.log`;
+    for (const name of new Set(options.members)) {
       try {
         opened.set(name, await JsonLinesFile.open(options.logDir, name, rotation));
       } catch (e) {
         for (const f of opened.values()) await f.close();
-        throw new LogSetupError(`cannot open log file ${path}: ${(e as Error).message}`, {
-          cause: e,
-        });
+        throw e;
       }
     }
-    await closeFiles();
     for (const [name, file] of opened) files.set(name, file);
   }
   const rootSinks: string[] = [];
