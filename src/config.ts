@@ -18,6 +18,27 @@ export interface ServerConfig {
   host: string;
   /** TCP port, 1..65535 in files; 0 (let the OS choose) only from {@link testConfig}. */
   port: number;
+  /**
+   * Port of the member's HTTP API (TOML key `http_port`, 1..65535; 0 only from code, for
+   * tests); `undefined`: no HTTP for this member.
+   */
+  httpPort?: number;
+  /** Host the HTTP API listens on (TOML key `http_host`). @default the member's `host` */
+  httpHost?: string;
+}
+
+/** The `[http]` table: settings shared by every member's HTTP API. */
+export interface HttpConfig {
+  /**
+   * Bearer token every endpoint but `/healthz` and `/readyz` requires (TOML key `token`; the
+   * environment variable `HERD_HTTP_TOKEN` wins). `undefined`: no token, the API is open.
+   */
+  token?: string;
+  /**
+   * Origins (`https://example.com`) whose pages may call the API from a browser (CORS), besides
+   * the herd's own members' HTTP origins, which are always allowed (TOML key `cors_origins`).
+   */
+  corsOrigins: string[];
 }
 
 /**
@@ -243,6 +264,8 @@ export interface HerdConfig {
   settings: HerdSettings;
   /** Log file rotation. */
   log: LogConfig;
+  /** The HTTP API's shared settings. */
+  http: HttpConfig;
 }
 
 /** Tunables used for every `[herd]` key the file leaves out. */
@@ -291,9 +314,10 @@ const PLACES_PROVIDERS: readonly PlacesConfig["provider"][] = [
 const SERVER_NAME = /^[A-Za-z0-9._-]+$/;
 const SERVER_NAME_HINT = "one or more of A-Z a-z 0-9 . _ -";
 
-const TOP_KEYS = ["herd", "places", "log", "servers"];
+const TOP_KEYS = ["herd", "places", "log", "http", "servers"];
+const HTTP_KEYS = ["token", "cors_origins"];
 const LOG_KEYS = ["max_file_bytes", "max_files"];
-const SERVER_KEYS = ["name", "host", "port"];
+const SERVER_KEYS = ["name", "host", "port", "http_port", "http_host"];
 const PLACES_KEYS = [
   "provider",
   "endpoint",
@@ -404,9 +428,10 @@ export function parseConfig(text: string, source?: string): HerdConfig {
   const places = readPlaces(doc.places, fail);
   const settings = readSettings(herd ?? {}, fail);
   const log = readLog(optionalTable(doc, "log", fail), fail);
+  const http = readHttp(optionalTable(doc, "http", fail), fail);
   const links = readLinks(herd?.links, servers, fail);
   checkConnected(servers, links, fail);
-  return { servers, links, places, settings, log };
+  return { servers, links, places, settings, log, http };
 }
 
 /**
@@ -478,18 +503,18 @@ export function findServer(config: HerdConfig, name: string): ServerConfig | und
 
 /**
  * The default herd of PROTOCOL.md section 6, the same as the repository's herd.toml: Campbell,
- * Hill, Jaquez, Singleton and Smith on 127.0.0.1 ports 11490..11494.
+ * Hill, Jaquez, Singleton and Smith on 127.0.0.1 ports 11490..11494, HTTP on 11590..11594.
  *
  * @returns A fresh config (callers may mutate it).
  */
 export function defaultConfig(): HerdConfig {
   return {
     servers: [
-      { name: "Campbell", host: DEFAULT_HOST, port: 11490 },
-      { name: "Hill", host: DEFAULT_HOST, port: 11491 },
-      { name: "Jaquez", host: DEFAULT_HOST, port: 11492 },
-      { name: "Singleton", host: DEFAULT_HOST, port: 11493 },
-      { name: "Smith", host: DEFAULT_HOST, port: 11494 },
+      { name: "Campbell", host: DEFAULT_HOST, port: 11490, httpPort: 11590 },
+      { name: "Hill", host: DEFAULT_HOST, port: 11491, httpPort: 11591 },
+      { name: "Jaquez", host: DEFAULT_HOST, port: 11492, httpPort: 11592 },
+      { name: "Singleton", host: DEFAULT_HOST, port: 11493, httpPort: 11593 },
+      { name: "Smith", host: DEFAULT_HOST, port: 11494, httpPort: 11594 },
     ],
     links: [
       ["Hill", "Jaquez"],
@@ -502,12 +527,13 @@ export function defaultConfig(): HerdConfig {
     places: { ...DEFAULT_PLACES, fieldMask: [...DEFAULT_PLACES.fieldMask] },
     settings: { ...DEFAULT_SETTINGS },
     log: { ...DEFAULT_LOG },
+    http: { corsOrigins: [] },
   };
 }
 
 /**
  * The default herd for tests: the same names and links, every port 0 (the OS picks a free one;
- * never valid in a file) and short redial timers (10..200 ms) so tests heal links quickly.
+ * never valid in a file), no HTTP and short redial timers (10..200 ms) so tests heal links quickly.
  *
  * @returns A fresh config (callers may mutate it, e.g. to fill in bound ports).
  */
@@ -515,7 +541,7 @@ export function testConfig(): HerdConfig {
   const config = defaultConfig();
   return {
     ...config,
-    servers: config.servers.map((server) => ({ ...server, host: DEFAULT_HOST, port: 0 })),
+    servers: config.servers.map(({ name }) => ({ name, host: DEFAULT_HOST, port: 0 })),
     settings: { ...config.settings, redialMinMs: 10, redialMaxMs: 200, drainMs: 500 },
   };
 }
@@ -585,9 +611,99 @@ function readServers(value: unknown, fail: Fail): ServerConfig[] {
       );
     }
     byAddress.set(address, i);
-    servers.push({ name, host: hostValue, port });
+    const server: ServerConfig = { name, host: hostValue, port };
+
+    if (entry.http_host !== undefined) {
+      if (typeof entry.http_host !== "string" || !/^\S+$/.test(entry.http_host)) {
+        fail(
+          `${where}.http_host`,
+          `must be a non-empty host name or IP address without white space, got ` +
+            `${describe(entry.http_host)}; leave it out to use the server's host`,
+        );
+      }
+      if (entry.http_port === undefined) {
+        fail(`${where}.http_host`, "is set but http_port is not; add http_port = <1..65535>");
+      }
+      server.httpHost = entry.http_host as string;
+    }
+    if (entry.http_port !== undefined) {
+      const httpPort = readInteger(entry.http_port, `${where}.http_port`, 1, 65535, fail);
+      const httpAddress = `${(server.httpHost ?? hostValue).toLowerCase()}:${httpPort}`;
+      const taken = byAddress.get(httpAddress);
+      if (taken !== undefined) {
+        fail(
+          `${where}.http_port`,
+          `${httpAddress} is already used by ${servers[taken]?.name ?? name}; ` +
+            "give each port its own number",
+        );
+      }
+      byAddress.set(httpAddress, i);
+      server.httpPort = httpPort;
+    }
+    servers.push(server);
   });
   return servers;
+}
+
+function readHttp(table: Table | undefined, fail: Fail): HttpConfig {
+  const http: HttpConfig = { corsOrigins: [] };
+  if (table === undefined) return http;
+  checkKeys(table, "http.", HTTP_KEYS, fail);
+  if (table.token !== undefined) {
+    if (typeof table.token !== "string" || table.token.length < MIN_SECRET_LENGTH) {
+      // The value is not echoed: it is a secret.
+      fail(
+        "http.token",
+        `must be a string of at least ${MIN_SECRET_LENGTH} characters; use a long random string ` +
+          "(or set HERD_HTTP_TOKEN)",
+      );
+    }
+    http.token = table.token as string;
+  }
+  if (table.cors_origins !== undefined) {
+    const origins = table.cors_origins;
+    if (!Array.isArray(origins)) {
+      fail("http.cors_origins", `must be an array of origins, got ${describe(origins)}`);
+    }
+    (origins as unknown[]).forEach((origin, i) => {
+      let ok = false;
+      if (typeof origin === "string") {
+        try {
+          const url = new URL(origin);
+          ok = (url.protocol === "http:" || url.protocol === "https:") && url.origin === origin;
+        } catch {
+          ok = false;
+        }
+      }
+      if (!ok) {
+        fail(
+          `http.cors_origins[${i}]`,
+          `must be an origin such as "https://example.com" (scheme, host, optional port; ` +
+            `no path or trailing slash), got ${describe(origin)}`,
+        );
+      }
+      http.corsOrigins.push(origin as string);
+    });
+  }
+  return http;
+}
+
+/**
+ * Overrides `[http] token` with the `HERD_HTTP_TOKEN` environment variable's value, when set.
+ *
+ * @param config A parsed config.
+ * @param token The variable's value, or `undefined` if unset (then `config` is returned as is).
+ * @returns The config with the token in place.
+ * @throws {ConfigError} If the value is shorter than {@link MIN_SECRET_LENGTH} (not echoed).
+ */
+export function withHttpToken(config: HerdConfig, token: string | undefined): HerdConfig {
+  if (token === undefined || token === "") return config;
+  if (token.length < MIN_SECRET_LENGTH) {
+    throw new ConfigError(
+      `HERD_HTTP_TOKEN: must be at least ${MIN_SECRET_LENGTH} characters; use a long random string`,
+    );
+  }
+  return { ...config, http: { ...config.http, token } };
 }
 
 function readPlaces(value: unknown, fail: Fail): PlacesConfig {

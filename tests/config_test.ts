@@ -11,6 +11,7 @@ import {
   neighboursOf,
   parseConfig,
   testConfig,
+  withHttpToken,
   withSecret,
 } from "../src/config.ts";
 
@@ -97,6 +98,7 @@ Deno.test("findServer() finds a server by exact name", () => {
     name: "Jaquez",
     host: "127.0.0.1",
     port: 11492,
+    httpPort: 11592,
   });
   assert.equal(findServer(config, "jaquez"), undefined);
   assert.equal(findServer(config, "Nobody"), undefined);
@@ -206,7 +208,12 @@ Deno.test("parseConfig() rejects a TOML syntax error with its line and column", 
 });
 
 Deno.test("parseConfig() rejects an unknown top-level key and lists the allowed ones", () => {
-  assertRejects(`colour = "red"\n${VALID}`, "colour", "unknown key", "herd, places, log, servers");
+  assertRejects(
+    `colour = "red"\n${VALID}`,
+    "colour",
+    "unknown key",
+    "herd, places, log, http, servers",
+  );
 });
 
 Deno.test("parseConfig() rejects an unknown key in [herd]", () => {
@@ -622,4 +629,47 @@ Deno.test("parseConfig() rejects bad [log] keys with the key and the fix", () =>
     assertRejects(`[log]\n${line}\n${VALID}`, ...fragments);
   }
   assertRejects(`log = "logs"\n${VALID}`, "log: must be a table", "got string");
+});
+
+Deno.test("parseConfig() reads http_port, http_host and [http]", () => {
+  const config = parseConfig(
+    `[http]\ntoken = "0123456789abcdef"\ncors_origins = ["https://example.com", "http://127.0.0.1:8080"]\n` +
+      `[herd]\nlinks = [["A", "B"]]\n[[servers]]\nname = "A"\nport = 12001\nhttp_port = 12101\n` +
+      `http_host = "0.0.0.0"\n[[servers]]\nname = "B"\nport = 12002\n`,
+  );
+  assert.deepEqual(config.servers.map((s) => [s.httpPort, s.httpHost]), [
+    [12101, "0.0.0.0"],
+    [undefined, undefined],
+  ]);
+  assert.deepEqual(config.http, {
+    token: "0123456789abcdef",
+    corsOrigins: ["https://example.com", "http://127.0.0.1:8080"],
+  });
+  assert.deepEqual(parseConfig(VALID).http, { corsOrigins: [] });
+  assert.equal(withHttpToken(config, "fedcba9876543210").http.token, "fedcba9876543210");
+  assert.equal(withHttpToken(config, undefined), config);
+  assert.throws(() => withHttpToken(config, "short"), /HERD_HTTP_TOKEN: must be at least 16/);
+});
+
+Deno.test("parseConfig() rejects bad HTTP settings with the key and the fix", () => {
+  const server = (extra: string) =>
+    `[herd]\nlinks = [["A", "B"]]\n[[servers]]\nname = "A"\nport = 12001\n${extra}\n` +
+    `[[servers]]\nname = "B"\nport = 12002\n`;
+  const cases: Array<[string, string[]]> = [
+    [server("http_port = 0"), ["servers[0].http_port", "1..65535"]],
+    [server('http_port = "80"'), ["servers[0].http_port", "string"]],
+    [server("http_port = 12002"), ["servers[1].port", "127.0.0.1:12002"]],
+    [server("http_port = 12001"), ["servers[0].http_port", "already used"]],
+    [server('http_host = "0.0.0.0"'), ["servers[0].http_host", "http_port is not"]],
+    [server('http_port = 12101\nhttp_host = ""'), ["servers[0].http_host", "non-empty"]],
+    [`[http]\ntoken = "short"\n${VALID}`, ["http.token", "at least 16"]],
+    [`[http]\ncors_origins = "*"\n${VALID}`, ["http.cors_origins", "array"]],
+    [`[http]\ncors_origins = ["https://a.example/"]\n${VALID}`, ["http.cors_origins[0]"]],
+    [`[http]\ncors_origins = ["*"]\n${VALID}`, ["http.cors_origins[0]", "origin"]],
+    [`[http]\nport = 1\n${VALID}`, ["http.port: unknown key", "token, cors_origins"]],
+  ];
+  for (const [text, fragments] of cases) assertRejects(text, ...fragments);
+  // The token is a secret: never echoed.
+  const error = assertRejects(`[http]\ntoken = 12345\n${VALID}`, "http.token");
+  assert.doesNotMatch(error.message, /12345/);
 });
