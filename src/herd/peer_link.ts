@@ -133,6 +133,9 @@ export class PeerLink implements FloodTarget {
   #opts: PeerLinkOptions;
   #timers: TimerClock;
   #state: LinkState = "down";
+  #sinceMs = Date.now();
+  #sent = 0;
+  #droppedTotal = 0;
   #stopped = false;
   #conn: Conn | null = null;
   #queue: string[] = [];
@@ -172,6 +175,27 @@ export class PeerLink implements FloodTarget {
   /** Current state. */
   get state(): LinkState {
     return this.#state;
+  }
+
+  /** When the link entered its current state, POSIX ms (wall clock). */
+  get sinceMs(): number {
+    return this.#sinceMs;
+  }
+
+  /** Flood lines handed to {@linkcode PeerLink.send} so far (queued, written or dropped). */
+  get sent(): number {
+    return this.#sent;
+  }
+
+  /** Flood lines dropped from the queue while the link was down or slow, so far. */
+  get droppedTotal(): number {
+    return this.#droppedTotal;
+  }
+
+  #enter(state: LinkState): void {
+    if (state === this.#state) return;
+    this.#state = state;
+    this.#sinceMs = Date.now();
   }
 
   /** How many times this link has been welcomed. */
@@ -224,7 +248,7 @@ export class PeerLink implements FloodTarget {
     if (this.#conn !== null) closeQuietly(this.#conn);
     await this.#task;
     await this.#flushing;
-    this.#state = "stopped";
+    this.#enter("stopped");
   }
 
   /**
@@ -236,9 +260,11 @@ export class PeerLink implements FloodTarget {
    */
   send(line: string): void {
     if (this.#stopped) return;
+    this.#sent++;
     this.#queue.push(line);
     if (this.#queue.length > this.#opts.queueLimit) {
       this.#queue.shift();
+      this.#droppedTotal++;
       this.#lost = true;
       if (this.#dropped++ === 0) {
         this.#opts.log.emit("warning", "peer.queue.overflow", {
@@ -332,12 +358,12 @@ export class PeerLink implements FloodTarget {
     while (!this.#stopped) {
       const addr = this.#opts.addressOf(this.peer);
       if (addr !== undefined) {
-        this.#state = "connecting";
+        this.#enter("connecting");
         this.#dialledAt = this.#timers.nowMs();
         this.#dials++;
         const welcomed = await this.#connectOnce(addr);
         if (welcomed) attempt = 0;
-        this.#state = "down";
+        this.#enter("down");
       }
       if (this.#stopped) break;
       const delayMs = Math.round(
@@ -389,7 +415,7 @@ export class PeerLink implements FloodTarget {
       const { name, auth } = this.#opts.session.view;
       const hello = formatHello(name, await auth.sign("hello", name, this.peer)) + "\n";
       await writeWithin(conn, wireToBytes(hello), this.#opts.writeTimeoutMs, this.#timers);
-      this.#state = "hello sent";
+      this.#enter("hello sent");
       this.#opts.log.emit("debug", "peer.link.hello", { peer: this.peer, address });
       welcomeTimer = this.#timers.setTimeout(() => {
         if (this.#state !== "hello sent") return;
@@ -429,7 +455,7 @@ export class PeerLink implements FloodTarget {
       this.#timers.clearTimeout(welcomeTimer);
     }
     const welcomed = this.#state === "welcomed" && end?.refused !== true;
-    this.#state = "down";
+    this.#enter("down");
     this.#conn = null;
     this.#syncText = "";
     closeQuietly(conn);
@@ -439,7 +465,7 @@ export class PeerLink implements FloodTarget {
 
   /** The neighbour's welcome was verified: the link carries records from now on. */
   #welcomed(address: string): void {
-    this.#state = "welcomed";
+    this.#enter("welcomed");
     this.#connections++;
     // The welcome starts a reconciliation, which covers every line dropped so far:
     // a second one for the same drops (onDrained) would only send it all twice.

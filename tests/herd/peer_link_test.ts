@@ -134,6 +134,29 @@ Deno.test("PeerLink says hello first, then carries sent lines in order", async (
   }
 });
 
+Deno.test("PeerLink counts lines sent and dropped, and when it entered its state", async () => {
+  const neighbour = new FakeNeighbour();
+  const before = Date.now();
+  const l = link(() => undefined, new MemoryLog(), 2);
+  try {
+    for (let i = 0; i < 3; i++) l.send(`AT Campbell +0.000000001 c${i} +1+1 ${i}\n`);
+    assert.equal(l.sent, 3);
+    assert.equal(l.droppedTotal, 1, "the queue holds 2");
+    assert.equal(l.state, "down");
+    const l2 = link(() => neighbour.address);
+    try {
+      l2.start();
+      await waitFor(() => l2.state === "welcomed", 5000, "link up");
+      assert.ok(l2.sinceMs >= before && l2.sinceMs <= Date.now(), "since the welcome");
+    } finally {
+      await l2.stop();
+    }
+  } finally {
+    await l.stop();
+    await neighbour.close();
+  }
+});
+
 Deno.test("PeerLink queues lines while the neighbour is down and delivers them once it listens", async () => {
   // The neighbour is down until it listens: dials are refused by the injected transport, so no
   // freed port can be taken by another test meanwhile.
