@@ -34,6 +34,9 @@
  * member fails at start with a {@linkcode LogSetupError} and never writes into
  * the running member's log.
  *
+ * For an external logrotate, SIGUSR1 makes the process reopen its log files
+ * ({@linkcode reopenLogs}) after the rotator has moved them away.
+ *
  * One line per event, keys in this order: `@timestamp` (ISO 8601 UTC, ms),
  * `level` (`DEBUG`, `INFO`, `WARN` or `ERROR`), `message` (the event name),
  * `logger` (`herd.<Name>`), `event` (the event name again), then the event's
@@ -278,6 +281,13 @@ class JsonLinesFile {
   #writing: Promise<void> | null = null;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #failed = false;
+  /** {@linkcode close} has begun: no more reopening. */
+  #closing = false;
+  /** The writer is to reopen the file before its next write; these wait for it. */
+  #reopenWanted = false;
+  #reopened: Array<() => void> = [];
+  /** A failed reopen has been reported on stderr (later ones are not). */
+  #reopenReported = false;
 
   private constructor(
     dir: string,
@@ -370,6 +380,7 @@ class JsonLinesFile {
 
   /** Writes everything buffered, then closes the file and releases the lock. */
   async close(): Promise<void> {
+    this.#closing = true;
     clearTimeout(this.#timer);
     this.#timer = undefined;
     while (this.#writing !== null || ((this.#len > 0 || this.#full.length > 0) && !this.#failed)) {
@@ -378,6 +389,7 @@ class JsonLinesFile {
     }
     this.#file.close();
     await this.#lock.release();
+    for (const resolve of this.#reopened.splice(0)) resolve();
   }
 
   /** Makes room for `bytes` more bytes (the check is inline; a swap is rare). */
@@ -448,22 +460,78 @@ class JsonLinesFile {
   }
 
   async #drain(): Promise<void> {
-    while ((this.#len > 0 || this.#full.length > 0) && !this.#failed) {
-      if (this.#full.length === 0) this.#swap(0);
-      const bytes = this.#full.shift()!;
-      try {
-        await this.#write(bytes);
-      } catch (e) {
-        this.#failed = true;
-        this.#len = 0;
-        this.#full = [];
-        console.error(`herd: cannot write log file ${this.#path}: ${(e as Error).message}`);
-      }
-      // A buffer made for an exceptional line is not kept.
-      if (bytes.buffer.byteLength === BUFFER_BYTES && this.#spares.length < MAX_SPARE_BUFFERS) {
-        this.#spares.push(new Uint8Array(bytes.buffer));
+    for (;;) {
+      if (this.#reopenWanted) await this.#reopen();
+      else if ((this.#len > 0 || this.#full.length > 0) && !this.#failed) await this.#writeNext();
+      else return;
+    }
+  }
+
+  /** Writes the oldest queued buffer, or what `#buf` holds if none is queued. */
+  async #writeNext(): Promise<void> {
+    if (this.#full.length === 0) this.#swap(0);
+    const bytes = this.#full.shift()!;
+    try {
+      await this.#write(bytes);
+    } catch (e) {
+      this.#failed = true;
+      this.#len = 0;
+      this.#lineStart = 0;
+      this.#full = [];
+      console.error(`herd: cannot write log file ${this.#path}: ${(e as Error).message}`);
+    }
+    // A buffer made for an exceptional line is not kept.
+    if (bytes.buffer.byteLength === BUFFER_BYTES && this.#spares.length < MAX_SPARE_BUFFERS) {
+      this.#spares.push(new Uint8Array(bytes.buffer));
+    }
+  }
+
+  /**
+   * Writes out what is buffered to the file open now, closes it and opens `<name>.log`
+   * afresh (creating it), in the writer, between two writes: for logrotate, which moves the
+   * file away and then signals. Lines keep their order and none is lost: those appended
+   * before the call go to the file open at the call, those after the returned promise
+   * resolves to the new one. A log whose writes had failed (a full disk) is written again.
+   * If `<name>.log` cannot be opened, that is reported once on stderr and writing goes on in
+   * the file open now.
+   *
+   * @returns Resolves when done (at once if the file is closed or closing).
+   */
+  reopen(): Promise<void> {
+    if (this.#closing) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.#reopened.push(resolve);
+      this.#reopenWanted = true;
+      this.#kick();
+    });
+  }
+
+  async #reopen(): Promise<void> {
+    this.#reopenWanted = false;
+    const done = this.#reopened.splice(0);
+    if (this.#len > 0) this.#swap(0);
+    for (let queued = this.#full.length; queued > 0 && !this.#failed; queued--) {
+      await this.#writeNext();
+    }
+    let fresh: Deno.FsFile | undefined;
+    try {
+      fresh = await Deno.open(this.#path, { append: true, create: true });
+      const { size } = await fresh.stat();
+      this.#file.close();
+      this.#file = fresh;
+      this.#size = size;
+      this.#failed = false;
+    } catch (e) {
+      fresh?.close();
+      if (!this.#reopenReported) {
+        this.#reopenReported = true;
+        console.error(
+          `herd: cannot reopen log file ${this.#path}: ${(e as Error).message}; ` +
+            "still writing to the file open before",
+        );
       }
     }
+    for (const resolve of done) resolve();
   }
 
   /**
@@ -809,9 +877,11 @@ function consoleLine(record: LogRecord): string {
 
 /**
  * Configures logging for a process: one JSON Lines file per member (this
- * module's writer) and a human console (LogTape). Call once per process; call
- * the returned function (or {@linkcode stopLogging}) to flush and close the
- * files. A second call closes the files of the first.
+ * module's writer), each locked against other processes and rotated by size,
+ * and a human console (LogTape). With files, SIGUSR1 reopens them
+ * ({@linkcode reopenLogs}; not on Windows) until they are closed. Call once per
+ * process; call the returned function (or {@linkcode stopLogging}) to flush
+ * and close the files. A second call closes the files of the first.
  *
  * @param options Where logs go.
  * @returns A function that flushes and closes every sink.
@@ -846,6 +916,7 @@ export async function setupLogging(options: LoggingOptions): Promise<() => Promi
       }
     }
     for (const [name, file] of opened) files.set(name, file);
+    listenForReopen();
   }
   const rootSinks: string[] = [];
   const verbosity = consoleVerbosity(options);
@@ -889,6 +960,32 @@ function consoleVerbosity(options: LoggingOptions): ConsoleVerbosity | null {
   return LEVEL_RANK[options.consoleLevel] >= LEVEL_RANK.warning ? "quiet" : "verbose";
 }
 
+/**
+ * Reopens every member's log file: writes out what is buffered to the file open now, closes
+ * it and opens `<Name>.log` again, creating it. SIGUSR1 does this (the listener is installed
+ * by {@linkcode setupLogging}, except on Windows) for an external logrotate, which moves the
+ * file away and then signals (`postrotate` ... `kill -USR1 <pid>`); herd's own rotation needs
+ * no signal. Lines keep their order and none is lost: those logged before the call go to the
+ * moved file, those after the returned promise resolves to the new one. A log whose writes
+ * had failed (a full disk) is written again. A file that cannot be reopened is reported once
+ * on stderr and written on where it is.
+ *
+ * @returns Resolves once every file is reopened (or failed to be).
+ */
+export async function reopenLogs(): Promise<void> {
+  await Promise.all([...files.values()].map((file) => file.reopen()));
+}
+
+/** The SIGUSR1 listener {@linkcode setupLogging} installed, if any. */
+let reopenListener: (() => void) | undefined;
+
+/** Makes SIGUSR1 reopen the log files (not on Windows, which has no such signal). */
+function listenForReopen(): void {
+  if (Deno.build.os === "windows" || reopenListener !== undefined) return;
+  reopenListener = () => void reopenLogs();
+  Deno.addSignalListener("SIGUSR1", reopenListener);
+}
+
 /** Flushes and closes every member log file and LogTape sink (files are complete afterwards). */
 export async function stopLogging(): Promise<void> {
   ({ rank: consoleRank, ranks: consoleRanks } = consoleThresholds(null));
@@ -896,8 +993,12 @@ export async function stopLogging(): Promise<void> {
   await reset();
 }
 
-/** Flushes and closes the member log files. */
+/** Flushes and closes the member log files; SIGUSR1 no longer reopens them. */
 async function closeFiles(): Promise<void> {
+  if (reopenListener !== undefined) {
+    Deno.removeSignalListener("SIGUSR1", reopenListener);
+    reopenListener = undefined;
+  }
   const open = [...files.values()];
   files.clear();
   for (const file of open) await file.close();
