@@ -40,6 +40,9 @@ export const DEFAULT_STUCK_MS = 30_000;
 
 const DEG = Math.PI / 180;
 
+/** Widens the latitude band a little so that rounding never excludes a point on the circle. */
+const BAND_SLACK = 1 + 1e-9;
+
 /**
  * Great-circle distance between two points on a sphere of radius
  * {@linkcode EARTH_RADIUS_M} (haversine formula).
@@ -187,7 +190,7 @@ export const REASON_HUB_CLOSED = "server stopping";
  * frees room in the buffer and resets the stuck clock.
  */
 export interface Subscription<P = unknown> extends AsyncIterable<StreamEvent<P>> {
-  /** The filter it was made with. */
+  /** The filter it was made with (a copy; client ids without duplicates). */
   readonly filter: StreamFilter;
   /**
    * The next event, waiting for one if none is buffered.
@@ -248,6 +251,13 @@ export class StreamHub<P = unknown> {
   readonly #capacity: number;
   readonly #stuckMs: number;
   readonly #distanceM: (aLat: number, aLng: number, bLat: number, bLng: number) => number;
+  /**
+   * With the default distance, a point further from a circle's centre in
+   * latitude alone than its radius is outside without any trigonometry (the
+   * great-circle distance is at least the meridian arc), which spares most
+   * circles most of the work.
+   */
+  readonly #latitudeBand: boolean;
   /** Subscriptions without a filter. */
   readonly #all = new Set<Sub<P>>();
   /** Client id -> subscriptions naming it. */
@@ -296,6 +306,7 @@ export class StreamHub<P = unknown> {
     this.#capacity = capacity;
     this.#stuckMs = stuckMs;
     this.#distanceM = opts.distanceM ?? haversineM;
+    this.#latitudeBand = opts.distanceM === undefined;
   }
 
   /** Open subscriptions. */
@@ -317,15 +328,21 @@ export class StreamHub<P = unknown> {
    * Subscribes. After {@linkcode StreamHub.close} the subscription comes back
    * already closed (reason {@linkcode REASON_HUB_CLOSED}).
    *
-   * @param filter `{}` for every update, `{ clients }`, or `{ near }`.
+   * @param given `{}` for every update, `{ clients }`, or `{ near }`; copied.
    * @param opts See {@linkcode SubscribeOptions}.
    * @returns The subscription; it receives records published from now on only.
    * @throws {TypeError} If the filter has both `clients` and `near`.
    * @throws {RangeError} If `clients` is empty, or the circle's latitude is outside -90..90,
    *   its longitude outside -180..180, or its radius negative or not finite.
    */
-  subscribe(filter: StreamFilter, opts: SubscribeOptions = {}): Subscription<P> {
-    checkFilter(filter);
+  subscribe(given: StreamFilter, opts: SubscribeOptions = {}): Subscription<P> {
+    checkFilter(given);
+    // A copy, so that the caller changing its arrays later cannot unhook the index.
+    const filter: StreamFilter = given.clients !== undefined
+      ? { clients: [...new Set(given.clients)] }
+      : given.near !== undefined
+      ? { near: { lat: given.near.lat, lng: given.near.lng, radiusKm: given.near.radiusKm } }
+      : {};
     const sub = new Sub<P>(this.#host, filter, this.#capacity);
     if (this.#isClosed) {
       sub.close(REASON_HUB_CLOSED);
@@ -333,12 +350,15 @@ export class StreamHub<P = unknown> {
     }
     this.#count++;
     if (filter.clients !== undefined) {
-      for (const id of new Set(filter.clients)) {
+      for (const id of filter.clients) {
         let set = this.#byClient.get(id);
         if (set === undefined) this.#byClient.set(id, set = new Set());
         set.add(sub);
       }
     } else if (filter.near !== undefined) {
+      if (this.#latitudeBand) {
+        sub.bandDeg = (filter.near.radiusKm * 1000 / EARTH_RADIUS_M / DEG) * BAND_SLACK;
+      }
       this.#fences.add(sub);
     } else {
       this.#all.add(sub);
@@ -370,6 +390,8 @@ export class StreamHub<P = unknown> {
    *   -> outside is nothing. So a client already inside when the subscription
    *   began gives `inside` on its next update, not `enter`, when the member
    *   passes its previous position; its first ever record inside gives `enter`.
+   *   Likewise a client inside before the subscription began may `exit`
+   *   without the subscriber having seen it `enter` (as in Tile38).
    *
    * @param record The stored record.
    * @param previous The position of the record it replaced at this member, or `undefined` if
@@ -388,11 +410,9 @@ export class StreamHub<P = unknown> {
     let inside: RecordEvent<P> | undefined;
     let exit: RecordEvent<P> | undefined;
     for (const sub of this.#fences) {
-      const circle = sub.filter.near!;
-      const radiusM = circle.radiusKm * 1000;
-      const nowIn = this.#distanceM(circle.lat, circle.lng, record.lat, record.lng) <= radiusM;
+      const nowIn = this.#contains(sub, record);
       const wasIn = previous !== undefined
-        ? this.#distanceM(circle.lat, circle.lng, previous.lat, previous.lng) <= radiusM
+        ? this.#contains(sub, previous)
         : sub.inside.has(record.client);
       if (nowIn) {
         sub.inside.add(record.client);
@@ -417,6 +437,13 @@ export class StreamHub<P = unknown> {
     for (const sub of [...this.#all, ...this.#fences]) sub.close(reason);
     for (const set of [...this.#byClient.values()]) for (const sub of [...set]) sub.close(reason);
     this.#disarm();
+  }
+
+  /** Is `at` within the circle of `sub` (on the circle counts)? */
+  #contains(sub: Sub<P>, at: LatLng): boolean {
+    const circle = sub.filter.near!;
+    if (Math.abs(at.lat - circle.lat) > sub.bandDeg) return false;
+    return this.#distanceM(circle.lat, circle.lng, at.lat, at.lng) <= circle.radiusKm * 1000;
   }
 
   #detach(sub: Sub<P>): void {
@@ -506,6 +533,8 @@ class Sub<P> implements Subscription<P> {
   readonly filter: StreamFilter;
   /** Circle subscriptions: clients whose last update here was inside. */
   readonly inside = new Set<string>();
+  /** Circle subscriptions: half-height of the latitude band outside which a point is outside, degrees. */
+  bandDeg = Infinity;
   readonly closed: Promise<string>;
   /** Run once at close (removes the abort listener). */
   onClose: (() => void) | undefined;
