@@ -38,6 +38,7 @@
  */
 
 import { defaultConfig } from "../src/config.ts";
+import { logFilesOldestFirst } from "../src/log.ts";
 
 /** Value of `--<name> <value>` on the command line, or `fallback`. */
 function flag(name: string, fallback: string): string {
@@ -118,10 +119,20 @@ async function bench(args: string[]): Promise<{ r: BenchJson; pid: number }> {
   return { r: JSON.parse(text.slice(text.lastIndexOf("\n") + 1)) as BenchJson, pid: child.pid };
 }
 
-/** `record.stored` events in `file` for client ids starting with `prefix`. */
-async function storedCount(file: string, prefix: string): Promise<number> {
+/**
+ * `record.stored` events of member `name` for client ids starting with `prefix`, in every one
+ * of its log files in `logDir` (rotated ones too, oldest first).
+ */
+async function storedCount(logDir: string, name: string, prefix: string): Promise<number> {
+  const files = await logFilesOldestFirst(logDir, name);
+  if (files.length === 0) return 0;
   const out = await new Deno.Command("sh", {
-    args: ["-c", `grep -F '"record.stored"' "$1" | grep -cF '"client":"${prefix}'`, "sh", file],
+    args: [
+      "-c",
+      `cat "$@" | grep -F '"record.stored"' | grep -cF '"client":"${prefix}'`,
+      "sh",
+      ...files,
+    ],
     stdout: "piped",
   }).output();
   return Number(new TextDecoder().decode(out.stdout).trim() || "0");
@@ -177,7 +188,7 @@ async function herdTargets(dir: string): Promise<void> {
           let counts: number[] = [];
           while (performance.now() < deadline) {
             counts = await Promise.all(
-              NAMES.slice(1).map((n) => storedCount(`${logDir}/${n}.log`, prefix)),
+              NAMES.slice(1).map((n) => storedCount(logDir, n, prefix)),
             );
             if (counts.every((c) => c >= r.requests)) break;
             await new Promise((res) => setTimeout(res, 1000));
@@ -272,14 +283,19 @@ async function memoryTarget(dir: string): Promise<void> {
   console.log(`\none member holding 1,000,000 client records: RSS MB ${fmt(rss)}`);
 }
 
-/** Lines of `file` with event `record.stored` for client ids starting with `prefix`: first and last. */
-async function storedSpan(file: string, prefix: string): Promise<[string, string]> {
+/**
+ * Log lines of member `name` with event `record.stored` for client ids starting with `prefix`:
+ * the first and the last, over all its log files in `logDir` (rotated ones too).
+ */
+async function storedSpan(logDir: string, name: string, prefix: string): Promise<[string, string]> {
+  const files = await logFilesOldestFirst(logDir, name);
+  if (files.length === 0) return ["", ""];
   const out = await new Deno.Command("sh", {
     args: [
       "-c",
-      `grep -F '"record.stored"' "$1" | grep -F '"client":"${prefix}' | sed -n '1p;$p'`,
+      `cat "$@" | grep -F '"record.stored"' | grep -F '"client":"${prefix}' | sed -n '1p;$p'`,
       "sh",
-      file,
+      ...files,
     ],
     stdout: "piped",
   }).output();
@@ -306,7 +322,6 @@ async function healTarget(dir: string): Promise<void> {
   const notes: string[] = [];
   for (let run = 0; run < RUNS; run++) {
     const logDir = `${dir}/heal-logs-${run}`;
-    const logOf = (name: string) => `${logDir}/${name}.log`;
     const members = new Map<string, Deno.ChildProcess>();
     try {
       for (const n of NAMES) members.set(n, await startMember(n, config, logDir, portOf(n)));
@@ -334,7 +349,7 @@ async function healTarget(dir: string): Promise<void> {
       const deadline = performance.now() + 60_000;
       let counts: number[] = [];
       while (performance.now() < deadline) {
-        counts = await Promise.all(rest.map((n) => storedCount(logOf(n), prefix)));
+        counts = await Promise.all(rest.map((n) => storedCount(logDir, n, prefix)));
         if (counts.every((c) => c >= N)) break;
         await sleep(100);
       }
@@ -353,7 +368,7 @@ async function healTarget(dir: string): Promise<void> {
       const healDeadline = t0 + 60_000;
       let healMs = NaN;
       while (performance.now() < healDeadline) {
-        counts = await Promise.all(CUT.map((n) => storedCount(logOf(n), prefix)));
+        counts = await Promise.all(CUT.map((n) => storedCount(logDir, n, prefix)));
         if (counts.every((c) => c >= N)) {
           healMs = performance.now() - t0;
           break;
@@ -361,7 +376,7 @@ async function healTarget(dir: string): Promise<void> {
         await sleep(500);
       }
       if (isNaN(healMs)) throw new Error(`not healed within 60 s: ${CUT} stored ${counts}`);
-      const spans = await Promise.all(CUT.map((n) => storedSpan(logOf(n), prefix)));
+      const spans = await Promise.all(CUT.map((n) => storedSpan(logDir, n, prefix)));
       const secs = (line: string) => ((stampOf(line) - wall0) / 1000).toFixed(2);
       const healS = Math.max(...spans.map(([, last]) => stampOf(last) - wall0)) / 1000;
       heals.push(healS);
