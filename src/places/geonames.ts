@@ -60,7 +60,8 @@ const DEFAULT_WORKER_URL = new URL("./geonames_worker.ts", import.meta.url).href
  */
 function loadInWorker(workerUrl: string): Promise<CityTable> {
   return new Promise<CityTable>((resolve, reject) => {
-    const worker = new Worker(workerUrl, { type: "module" });
+    // The name appears in Deno's report of an error the worker does not catch itself.
+    const worker = new Worker(workerUrl, { type: "module", name: "geonames" });
     const fail = (detail: string) => {
       worker.terminate();
       reject(new Error(`Cannot load GeoNames places: ${detail}`));

@@ -219,15 +219,8 @@ Deno.test("geonames nearby() answers UNKNOWN_ERROR when the worker reports a fai
   await places.settled();
 });
 
-Deno.test("geonames nearby() answers UNKNOWN_ERROR when the worker throws", async () => {
-  const places = createGeonamesProvider({
-    workerUrl: new URL("./testdata/throwing_worker.ts", import.meta.url),
-  });
-  const answer = await places.nearby(near(10_000, 5));
-  assert.equal(answer.status, "UNKNOWN_ERROR");
-  assert.match(answer.error_message ?? "", /^Cannot load GeoNames places: .*fixture worker failed/);
-  await places.settled();
-});
+// A worker that throws is tested in a child process (geonames_process_test.ts): Deno prints the
+// worker's uncaught error on stderr, which would look like a failure in this suite's output.
 
 Deno.test("geonames warm() neither throws nor leaves an unhandled rejection when the load fails", async () => {
   const unhandled: unknown[] = [];
