@@ -52,6 +52,9 @@ export const EVENTS = {
     "The places service failed; the reply keeps its shape (`provider`, `status`, `reason`).",
   "places.upstream": "One HTTP attempt to Google (`status`, `ms`; debug, key redacted).",
   "places.stats": "Cache and upstream counters, while busy and at shutdown (`provider`, `final`).",
+  "http.listening": "The member's HTTP API listens (`address`).",
+  "http.request":
+    "One HTTP request answered (`method`, `route`, `status`, `ms`; never the token; info, console with --verbose).",
   "error": "Something failed that the member survived (`reason`).",
 } as const satisfies Record<string, string>;
 

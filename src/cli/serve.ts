@@ -6,8 +6,17 @@
  * @module
  */
 
-import { ConfigError, findServer, type HerdConfig, loadConfig, withSecret } from "../config.ts";
-import { Member } from "../herd/mod.ts";
+import {
+  ConfigError,
+  findServer,
+  type HerdConfig,
+  loadConfig,
+  withHttpToken,
+  withSecret,
+} from "../config.ts";
+import { type AddressBook, Member } from "../herd/mod.ts";
+import { httpAddressOf, HttpFace, LineCounter } from "../http/server.ts";
+import { VERSION } from "../version.ts";
 import {
   type ConsoleVerbosity,
   type EventLog,
@@ -35,7 +44,8 @@ export interface RunOptions {
 }
 
 /**
- * Loads herd.toml (with `HERD_SECRET` from the environment overriding `[herd] secret`),
+ * Loads herd.toml (with `HERD_SECRET` from the environment overriding `[herd] secret`, and
+ * `HERD_HTTP_TOKEN` overriding `[http] token`),
  * turning its errors into a user error (exit 2).
  *
  * @param path The file.
@@ -44,7 +54,8 @@ export interface RunOptions {
  */
 export async function loadConfigOrFail(path: string): Promise<HerdConfig> {
   try {
-    return withSecret(await loadConfig(path), Deno.env.get("HERD_SECRET"));
+    const config = withSecret(await loadConfig(path), Deno.env.get("HERD_SECRET"));
+    return withHttpToken(config, Deno.env.get("HERD_HTTP_TOKEN"));
   } catch (e) {
     if (e instanceof ConfigError) throw new UserError(e.message);
     throw e;
@@ -122,6 +133,87 @@ export async function setupLoggingOrFail(options: LoggingOptions): Promise<() =>
   }
 }
 
+/** A started member, with its HTTP face when herd.toml gives it an `http_port`. */
+export interface RunningMember {
+  /** The member's name. */
+  readonly name: string;
+  /** The member. */
+  readonly member: Member;
+  /** Its HTTP API, or `null`. */
+  readonly face: HttpFace | null;
+  /**
+   * Stops the HTTP face (streams closed, requests in flight answered), then the member.
+   *
+   * @param drainMs See `Member.stop`.
+   */
+  stop(drainMs?: number): Promise<void>;
+}
+
+/** Options of {@linkcode startMember}. */
+export interface StartOptions {
+  /** Shared address book of an in-process herd (simulate). */
+  addresses?: AddressBook;
+  /** Listen on port 0 (TCP and HTTP) instead of herd.toml's ports (the demo). */
+  portZero?: boolean;
+}
+
+/**
+ * Starts a member and, if herd.toml gives it an `http_port`, its HTTP API,
+ * translating listen errors into one line.
+ *
+ * @param config The herd (its `[http] token` already merged with `HERD_HTTP_TOKEN`).
+ * @param name The member's name.
+ * @param places The places provider.
+ * @param opts Address book and ports.
+ * @returns The running member.
+ * @throws {UserError} If the member or its HTTP API cannot listen.
+ */
+export async function startMember(
+  config: HerdConfig,
+  name: string,
+  places: PlacesProvider,
+  opts: StartOptions = {},
+): Promise<RunningMember> {
+  const server = findServer(config, name)!;
+  const counter = new LineCounter();
+  const log = counter.wrap(memberLog(name));
+  const member = new Member({ config, name, places, log, addresses: opts.addresses });
+  startOrFail(member, `${server.host}:${server.port}`, opts.portZero ? { port: 0 } : undefined);
+  let face: HttpFace | null = null;
+  const http = httpAddressOf(server);
+  if (http !== undefined) {
+    face = new HttpFace({
+      member,
+      config,
+      log,
+      counter,
+      places,
+      version: VERSION,
+      token: config.http.token,
+    });
+    try {
+      face.start(opts.portZero ? { ...http, port: 0 } : http);
+    } catch (e) {
+      await member.stop(0);
+      const where = `${http.hostname}:${http.port}`;
+      const why = e instanceof Deno.errors.AddrInUse
+        ? "port in use (is it already running? change its http_port in herd.toml)"
+        : (e as Error).message;
+      throw new UserError(`cannot listen on ${where} (HTTP) for ${name}: ${why}`);
+    }
+  }
+  const running: RunningMember = {
+    name,
+    member,
+    face,
+    async stop(drainMs?: number) {
+      await face?.stop();
+      await member.stop(drainMs);
+    },
+  };
+  return running;
+}
+
 /**
  * Waits for the first stop signal, logs `member.stopping` for every member and
  * stops them all: replies and floods drain for up to `drain_ms`, unless a
@@ -133,7 +225,7 @@ export async function setupLoggingOrFail(options: LoggingOptions): Promise<() =>
  * @param signals The process's stop signals, installed before start.
  */
 export async function stopOnSignals(
-  members: readonly Member[],
+  members: ReadonlyArray<{ readonly name: string; stop(drainMs?: number): Promise<void> }>,
   signals: StopSignals,
 ): Promise<void> {
   const signal = await signals.requested;
@@ -202,21 +294,24 @@ export async function serve(name: string, opts: RunOptions): Promise<void> {
   // Installed before listening: from here on no signal finds the default action (death).
   const signals = new StopSignals();
   try {
-    const member = new Member({ config, name, places, log: memberLog(name) });
+    let running: RunningMember;
     try {
-      startOrFail(member, `${server.host}:${server.port}`);
+      running = await startMember(config, name, places);
     } catch (e) {
       await places.close?.();
       await stopLogging();
       throw e;
     }
     // Always said, even with --quiet: the one sign that start-up worked.
-    const where = member.address;
+    const where = running.member.address;
+    const http = running.face === null
+      ? ""
+      : `; HTTP on http://${running.face.address.hostname}:${running.face.address.port}`;
     console.log(
-      `${name} listening on ${where.hostname}:${where.port}; logs in ${opts.logDir}/${name}.log; Ctrl-C stops`,
+      `${name} listening on ${where.hostname}:${where.port}${http}; logs in ${opts.logDir}/${name}.log; Ctrl-C stops`,
     );
     const unguard = survivePanics(memberLog(name));
-    await stopOnSignals([member], signals);
+    await stopOnSignals([running], signals);
     await places.close?.();
     unguard();
     await stopLogging();

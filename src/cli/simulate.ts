@@ -16,9 +16,10 @@ import { UserError } from "./args.ts";
 import {
   loadConfigOrFail,
   placesOrFail,
+  type RunningMember,
   type RunOptions,
   setupLoggingOrFail,
-  startOrFail,
+  startMember,
   stopOnSignals,
   survivePanics,
   verbosityOf,
@@ -35,22 +36,19 @@ export interface SimulateOptions extends RunOptions {
 async function startAll(
   config: HerdConfig,
   places: PlacesProvider,
-  usePortZero: boolean,
-): Promise<{ members: Member[]; addresses: AddressBook }> {
+  portZero: boolean,
+): Promise<{ running: RunningMember[]; members: Member[]; addresses: AddressBook }> {
   const addresses: AddressBook = new Map();
-  const members = config.servers.map((s) =>
-    new Member({ config, name: s.name, places, log: memberLog(s.name), addresses })
-  );
-  for (const [i, m] of members.entries()) {
-    const s = config.servers[i];
+  const running: RunningMember[] = [];
+  for (const s of config.servers) {
     try {
-      startOrFail(m, `${s.host}:${s.port}`, usePortZero ? { port: 0 } : undefined);
+      running.push(await startMember(config, s.name, places, { addresses, portZero }));
     } catch (e) {
-      await Promise.all(members.slice(0, i).map((started) => started.stop()));
+      await Promise.all(running.map((started) => started.stop(0)));
       throw e;
     }
   }
-  return { members, addresses };
+  return { running, members: running.map((r) => r.member), addresses };
 }
 
 /**
@@ -71,7 +69,7 @@ export async function simulate(opts: SimulateOptions): Promise<number> {
   });
   // The demo ends by itself; a herd until Ctrl-C absorbs repeated signals while it stops.
   const signals = opts.demo ? null : new StopSignals();
-  let herd: { members: Member[]; addresses: AddressBook };
+  let herd: { running: RunningMember[]; members: Member[]; addresses: AddressBook };
   try {
     herd = await startAll(config, places, opts.demo);
   } catch (e) {
@@ -89,11 +87,11 @@ export async function simulate(opts: SimulateOptions): Promise<number> {
       // The banner comes last, under the start-up lines, so its "try this" lines stay on screen.
       await eventually(() => herd.members.every((m) => linksUp(m)), BANNER_WAIT_MS);
       await new Promise((r) => setTimeout(r, CONSOLE_FLUSH_MS));
-      console.log(banner(config, herd.members, opts.logDir));
-      await stopOnSignals(herd.members, signals!);
+      console.log(banner(config, herd.running, opts.logDir));
+      await stopOnSignals(herd.running, signals!);
     }
   } finally {
-    await Promise.all(herd.members.map((m) => m.stop()));
+    await Promise.all(herd.running.map((r) => r.stop()));
     await places.close?.();
     unguard();
     await stopLogging();
@@ -114,12 +112,14 @@ function linksUp(m: Member): boolean {
 }
 
 /** The start-up banner: who listens where, and lines to paste. */
-function banner(config: HerdConfig, members: Member[], logDir: string): string {
+function banner(config: HerdConfig, running: RunningMember[], logDir: string): string {
   const lines = ["herd simulate: every member of the herd in this process", ""];
-  for (const m of members) {
+  const members = running.map((r) => r.member);
+  for (const { member: m, face } of running) {
     const a = m.address;
+    const http = face === null ? "" : `  http://${face.address.hostname}:${face.address.port}`;
     lines.push(
-      `  ${m.name.padEnd(10)} ${a.hostname}:${a.port}  neighbours: ${
+      `  ${m.name.padEnd(10)} ${a.hostname}:${a.port}${http}  neighbours: ${
         neighboursOf(config, m.name).join(", ")
       }`,
     );

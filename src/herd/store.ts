@@ -91,6 +91,11 @@ export class RecordStore {
     return true;
   }
 
+  /** Every stored AT line (no terminator) by client id, oldest update first; nothing parsed. */
+  lines(): IterableIterator<[WireText, WireText]> {
+    return this.#lines.entries();
+  }
+
   /** Every stored record, oldest update first (parsed one at a time). */
   *records(): IterableIterator<ClientRecord> {
     for (const line of this.#lines.values()) yield recordOf(line);

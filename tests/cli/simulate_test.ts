@@ -108,22 +108,19 @@ Deno.test("herd simulate's default console is calm: start, links, one config war
     const exit = { code: status.code, stderr: await stderr };
     assert.equal(exit.code, 0, exit.stderr);
     const console = startup + await rest;
-    const events = [...console.matchAll(/^\d\d:\d\d:\d\d\.\d{3} \S+(?: [A-Z]+)? (\S+)/gm)].map((
-      m,
-    ) => m[1]);
+    const shown = [...console.matchAll(/^\d\d:\d\d:\d\d\.\d{3} \S+( [A-Z]+)? (\S+)/gm)];
+    const events = shown.map((m) => m[2]);
     const allowed = new Set([
       "member.listening",
       "member.unauthenticated",
       "peer.link.open",
       "member.stopping",
       "member.stopped",
-      "peer.link.dropped",
     ]);
-    assert.deepEqual(
-      events.filter((e) => !allowed.has(e)),
-      [],
-      `only operator events:\n${console}`,
-    );
+    // Warnings and errors always show (a busy machine may drop a link); info only if allowed.
+    const info = shown.filter((m) => m[1] === undefined).map((m) => m[2]);
+    assert.deepEqual(info.filter((e) => !allowed.has(e)), [], `only operator events:\n${console}`);
+    assert.doesNotMatch(console, /msg\.in|reply\.out|sync\.|http\.request/);
     assert.equal(events.filter((e) => e === "member.unauthenticated").length, 1, "one warning");
     assert.equal(events.filter((e) => e === "member.listening").length, DEFAULT_NAMES.length);
     assert.equal(events.filter((e) => e === "member.stopped").length, DEFAULT_NAMES.length);

@@ -1,0 +1,254 @@
+/**
+ * A member's HTTP face: `Deno.serve` with the app of app.ts, the geo index
+ * and the stream hub kept up to date by observing every record the member
+ * stores, and the rates `/v1/herd` reports.
+ *
+ * @module
+ */
+
+import type { HerdConfig, ServerConfig } from "../config.ts";
+import { ClientIndex } from "../geo/mod.ts";
+import type { LineResult, LineSource, PeerLink, RecordStore, StoredRecord } from "../herd/mod.ts";
+import type { EventFields, EventLevel, EventLog, EventName } from "../log.ts";
+import type { PlacesProvider } from "../places/types.ts";
+import { parseIso6709, type WireText } from "../protocol/mod.ts";
+import { buildApp, type HerdRates, type HttpMetrics } from "./app.ts";
+import { type RecordJson, recordJson } from "./records.ts";
+import { StreamHub } from "./stream_hub.ts";
+
+/** What the face needs of its member (a `Member` has all of it). */
+export interface FacedMember {
+  /** Name. */
+  readonly name: string;
+  /** Records. */
+  readonly store: RecordStore;
+  /** Links by neighbour name. */
+  readonly links: ReadonlyMap<string, PeerLink>;
+  /** True while listening. */
+  readonly running: boolean;
+  /** Serves a client line as a TCP client's. */
+  submit(source: LineSource, line: WireText): Promise<LineResult>;
+  /** Calls `observer` for every stored record; returns the unsubscribe. */
+  observe(observer: (stored: StoredRecord) => void): () => void;
+}
+
+/** Counts lines received, for rates: wrap the member's log with it before the member is built. */
+export class LineCounter {
+  /** Lines received so far, every connection and face. */
+  linesIn = 0;
+  /** Lines received from each neighbour so far. */
+  readonly fromPeer: Map<string, number> = new Map();
+
+  /**
+   * A log that counts `msg.in` events and passes every event on.
+   *
+   * @param inner The member's log.
+   * @returns The counting log.
+   */
+  wrap(inner: EventLog): EventLog {
+    return {
+      emit: (level: EventLevel, event: EventName, fields: EventFields) => {
+        if (event === "msg.in") {
+          this.linesIn++;
+          const peer = fields.peer;
+          if (typeof peer === "string") this.fromPeer.set(peer, (this.fromPeer.get(peer) ?? 0) + 1);
+        }
+        inner.emit(level, event, fields);
+      },
+    };
+  }
+}
+
+/** How often rates are sampled, ms. */
+const RATE_SAMPLE_MS = 1000;
+
+/** Options of {@linkcode HttpFace}. */
+export interface HttpFaceOptions {
+  /** The member (started before the face). */
+  member: FacedMember;
+  /** The herd. */
+  config: HerdConfig;
+  /** The member's log (already wrapped by `counter`). */
+  log: EventLog;
+  /** The counter wrapped around the member's log. */
+  counter: LineCounter;
+  /** The places provider (readiness). */
+  places: PlacesProvider;
+  /** herd's version. */
+  version: string;
+  /** Token required, if any. */
+  token?: string;
+  /** Prometheus metrics, if any. */
+  metrics?: HttpMetrics & {
+    recordStored?(fromPeer: boolean): void;
+  };
+}
+
+/** One member's HTTP API server. */
+export class HttpFace {
+  readonly #opts: HttpFaceOptions;
+  /** Live events of stored records. */
+  readonly hub: StreamHub<RecordJson> = new StreamHub();
+  /** Geo index of the member's records (by client id, wire text). */
+  readonly index: ClientIndex = new ClientIndex();
+  #server: Deno.HttpServer<Deno.NetAddr> | null = null;
+  #unobserve: (() => void) | null = null;
+  #sampler: ReturnType<typeof setInterval> | undefined;
+  #placesReady = false;
+  #nextId = 1;
+  /** Last sample and the one before: time ms, lines in, sent by peer, received by peer. */
+  #samples: Array<
+    { ms: number; lines: number; sent: Map<string, number>; got: Map<string, number> }
+  > = [];
+
+  /** Creates the face; {@linkcode HttpFace.start} listens. */
+  constructor(opts: HttpFaceOptions) {
+    this.#opts = opts;
+  }
+
+  /** Where it listens (after start). */
+  get address(): Deno.NetAddr {
+    if (this.#server === null) throw new Error("HttpFace not started");
+    return this.#server.addr;
+  }
+
+  /**
+   * Indexes the member's records, starts observing new ones, and listens.
+   *
+   * @param where Host and port (`http_host`/`http_port`; port 0 lets the OS choose).
+   * @returns The address listened on.
+   * @throws {Deno.errors.AddrInUse} And other listen errors.
+   */
+  start(where: { hostname: string; port: number }): Deno.NetAddr {
+    const { member, places } = this.#opts;
+    this.#unobserve = member.observe((s) => this.#stored(s));
+    for (const [id, line] of member.store.lines()) {
+      const loc = locationOf(line);
+      if (loc !== undefined) this.index.set(id, loc.lat, loc.lng);
+    }
+    if (places.settled === undefined) this.#placesReady = true;
+    else places.settled().then(() => this.#placesReady = true, () => this.#placesReady = true);
+    this.#sample();
+    const sampler = setInterval(() => this.#sample(), RATE_SAMPLE_MS);
+    Deno.unrefTimer(sampler);
+    this.#sampler = sampler;
+
+    const startedMs = Date.now();
+    const rates: HerdRates = {
+      linesPerS: () => this.#rate((s) => s.lines),
+      sentPerS: (peer) => this.#rate((s) => s.sent.get(peer) ?? 0),
+      receivedPerS: (peer) => this.#rate((s) => s.got.get(peer) ?? 0),
+    };
+    const app = buildApp({
+      member,
+      config: this.#opts.config,
+      hub: this.hub,
+      index: this.index,
+      log: this.#opts.log,
+      version: this.#opts.version,
+      startedMs,
+      rates,
+      placesReady: () => this.#placesReady,
+      metrics: this.#opts.metrics,
+      nextRequestId: () => this.#nextId++,
+      token: this.#opts.token,
+    });
+    try {
+      this.#server = Deno.serve({
+        hostname: where.hostname,
+        port: where.port,
+        onListen: () => {},
+        onError: (e) => {
+          this.#opts.log.emit("error", "error", { reason: `http: ${String(e)}` });
+          return new Response("internal error", { status: 500 });
+        },
+      }, (req, info) => app.fetch(req, { remoteAddr: info.remoteAddr }));
+    } catch (e) {
+      this.#stopObserving();
+      throw e;
+    }
+    const addr = this.#server.addr;
+    this.#opts.log.emit("info", "http.listening", { address: `${addr.hostname}:${addr.port}` });
+    return addr;
+  }
+
+  /** Closes every stream, stops listening and waits for requests in flight. */
+  async stop(): Promise<void> {
+    this.#stopObserving();
+    this.hub.close();
+    const server = this.#server;
+    this.#server = null;
+    if (server !== null) await server.shutdown();
+  }
+
+  #stopObserving(): void {
+    this.#unobserve?.();
+    this.#unobserve = null;
+    clearInterval(this.#sampler);
+  }
+
+  /** Keeps the index and the streams up to date with one stored record. */
+  #stored(s: StoredRecord): void {
+    const { record } = s;
+    const lat = record.location.latitude;
+    const lng = record.location.longitude;
+    this.index.set(record.clientId, lat, lng);
+    this.#opts.metrics?.recordStored?.(s.from !== null);
+    if (this.hub.subscribers === 0) return;
+    const previous = s.previous === undefined ? undefined : locationOf(s.previous);
+    this.hub.publish({ client: record.clientId, lat, lng, json: recordJson(s.line) }, previous);
+  }
+
+  #sample(): void {
+    const sent = new Map<string, number>();
+    for (const [name, link] of this.#opts.member.links) sent.set(name, link.sent);
+    const { counter } = this.#opts;
+    this.#samples.push({
+      ms: performance.now(),
+      lines: counter.linesIn,
+      sent,
+      got: new Map(counter.fromPeer),
+    });
+    if (this.#samples.length > 2) this.#samples.shift();
+  }
+
+  /** Per-second rate of a counter over the last sampling interval. */
+  #rate(of: (s: HerdSample) => number): number {
+    if (this.#samples.length < 2) return 0;
+    const [a, b] = this.#samples;
+    const seconds = (b.ms - a.ms) / 1000;
+    return seconds <= 0 ? 0 : Math.round((of(b) - of(a)) / seconds * 10) / 10;
+  }
+}
+
+/** One sample of the counters behind the rates. */
+type HerdSample = {
+  ms: number;
+  lines: number;
+  sent: Map<string, number>;
+  got: Map<string, number>;
+};
+
+/** The position in an AT line, or `undefined` if it does not parse. */
+function locationOf(atLine: WireText): { lat: number; lng: number } | undefined {
+  const field = atLine.split(" ")[4];
+  try {
+    const loc = parseIso6709(field ?? "");
+    return { lat: loc.latitude, lng: loc.longitude };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Where a server's HTTP API listens, from herd.toml.
+ *
+ * @param server The server.
+ * @returns Host and port, or `undefined` when it has no `http_port`.
+ */
+export function httpAddressOf(
+  server: ServerConfig,
+): { hostname: string; port: number } | undefined {
+  if (server.httpPort === undefined) return undefined;
+  return { hostname: server.httpHost ?? server.host, port: server.httpPort };
+}
