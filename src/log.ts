@@ -245,13 +245,14 @@ const LF = 0x0a;
  * is copied, not the buffer), so a busy member's logging costs no buffer
  * growth and every write ends with a whole line. If a write
  * fails, the error is printed once on stderr and later lines are discarded (a
- * member keeps serving when its disk is full).
+ * member keeps serving when its disk is full) until a reopen.
  *
- * Rotation happens in the writer, between writes, so it costs appending
- * nothing and one integer comparison per write: a write that would take the
- * file past `maxFileBytes` first writes the whole lines that fit, then
- * rotates (see `#rotate`), then goes on in the fresh file.
- * Lines are never split or reordered across files.
+ * Rotation and reopening happen in the writer, between writes, so they cost
+ * appending nothing and never interleave with a write. The rotation check is
+ * one integer comparison per write: a write that would take the file past
+ * `maxFileBytes` first writes the whole lines that fit, then rotates (see
+ * `#rotate`), then goes on in the fresh file. Lines are never split or
+ * reordered across files.
  */
 class JsonLinesFile {
   /** The live file, `<dir>/<name>.log`. */
@@ -281,7 +282,7 @@ class JsonLinesFile {
   #writing: Promise<void> | null = null;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #failed = false;
-  /** {@linkcode close} has begun: no more reopening. */
+  /** `close()` has begun: no more reopening. */
   #closing = false;
   /** The writer is to reopen the file before its next write; these wait for it. */
   #reopenWanted = false;
