@@ -8,7 +8,7 @@ import { noPlaces } from "./_no_places.ts";
 Deno.test("setupLogging() writes one JSON Lines file per member with flattened event fields", async () => {
   const dir = await Deno.makeTempDir({ prefix: "herd-log-" });
   try {
-    await setupLogging({ logDir: dir, members: ["Campbell", "Hill"], consoleLevel: null });
+    await setupLogging({ logDir: dir, members: ["Campbell", "Hill"], console: null });
     memberLog("Campbell").emit("info", "msg.in", {
       conn: 7,
       remote: "127.0.0.1:1",
@@ -47,7 +47,7 @@ Deno.test("a member's log file records messages in, replies out and its listenin
     log: memberLog("Campbell"),
   });
   try {
-    await setupLogging({ logDir: dir, members: ["Campbell"], consoleLevel: null });
+    await setupLogging({ logDir: dir, members: ["Campbell"], console: null });
     const addr = member.start({ port: 0 });
     await exchange(addr, "IAMAT logme +1+1 1700000000\nbad line\n");
     await member.stop();
@@ -107,7 +107,7 @@ Deno.test("a log file keeps every line whole and in order when events outpace it
     return write.call(this, p);
   };
   try {
-    await setupLogging({ logDir: dir, members: ["Hill"], consoleLevel: null });
+    await setupLogging({ logDir: dir, members: ["Hill"], console: null });
     burst();
     await stopLogging();
     Deno.FsFile.prototype.write = write;
