@@ -571,11 +571,17 @@ class JsonLinesFile {
    * `<name>.log` becomes `<name>.log.1`, and a fresh `<name>.log` is opened; the old file is
    * closed only then. Every rename happens while the old file is still open and still ours,
    * so when one fails nothing is lost: the failure is reported once on stderr, writing goes
-   * on in the file open now, and the next attempt comes after another `maxFileBytes`.
+   * on in the file open now, and the next attempt comes after another `maxFileBytes`. If
+   * `<name>.log` is no longer the open file (an external logrotate moved it and has not
+   * signalled yet), nothing is renamed: the rotated files are the other rotator's.
    */
   async #rotate(): Promise<void> {
     let fresh: Deno.FsFile;
     try {
+      if (!await names(this.#path, this.#file)) {
+        this.#size = 0;
+        return;
+      }
       for (const k of await rotatedNumbers(this.#dir, this.#name)) {
         const from = `${this.#path}.${k}`;
         if (this.#maxFiles > 0 && k >= this.#maxFiles) await Deno.remove(from);

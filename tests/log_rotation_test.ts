@@ -237,6 +237,27 @@ Deno.test("a failed rotation is reported once and logging goes on in the current
   });
 });
 
+Deno.test("a log moved away by another rotator is not rotated again before the reopen", async () => {
+  await withLogDir(async (dir) => {
+    await setupLogging({
+      logDir: dir,
+      members: ["Hill"],
+      console: null,
+      maxFileBytes: CAP,
+      maxFiles: 2,
+    });
+    await Deno.writeTextFile(`${dir}/Hill.log.1`, "older\n");
+    // logrotate renamed the live file and will signal later: herd's rotation must keep out.
+    await Deno.rename(`${dir}/Hill.log`, `${dir}/Hill.log.moved`);
+    emitMany("Hill", 0, 50);
+    await stopLogging();
+    assert.deepEqual(await logFilesOldestFirst(dir, "Hill"), [`${dir}/Hill.log.1`]);
+    assert.equal(await Deno.readTextFile(`${dir}/Hill.log.1`), "older\n");
+    const moved = (await Deno.readTextFile(`${dir}/Hill.log.moved`)).trimEnd().split("\n");
+    assert.deepEqual(moved.map((l) => JSON.parse(l).seq), Array.from({ length: 50 }, (_, i) => i));
+  });
+});
+
 Deno.test("setupLogging() refuses a negative or fractional rotation option", async () => {
   for (const bad of [{ maxFileBytes: -1 }, { maxFiles: 1.5 }]) {
     await assert.rejects(
