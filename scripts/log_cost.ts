@@ -54,7 +54,7 @@ await reset();
 const dir = await Deno.makeTempDir({ prefix: "herd-log-cost-" });
 let herd: number;
 try {
-  await setupLogging({ logDir: dir, members: ["Bench"], consoleLevel: null });
+  await setupLogging({ logDir: dir, members: ["Bench"], console: null });
   const log = memberLog("Bench");
   herd = measure(() => log.emit("info", "msg.in", FIELDS));
   await stopLogging();

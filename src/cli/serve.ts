@@ -16,6 +16,7 @@ import {
 } from "../config.ts";
 import { type AddressBook, Member } from "../herd/mod.ts";
 import { httpAddressOf, HttpFace, LineCounter } from "../http/server.ts";
+import { MemberMetrics } from "../http/metrics.ts";
 import { VERSION } from "../version.ts";
 import {
   type ConsoleVerbosity,
@@ -155,6 +156,8 @@ export interface StartOptions {
   addresses?: AddressBook;
   /** Listen on port 0 (TCP and HTTP) instead of herd.toml's ports (the demo). */
   portZero?: boolean;
+  /** The member's metrics, when the caller made them first (to count its places provider too). */
+  metrics?: MemberMetrics;
 }
 
 /**
@@ -176,7 +179,8 @@ export async function startMember(
 ): Promise<RunningMember> {
   const server = findServer(config, name)!;
   const counter = new LineCounter();
-  const log = counter.wrap(memberLog(name));
+  const metrics = opts.metrics ?? new MemberMetrics({ member: name });
+  const log = counter.wrap(metrics.wrap(memberLog(name)));
   const member = new Member({ config, name, places, log, addresses: opts.addresses });
   startOrFail(member, `${server.host}:${server.port}`, opts.portZero ? { port: 0 } : undefined);
   let face: HttpFace | null = null;
@@ -190,6 +194,7 @@ export async function startMember(
       places,
       version: VERSION,
       token: config.http.token,
+      metrics,
     });
     try {
       face.start(opts.portZero ? { ...http, port: 0 } : http);
@@ -202,6 +207,14 @@ export async function startMember(
       throw new UserError(`cannot listen on ${where} (HTTP) for ${name}: ${why}`);
     }
   }
+  const hub = face?.hub;
+  metrics.attach({
+    links: () => member.links.values(),
+    connections: () => member.connections,
+    records: () => member.store.size,
+    sync: () => member.sync,
+    streams: () => hub ?? { subscribers: 0, droppedTotal: 0, stuckClosedTotal: 0 },
+  });
   const running: RunningMember = {
     name,
     member,
@@ -285,18 +298,21 @@ export async function serve(name: string, opts: RunOptions): Promise<void> {
       `unknown server "${name}" in ${opts.config}; ${valid}: ${names.join(", ")}`,
     );
   }
-  const places = placesOrFail(config, memberLog(name));
+  // One set of metrics for the member and its places provider (cache and upstream counters).
+  const metrics = new MemberMetrics({ member: name });
+  const places = placesOrFail(config, metrics.wrap(memberLog(name)));
   const stopLogging = await setupLoggingOrFail({
     logDir: opts.logDir,
     members: [name],
     console: verbosityOf(opts),
+    ...config.log,
   });
   // Installed before listening: from here on no signal finds the default action (death).
   const signals = new StopSignals();
   try {
     let running: RunningMember;
     try {
-      running = await startMember(config, name, places);
+      running = await startMember(config, name, places, { metrics });
     } catch (e) {
       await places.close?.();
       await stopLogging();

@@ -66,6 +66,7 @@ export async function simulate(opts: SimulateOptions): Promise<number> {
     logDir: opts.logDir,
     members: names,
     console: opts.demo ? null : verbosityOf(opts),
+    ...config.log,
   });
   // The demo ends by itself; a herd until Ctrl-C absorbs repeated signals while it stops.
   const signals = opts.demo ? null : new StopSignals();
