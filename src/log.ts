@@ -813,18 +813,11 @@ export interface LoggingOptions {
    * `"normal"` those and the info events of {@linkcode OPERATOR_EVENTS}; `"verbose"` every
    * event at info and above, per-message ones (`msg.in`, `reply.out`...) included; `null` no
    * console. Debug events go to the files only. An event of {@linkcode PROCESS_WIDE_EVENTS} is
-   * shown once per process. Takes precedence over `consoleLevel`.
+   * shown once per process.
    *
    * @default {"normal"}
    */
   console?: ConsoleVerbosity | null;
-  /**
-   * Lowest level shown on the console; `null` for no console. Read only when `console` is
-   * absent: `"debug"` and `"info"` mean `"verbose"`, `"warning"` and `"error"` mean `"quiet"`.
-   *
-   * @deprecated Use `console`.
-   */
-  consoleLevel?: EventLevel | null;
   /**
    * Where console lines are written (tests capture them here). It is not closed.
    *
@@ -959,12 +952,9 @@ function count(value: number, name: string): number {
   return value;
 }
 
-/** The console verbosity of `options`, from `console` or else the deprecated `consoleLevel`. */
+/** The console verbosity of `options` (`"normal"` when not given). */
 function consoleVerbosity(options: LoggingOptions): ConsoleVerbosity | null {
-  if (options.console !== undefined) return options.console;
-  if (options.consoleLevel === undefined) return "normal";
-  if (options.consoleLevel === null) return null;
-  return LEVEL_RANK[options.consoleLevel] >= LEVEL_RANK.warning ? "quiet" : "verbose";
+  return options.console === undefined ? "normal" : options.console;
 }
 
 /**

@@ -87,23 +87,6 @@ const TABLE: Array<[string, Partial<LoggingOptions>, Row[]]> = [
     ["warning", "peer.link.dropped", false],
     ["error", "error", false],
   ]],
-  ['deprecated consoleLevel "info"', { consoleLevel: "info" }, [
-    ["debug", "conn.open", false],
-    ["info", "msg.in", true],
-    ["warning", "peer.link.dropped", true],
-  ]],
-  ['deprecated consoleLevel "warning"', { consoleLevel: "warning" }, [
-    ["info", "member.listening", false],
-    ["warning", "peer.link.dropped", true],
-  ]],
-  ["deprecated consoleLevel null", { consoleLevel: null }, [
-    ["info", "member.listening", false],
-    ["error", "error", false],
-  ]],
-  ["console wins over consoleLevel", { console: "quiet", consoleLevel: "info" }, [
-    ["info", "member.listening", false],
-    ["warning", "peer.link.dropped", true],
-  ]],
 ];
 
 Deno.test("setupLogging() console verbosity decides per level and event what the console shows", async (t) => {
