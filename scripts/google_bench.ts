@@ -1,6 +1,6 @@
 /**
  * WHATSAT throughput with the `google` provider, on cache hits and on cache
- * misses, against the fake Google of the tests (`deno task bench`): a
+ * misses, against the fake Google of the tests (`deno task microbench`): a
  * one-member herd on 127.0.0.1 port 0, clients on persistent TCP connections.
  *
  * - "hit": the answer is in the cache; no HTTP at all.

@@ -1,5 +1,5 @@
 /**
- * Micro-benchmarks of the member's per-update work (`deno task bench`): the
+ * Micro-benchmarks of the member's per-update work (`deno task microbench`): the
  * record store's last-writer-wins update and the flood fan-out to three
  * neighbour links. See docs/PERFORMANCE.md.
  *

@@ -1,5 +1,5 @@
 /**
- * Benchmarks GeoNames `nearby()` once the data are loaded (`deno task bench`).
+ * Benchmarks GeoNames `nearby()` once the data are loaded (`deno task microbench`).
  *
  * @module
  */

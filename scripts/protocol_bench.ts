@@ -1,6 +1,6 @@
 /**
  * Micro-benchmarks of the pure protocol code on a member's hot path
- * (`deno task bench`): framing a 64 KiB read, parsing IAMAT / WHATSAT / AT
+ * (`deno task microbench`): framing a 64 KiB read, parsing IAMAT / WHATSAT / AT
  * lines, formatting an AT line, and the exact skew. See docs/PERFORMANCE.md.
  *
  * @module
