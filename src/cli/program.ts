@@ -1,8 +1,8 @@
 /**
  * The `herd` command line: subcommands, flags, help, and exit codes.
  *
- * Exit codes: 0 success; 1 a `? ` reply (send), a misbehaving demo or a
- * failed bench request;
+ * Exit codes: 0 success; 1 a `? ` reply (send), a misbehaving demo, a
+ * failed bench request or a stream the member closed (watch);
  * 2 a user error (bad flag, bad config, unknown server, port in use,
  * connection failure, no reply), printed as one `herd: ...` line without a stack.
  *
@@ -17,6 +17,9 @@ import { bench, type BenchFlags } from "./bench.ts";
 import { send, type SendOptions } from "./send.ts";
 import { type RunOptions, serve } from "./serve.ts";
 import { simulate, type SimulateOptions } from "./simulate.ts";
+import { TOKEN_ENV, watch, type WatchOptions } from "./watch.ts";
+// Actions names it, and doc lint wants the types of a public API public.
+export type { WatchOptions };
 import { versionText } from "../version.ts";
 
 /**
@@ -32,6 +35,8 @@ export interface Actions {
   simulate(opts: SimulateOptions): Promise<number>;
   /** `herd bench`: resolves to the exit code. @default bench */
   bench(target: string, target2: string | undefined, flags: BenchFlags): Promise<number>;
+  /** `herd watch`: resolves to the exit code. @default watch */
+  watch?(target: string, opts: WatchOptions): Promise<number>;
 }
 
 /** The part of the commander program that {@linkcode buildProgram} hands out. */
@@ -61,7 +66,7 @@ const DURATION_FORMS = "5s, 500ms, 1m; a bare number is seconds";
 export function buildProgram(
   actions: Partial<Actions> = {},
 ): { program: Program; result: { code: number } } {
-  const act: Actions = { serve, send, simulate, bench, ...actions };
+  const act: Required<Actions> = { serve, send, simulate, bench, watch, ...actions };
   const result = { code: 0 };
   // The command list shows each command's summary beside its arguments; "[options]" is left
   // to each command's own usage line, so the list's descriptions keep room at 80 columns.
@@ -212,6 +217,51 @@ export function buildProgram(
     .action(async (target: string, target2: string | undefined, o: BenchFlags) => {
       result.code = await act.bench(target, target2, o);
     });
+
+  program.command("watch")
+    .summary("print a member's live stream of updates")
+    .description(
+      "Follow a member's live stream (/v1/stream, over a WebSocket) and print a line\n" +
+        "per event until Ctrl-C: every update, some clients' updates, or the enter,\n" +
+        "inside and exit events of a circle. Exit 0 on Ctrl-C, 1 if the member closes\n" +
+        "the stream, 2 if it cannot be opened (refused, 401, bad flag).",
+    )
+    .addHelpText(
+      "after",
+      [
+        "",
+        "Examples:",
+        "  herd watch localhost:11590                      # every update",
+        "  herd watch --client kiwi --client pear localhost:11590",
+        "  herd watch --near 34.06,-118.44,5 localhost:11594   # geofence events",
+        "  herd watch --json localhost:11590 | jq .record.location",
+        "",
+        "A line: arrival time, event, client, location, member that got the update:",
+        "  04:01:02.345 enter kiwi +34.100000-118.200000 (Campbell)",
+      ].join("\n"),
+    )
+    .argument("<host:port>", "the member's HTTP API (http_port), e.g. localhost:11590")
+    .option(
+      "--client <id>",
+      "watch this client's updates (repeat for more)",
+      (id: string, ids: string[] | undefined) => [...ids ?? [], id],
+    )
+    .option("--near <lat,lng,r_km>", "geofence events of this circle (km)")
+    .option("--token <token>", `the member's [http] token (default: $${TOKEN_ENV})`)
+    .option("--json", "print each event's JSON as received", false)
+    .action(
+      async (
+        target: string,
+        o: { client?: string[]; near?: string; token?: string; json: boolean },
+      ) => {
+        result.code = await act.watch(target, {
+          clients: o.client ?? [],
+          near: o.near,
+          token: o.token,
+          json: o.json,
+        });
+      },
+    );
 
   return { program, result };
 }
