@@ -274,20 +274,43 @@ Deno.test("ClientIndex.near() equals a brute-force search over random points, mo
         points.set(id, p);
       };
       for (let i = 0; i < 3000; i++) place(`c${i}`, clamp(randomPoint(random)));
-      // Duplicated locations, so that ties by id are exercised.
+      // Duplicated locations, so that ties by id are exercised, and a crowd of
+      // 300 at one point (every tree box around it is that point).
       for (let i = 0; i < 200; i++) place(`dup${i}`, points.get(`c${randomInt(random, 3000)}`)!);
+      const crowd: [number, number] = [34.06893, -118.445127];
+      for (let i = 0; i < 300; i++) place(`crowd${i}`, crowd);
       const radii = [0, 0.001, 1, 5, 50, 500, 5000, 20_038, Infinity];
       for (let q = 0; q < 400; q++) {
-        // Interleave changes: a move, a delete, a re-insert.
+        // Interleave changes: a move anywhere, a short move (most stay in
+        // their tree leaf's box), a crowd member leaving or coming back, a
+        // delete, a re-insert.
         place(`c${randomInt(random, 3000)}`, clamp(randomPoint(random)));
-        const gone = `c${randomInt(random, 3000)}`;
+        const mover = `c${randomInt(random, 3000)}`;
+        const from = points.get(mover);
+        if (from !== undefined) {
+          const step = [1e-7, 1e-4, 0.01, 1][randomInt(random, 4)];
+          place(
+            mover,
+            clamp([from[0] + (random() - 0.5) * step, from[1] + (random() - 0.5) * step]),
+          );
+        }
+        place(
+          `crowd${randomInt(random, 300)}`,
+          random() < 0.5 ? crowd : clamp(randomPoint(random)),
+        );
+        const gone = `${random() < 0.8 ? "c" : "crowd"}${randomInt(random, 300)}`;
         assert.equal(index.delete(gone), points.delete(gone));
         if (q % 3 === 0) place(`c${randomInt(random, 3000)}`, clamp(randomPoint(random)));
         assert.equal(index.size, points.size);
 
-        // Query at a random point, a hard region, or exactly at a stored point.
+        // Query at a random point, a hard region, a stored point, where the
+        // short move went, or at the crowd.
         const [lat, lng] = q % 5 === 0
           ? [...points.values()][randomInt(random, points.size)]
+          : q % 5 === 1 && from !== undefined
+          ? points.get(mover)!
+          : q % 5 === 2
+          ? crowd
           : clamp(randomPoint(random));
         const radiusKm = radii[randomInt(random, radii.length)] * (q % 2 === 0 ? 1 : random());
         const limit = [1, 10, 100, 1000, 5000][randomInt(random, 5)];
