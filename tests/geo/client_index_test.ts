@@ -347,3 +347,51 @@ Deno.test("ClientIndex.near() with radius 20,038 km and no limit answers every c
     assert.ok(found[found.length - 1].distanceM <= HALF_CIRCLE_M + 1e-6);
   }
 });
+
+Deno.test("ClientIndex.load() answers as set() one by one would, and later changes work", () => {
+  const random = seeded(21);
+  const entries: Array<[string, number, number]> = [];
+  for (let i = 0; i < 3000; i++) entries.push([`c${i}`, ...clamp(randomPoint(random))]);
+  for (let i = 0; i < 200; i++) entries.push([`crowd${i}`, 34.06893, -118.445127]);
+  entries.push(["c7", 1, 2]); // a repeated id ends at its last location
+  const loaded = new ClientIndex({ nodeSize: 9 });
+  loaded.load(entries);
+  const points = new Map<string, readonly [number, number]>();
+  for (const [id, lat, lng] of entries) points.set(id, [lat, lng]);
+  assert.equal(loaded.size, points.size);
+  assert.deepEqual(loaded.near(1, 2, 0, 10), [{ id: "c7", distanceM: 0 }]);
+  for (let q = 0; q < 300; q++) {
+    // Changes after the load: leaves and parents must be known for every client.
+    const id = `${random() < 0.8 ? "c" : "crowd"}${randomInt(random, 200)}`;
+    if (random() < 0.3) {
+      assert.equal(loaded.delete(id), points.delete(id));
+    } else {
+      const from = points.get(id) ?? [0, 0];
+      const to = clamp(random() < 0.5 ? randomPoint(random) : [from[0] + 1e-4, from[1] - 1e-4]);
+      loaded.set(id, to[0], to[1]);
+      points.set(id, to);
+    }
+    const [lat, lng] = q % 3 === 0 ? [34.06893, -118.445127] : clamp(randomPoint(random));
+    const radiusKm = [0, 5, 500, 20_038][randomInt(random, 4)];
+    const expected = oracle(points, lat, lng, radiusKm, 100);
+    assert.deepEqual(loaded.near(lat, lng, radiusKm, 100), expected, `seed 21, query ${q}`);
+  }
+});
+
+Deno.test("ClientIndex.load() into a non-empty index moves known clients; a bad entry changes nothing", () => {
+  const index = new ClientIndex();
+  index.set("a", 10, 10);
+  index.load([["a", 0, 0], ["b", 0, 1]]);
+  assert.deepEqual(ids(index.near(0, 0, 200, 10)), ["a", "b"]);
+  assert.throws(() => index.load([["c", 5, 5], ["d", 91, 0]]), RangeError);
+  assert.equal(index.has("c"), false);
+  const empty = new ClientIndex();
+  assert.throws(() => empty.load([["c", 5, 5], ["d", 0, 181]]), RangeError);
+  assert.equal(empty.size, 0);
+  empty.load([]);
+  assert.equal(empty.size, 0);
+  empty.load([["x", 1, 1]]); // fewer than a node's minimum: rbush inserts it
+  assert.deepEqual(empty.near(1, 1, 0, 10), [{ id: "x", distanceM: 0 }]);
+  empty.set("x", 50, 50);
+  assert.deepEqual(ids(empty.near(50, 50, 0, 10)), ["x"]);
+});
