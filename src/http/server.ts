@@ -176,6 +176,9 @@ export class HttpFace {
   async stop(): Promise<void> {
     this.#stopObserving();
     this.hub.close();
+    // One turn of the event loop, so that each WebSocket writer sends its own close frame
+    // (1001, "server stopping") before the server's shutdown closes the sockets with its own.
+    await new Promise((resolve) => setTimeout(resolve, 0));
     const server = this.#server;
     this.#server = null;
     if (server !== null) await server.shutdown();

@@ -8,6 +8,7 @@
  * @module
  */
 
+import { HttpProblem } from "./problem.ts";
 import type { RecordJson } from "./records.ts";
 import type { StreamEvent, StreamFilter, StreamHub, Subscription } from "./stream_hub.ts";
 
@@ -43,17 +44,31 @@ const encoder = new TextEncoder();
  * @param hub Where events come from.
  * @param request The request and its filter.
  * @returns The response (101 for a WebSocket).
+ * @throws {HttpProblem} 400 if it asks for a WebSocket without a valid handshake.
  */
 export function serveStream(hub: StreamHub<RecordJson>, request: StreamRequest): Response {
-  const sub = hub.subscribe(request.filter ?? {}, { signal: request.raw.signal });
+  // Not the request's signal: Deno.serve aborts it once the response is sent (its legacy
+  // behaviour), which for a WebSocket is the 101, so every stream would close at once. A
+  // client that goes away ends the subscription through the socket's close or the body's cancel.
   if (request.raw.headers.get("upgrade")?.toLowerCase() === "websocket") {
-    const { socket, response } = Deno.upgradeWebSocket(request.raw);
+    let upgraded: { socket: WebSocket; response: Response };
+    try {
+      upgraded = Deno.upgradeWebSocket(request.raw);
+    } catch (e) {
+      // Not a valid handshake (no Sec-WebSocket-Key, wrong version): the client's error.
+      throw new HttpProblem(
+        400,
+        `upgrade: not a valid WebSocket handshake: ${(e as Error).message}`,
+      );
+    }
+    const { socket, response } = upgraded;
+    const sub = hub.subscribe(request.filter ?? {});
     socket.onopen = () => void pumpWebSocket(sub, socket);
     socket.onclose = () => sub.close();
     socket.onerror = () => sub.close();
     return response;
   }
-  return sseResponse(sub);
+  return sseResponse(hub.subscribe(request.filter ?? {}));
 }
 
 /** The text of one event. */
