@@ -468,7 +468,9 @@ export function buildApp(deps: AppDeps): OpenAPIHono {
   app.openapi(putLocation, async (c) => {
     const id = pathClientId(c);
     const body = c.req.valid("json");
-    const location = body.location ?? iso6709Of(body.lat!, body.lng!);
+    // Wire text, like every field of the line: a non-ASCII location is its UTF-8 bytes (and
+    // then not ISO 6709: a 400), never a char above 255 that no socket or log can encode.
+    const location = unicodeToWire(body.location ?? iso6709Of(body.lat!, body.lng!));
     const line = body.time === undefined
       ? `IAMAT ${id.wire} ${location} ${formatPosixTime(wallClockNs())}`
       : `IAMAT ${id.wire} ${location} ${unicodeToWire(body.time)}`;
