@@ -112,6 +112,12 @@ export interface AppDeps {
   nextRequestId(): number;
   /** The token required, if any (`[http] token` or `HERD_HTTP_TOKEN`). */
   token?: string;
+  /**
+   * Base URL of each member's HTTP API, by name, read at every request (for `/v1/herd` and the
+   * origins CORS allows): a map the faces of one process fill in as they listen, so members
+   * on port 0 show their real ports. @default {@linkcode memberOrigins} of `config`
+   */
+  origins?: ReadonlyMap<string, string>;
 }
 
 /** Base URL of each member's HTTP API, by name (`http://127.0.0.1:11590`), for those that have one. */
@@ -420,8 +426,10 @@ export function buildApp(deps: AppDeps): OpenAPIHono {
     },
   });
   const { member, config } = deps;
-  const origins = memberOrigins(config);
-  const allowedOrigins = new Set([...origins.values(), ...config.http.corsOrigins]);
+  const origins = deps.origins ?? memberOrigins(config);
+  const corsOrigins = new Set(config.http.corsOrigins);
+  const allowed = (origin: string) =>
+    corsOrigins.has(origin) || [...origins.values()].includes(origin);
 
   // Log and count every request, whatever happened to it.
   app.use("*", async (c, next) => {
@@ -440,7 +448,7 @@ export function buildApp(deps: AppDeps): OpenAPIHono {
   app.use(
     "*",
     cors({
-      origin: (origin) => (allowedOrigins.has(origin) ? origin : null),
+      origin: (origin) => (allowed(origin) ? origin : null),
       credentials: true,
       allowMethods: ["GET", "PUT", "OPTIONS"],
       allowHeaders: ["Authorization", "Content-Type"],

@@ -78,6 +78,12 @@ export interface HttpFaceOptions {
   version: string;
   /** Token required, if any. */
   token?: string;
+  /**
+   * Base URL of each member's HTTP API by name, shared by the faces of one process (like the
+   * members' `AddressBook`): each face writes its own once listening, so `/v1/herd` and CORS
+   * see real ports when herd.toml's are replaced by port 0. @default herd.toml's (memberOrigins)
+   */
+  origins?: Map<string, string>;
   /** Prometheus metrics, if any. */
   metrics?: HttpMetrics & {
     recordStored?(fromPeer: boolean): void;
@@ -152,6 +158,7 @@ export class HttpFace {
       metrics: this.#opts.metrics,
       nextRequestId: () => this.#nextId++,
       token: this.#opts.token,
+      origins: this.#opts.origins,
     });
     try {
       this.#server = Deno.serve({
@@ -168,6 +175,8 @@ export class HttpFace {
       throw e;
     }
     const addr = this.#server.addr;
+    const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
+    this.#opts.origins?.set(member.name, `http://${host}:${addr.port}`);
     this.#opts.log.emit("info", "http.listening", { address: `${addr.hostname}:${addr.port}` });
     return addr;
   }
