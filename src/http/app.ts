@@ -16,6 +16,7 @@ import { bodyLimit } from "hono/body-limit";
 import { getCookie, setCookie } from "hono/cookie";
 import { cors } from "hono/cors";
 import { HTTPException } from "hono/http-exception";
+import { matchedRoutes } from "hono/route";
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { HerdConfig } from "../config.ts";
 import type { ClientIndex } from "../geo/mod.ts";
@@ -373,6 +374,16 @@ function pathClientId(c: Context): { text: string; wire: WireText } {
   }
 }
 
+/**
+ * The route pattern of the handler the request matched (`/v1/clients/:id`), or `(none)` (a 404
+ * or 405): the `route` of `http.request` and of the metrics. The last match that is not a
+ * middleware (`app.use`, method `ALL`), so a request refused by a middleware (401, 413, 415)
+ * still names its route, and one that matched only a middleware's pattern (`/v1/*`) names none.
+ */
+function routeOf(c: Context): string {
+  return matchedRoutes(c).findLast((r) => r.method !== "ALL")?.path ?? "(none)";
+}
+
 /** Who sent the request, for the log. */
 function sourceOf(c: Context, deps: AppDeps): LineSource {
   const info = (c.env as { remoteAddr?: Deno.NetAddr } | undefined)?.remoteAddr;
@@ -436,7 +447,7 @@ export function buildApp(deps: AppDeps): OpenAPIHono {
     const started = performance.now();
     await next();
     const seconds = (performance.now() - started) / 1000;
-    const route = c.req.routePath === "/*" ? "(none)" : c.req.routePath;
+    const route = routeOf(c);
     deps.log.emit("info", "http.request", {
       method: c.req.method,
       route,
