@@ -340,6 +340,40 @@ const readyz = createRoute({
   responses: { 200: json(Health, "Ready"), 503: json(Health, "Not ready") },
 });
 
+const metricsRoute = createRoute({
+  method: "get",
+  path: "/metrics",
+  summary: "Prometheus text exposition",
+  responses: {
+    200: {
+      content: { "text/plain": { schema: z.string() } },
+      description: "Metrics, Prometheus text format 0.0.4",
+    },
+    ...problems(401, 503),
+  },
+});
+
+const index = createRoute({
+  method: "get",
+  path: "/",
+  summary: "Where the API is; with ?token=<token>, a cookie holding the token for a browser page",
+  request: {
+    query: z.object({
+      token: z.string().optional().openapi({
+        description: "The token: answered with 303 to / and an HttpOnly, SameSite=Strict cookie",
+      }),
+    }),
+  },
+  responses: {
+    200: json(
+      z.object({ member: z.string(), api: z.string(), openapi: z.string(), docs: z.string() }),
+      "Where the API and its description are",
+    ),
+    303: { description: "Token accepted: the cookie is set, the token leaves the address bar" },
+    ...problems(401),
+  },
+});
+
 /** Every route's path pattern (hono syntax) and methods, for 405 answers. */
 const ALLOWED: ReadonlyArray<[RegExp, string]> = [
   [/^\/v1\/clients\/[^/]+\/location$/, "PUT"],
@@ -596,9 +630,9 @@ export function buildApp(deps: AppDeps): OpenAPIHono {
     );
   });
 
-  app.get("/metrics", async (c) => {
-    if (deps.metrics === undefined) return problemResponse(503, "metrics: not enabled");
-    return c.body(await deps.metrics.render(), 200, { "content-type": deps.metrics.contentType });
+  app.openapi(metricsRoute, async (c) => {
+    if (deps.metrics === undefined) return problemResponse(503, "metrics: not enabled") as never;
+    return c.text(await deps.metrics.render(), 200, { "content-type": deps.metrics.contentType });
   });
 
   app.doc31("/v1/openapi.json", {
@@ -610,12 +644,14 @@ export function buildApp(deps: AppDeps): OpenAPIHono {
     },
   });
 
-  app.get("/", (c) => {
+  app.openapi(index, (c) => {
     const token = c.req.query("token");
-    if (token !== undefined && deps.token !== undefined && sameToken(token, deps.token)) {
+    if (token !== undefined && deps.token !== undefined) {
+      // authenticate() let this request through for its token: it must be the right one.
+      if (!sameToken(token, deps.token)) throw unauthorized("token: wrong token");
       setCookie(c, TOKEN_COOKIE, token, { httpOnly: true, sameSite: "Strict", path: "/" });
       // The token leaves the address bar.
-      return c.redirect("/", 303);
+      return c.redirect("/", 303) as never;
     }
     return c.json({
       member: member.name,
@@ -652,6 +688,11 @@ export function buildApp(deps: AppDeps): OpenAPIHono {
   return app;
 }
 
+/** The 401 problem, with the challenge RFC 6750 asks for. */
+function unauthorized(detail: string): HttpProblem {
+  return new HttpProblem(401, detail, { "www-authenticate": 'Bearer realm="herd"' });
+}
+
 /** Constant-time token comparison (both sides hashed to equal length first). */
 function sameToken(given: string, token: string): boolean {
   return timingSafeEqual(digest(given), digest(token));
@@ -676,12 +717,10 @@ function authenticate(deps: AppDeps): MiddlewareHandler {
     ) {
       return await next();
     }
-    return problemResponse(
-      401,
+    throw unauthorized(
       header === "" && cookie === undefined
         ? "authorization: this member needs a token: Authorization: Bearer <token>"
         : "authorization: wrong token",
-      { "www-authenticate": 'Bearer realm="herd"' },
     );
   };
 }
