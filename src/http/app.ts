@@ -181,6 +181,12 @@ const LocationBody = z.object({
   }
 }).openapi("LocationUpdate");
 
+/** The keys of a location update, for the 400 that names an unknown one. */
+const LOCATION_KEYS = "location (or lat and lng) and optionally time";
+
+/** What a validation failure of a whole part (not one field) names: the body, not "json". */
+const WHOLE: Readonly<Record<string, string>> = { json: "body", query: "query", param: "id" };
+
 const ClientPath = z.object({
   id: z.string().openapi({
     param: { name: "id", in: "path" },
@@ -464,8 +470,16 @@ export function buildApp(deps: AppDeps): OpenAPIHono {
     defaultHook: (result, c) => {
       if (result.success) return;
       const issue = result.error.issues[0];
-      const field = issue.path.length > 0 ? issue.path.join(".") : result.target;
-      return c.body(JSON.stringify(problem(400, `${field}: ${issue.message}`)), 400, {
+      // An unknown key is named itself; a problem with the whole body or query names that.
+      const field = issue.code === "unrecognized_keys"
+        ? issue.keys[0]
+        : issue.path.length > 0
+        ? issue.path.join(".")
+        : WHOLE[result.target] ?? result.target;
+      const detail = issue.code === "unrecognized_keys"
+        ? `unknown key; a location update has ${LOCATION_KEYS}`
+        : issue.message;
+      return c.body(JSON.stringify(problem(400, `${field}: ${detail}`)), 400, {
         "content-type": PROBLEM_JSON,
       });
     },
@@ -663,6 +677,10 @@ export function buildApp(deps: AppDeps): OpenAPIHono {
 
   app.notFound((c) => {
     const path = new URL(c.req.url).pathname;
+    // `/v1/clients//location`: a route with an empty id segment, which no pattern matches.
+    if (/^\/v1\/clients\/(?:\/(?:location|nearby))?$/.test(path)) {
+      return problemResponse(400, "id: client id is empty");
+    }
     const allowed = ALLOWED.find(([re]) => re.test(path));
     if (allowed !== undefined) {
       return problemResponse(405, `method: ${c.req.method} not allowed on ${path}`, {
