@@ -200,6 +200,21 @@ export interface RecordBody {
   distance_m?: number;
 }
 
+/**
+ * The six fields a record has in the API table (issue 11), picked from an answer or an event's
+ * record, for comparisons that do not depend on fields a member may add.
+ */
+export function recordOf(r: RecordBody | undefined): RecordBody {
+  assert.ok(r !== undefined, "a record");
+  const { server, skew, client, location, time, at } = r;
+  return { server, skew, client, location, time, at };
+}
+
+/** A stream event with its record cut to {@linkcode recordOf}'s fields. */
+export function eventOf(e: StreamEventBody): StreamEventBody {
+  return e.record === undefined ? e : { type: e.type, record: recordOf(e.record) };
+}
+
 /** Reads Server-Sent Events from a response body: `data` of each event, `event` name if any. */
 export class SseReader {
   readonly #reader: ReadableStreamDefaultReader<Uint8Array>;

@@ -8,10 +8,12 @@ import assert from "node:assert/strict";
 import { request } from "../../src/client/mod.ts";
 import { waitFor } from "../_harness.ts";
 import {
+  eventOf,
   expectProblem,
   type HttpHerd,
   put,
   type RecordBody,
+  recordOf,
   SseReader,
   startHttpHerd,
   waitForSubscribers,
@@ -28,10 +30,10 @@ async function update(
   time: string,
 ): Promise<RecordBody> {
   const res = await put(`${herd.url(member)}/v1/clients/${client}/location`, { lat, lng, time });
-  const { stored, ...record } = await res.json() as RecordBody;
+  const body = await res.json() as RecordBody;
   assert.equal(res.status, 200);
-  assert.equal(stored, true, `${client} at ${time} stored`);
-  return record;
+  assert.equal(body.stored, true, `${client} at ${time} stored`);
+  return recordOf(body);
 }
 
 /** Opens an SSE stream at `url`. */
@@ -48,8 +50,8 @@ Deno.test("stream: WebSocket and SSE on one member see an update made at another
     await waitForSubscribers(hill, 2);
     // Campbell - Smith - Hill: the update crosses two links before Hill publishes it.
     const record = await update(herd, "Campbell", "kiwi", 34.06893, -118.445127, "1000");
-    assert.deepEqual(await ws.json(), { type: "update", record });
-    assert.deepEqual(await events.json(), { type: "update", record });
+    assert.deepEqual(eventOf(await ws.json()), { type: "update", record });
+    assert.deepEqual(eventOf(await events.json()), { type: "update", record });
     // And one made over TCP at a third member.
     const at = (await request(herd.get("Jaquez").tcp, "IAMAT kiwi +34.1-118.4 1001\n", {
       timeoutMs: 5000,
@@ -76,17 +78,17 @@ Deno.test("stream: a client filter sees only its clients' updates", async () => 
     await update(herd, "Campbell", "x", 1, 1, "1");
     const a = await update(herd, "Hill", "a", 2, 2, "2");
     // x came first but is not watched: the first event is a's.
-    assert.deepEqual(await events.json(), { type: "update", record: a });
-    assert.deepEqual(await ws.json(), { type: "update", record: a });
+    assert.deepEqual(eventOf(await events.json()), { type: "update", record: a });
+    assert.deepEqual(eventOf(await ws.json()), { type: "update", record: a });
     await update(herd, "Campbell", "y", 3, 3, "3");
     await update(herd, "Campbell", "b", 3, 3, "3");
     const be = await update(herd, "Jaquez", "b%C3%A9", 4, 4, "4");
     assert.equal(be.client, "bé");
-    assert.deepEqual(await events.json(), { type: "update", record: be });
+    assert.deepEqual(eventOf(await events.json()), { type: "update", record: be });
     // The WebSocket watches a only: its next event is a's next update.
     const a2 = await update(herd, "Campbell", "a", 5, 5, "5");
-    assert.deepEqual(await ws.json(), { type: "update", record: a2 });
-    assert.deepEqual(await events.json(), { type: "update", record: a2 });
+    assert.deepEqual(eventOf(await ws.json()), { type: "update", record: a2 });
+    assert.deepEqual(eventOf(await events.json()), { type: "update", record: a2 });
   } finally {
     await ws.close();
     await events.cancel();
@@ -128,8 +130,8 @@ Deno.test("stream: geofence enter, inside and exit over a real stream; nothing f
         const record = await update(herd, "Campbell", client, lat, lng, String(time++));
         if (want === null) continue;
         const [type] = want.split(" ");
-        assert.deepEqual(await ws.json(), { type, record }, want);
-        assert.deepEqual(await events.json(), { type, record }, want);
+        assert.deepEqual(eventOf(await ws.json()), { type, record }, want);
+        assert.deepEqual(eventOf(await events.json()), { type, record }, want);
       }
     } finally {
       await ws.close();
@@ -185,7 +187,7 @@ Deno.test("stream: a subscriber that stops reading gets one lagged event, then t
     );
     // The stream goes on normally after the gap.
     const record = await update(herd, "Campbell", "late", 1, 1, "9999");
-    assert.deepEqual(await events.json(), { type: "update", record });
+    assert.deepEqual(eventOf(await events.json()), { type: "update", record });
   } finally {
     await events.cancel();
     await herd.stop();
