@@ -158,6 +158,13 @@ export interface StartOptions {
   portZero?: boolean;
   /** The member's metrics, when the caller made them first (to count its places provider too). */
   metrics?: MemberMetrics;
+  /**
+   * Each member's HTTP base URL by name, shared by the members of one process: a face adds its
+   * real URL once it listens (port 0), and `/v1/herd` and CORS read it. @default herd.toml's
+   */
+  httpOrigins?: Map<string, string>;
+  /** The member's event log. @default the process logger of the member (`memberLog(name)`) */
+  log?: EventLog;
 }
 
 /**
@@ -180,7 +187,7 @@ export async function startMember(
   const server = findServer(config, name)!;
   const counter = new LineCounter();
   const metrics = opts.metrics ?? new MemberMetrics({ member: name });
-  const log = counter.wrap(metrics.wrap(memberLog(name)));
+  const log = counter.wrap(metrics.wrap(opts.log ?? memberLog(name)));
   const member = new Member({ config, name, places, log, addresses: opts.addresses });
   startOrFail(member, `${server.host}:${server.port}`, opts.portZero ? { port: 0 } : undefined);
   let face: HttpFace | null = null;
@@ -195,6 +202,7 @@ export async function startMember(
       version: VERSION,
       token: config.http.token,
       metrics,
+      origins: opts.httpOrigins,
     });
     try {
       face.start(opts.portZero ? { ...http, port: 0 } : http);
