@@ -125,75 +125,82 @@ class Figures {
 
 let found = 0; // answers, summed and printed, so that no query is optimised away
 
-for (const set of ["uniform", "clustered"] as const) {
-  const figures = new Figures();
-  for (let round = 0; round < ROUNDS; round++) {
-    const { lat, lng, next, query } = points(set, CLIENTS, 1000 + round);
-    const before = heapUsed();
-    let index: ClientIndex | undefined = new ClientIndex();
-    figures.time("build: set() of a new client", CLIENTS, () => {
-      for (let i = 0; i < CLIENTS; i++) index!.set(ids[i], lat[i], lng[i]);
-    });
-    figures.add("memory: heap bytes per client", (heapUsed() - before) / CLIENTS);
+/**
+ * One round on a fresh data set. A function, so that nothing of a round
+ * outlives it: run inline in the loop, V8 kept the previous round's index
+ * reachable until the next one replaced it, which spoiled the heap figure.
+ */
+function runRound(set: DataSet, round: number, figures: Figures): void {
+  const { lat, lng, next, query } = points(set, CLIENTS, 1000 + round);
+  const before = heapUsed();
+  let index: ClientIndex | undefined = new ClientIndex();
+  figures.time("build: set() of a new client", CLIENTS, () => {
+    for (let i = 0; i < CLIENTS; i++) index!.set(ids[i], lat[i], lng[i]);
+  });
+  figures.add("memory: heap bytes per client", (heapUsed() - before) / CLIENTS);
 
-    const who = Array.from({ length: MOVES }, (_, i) => ids[(i * 7919) % CLIENTS]);
-    const slot = Array.from({ length: MOVES }, (_, i) => (i * 7919) % CLIENTS);
-    const far = Array.from({ length: MOVES }, () => next());
-    figures.time("set() moving a client anywhere", MOVES, () => {
-      for (let i = 0; i < MOVES; i++) index!.set(who[i], far[i][0], far[i][1]);
-    });
-    // Back home, then a step of up to about 100 m (0.001 degrees of latitude) each.
-    for (let i = 0; i < MOVES; i++) index.set(who[i], lat[slot[i]], lng[slot[i]]);
-    const near = Array.from({ length: MOVES }, (_, i) => [
-      Math.max(-90, Math.min(90, lat[slot[i]] + (Math.random() - 0.5) * 0.002)),
-      Math.max(-180, Math.min(180, lng[slot[i]] + (Math.random() - 0.5) * 0.002)),
-    ]);
-    figures.time("set() moving a client up to ~100 m", MOVES, () => {
-      for (let i = 0; i < MOVES; i++) index!.set(who[i], near[i][0], near[i][1]);
-    });
+  const who = Array.from({ length: MOVES }, (_, i) => ids[(i * 7919) % CLIENTS]);
+  const slot = Array.from({ length: MOVES }, (_, i) => (i * 7919) % CLIENTS);
+  const far = Array.from({ length: MOVES }, () => next());
+  figures.time("set() moving a client anywhere", MOVES, () => {
+    for (let i = 0; i < MOVES; i++) index!.set(who[i], far[i][0], far[i][1]);
+  });
+  // Back home, then a step of up to about 100 m (0.001 degrees of latitude) each.
+  for (let i = 0; i < MOVES; i++) index.set(who[i], lat[slot[i]], lng[slot[i]]);
+  const near = Array.from({ length: MOVES }, (_, i) => [
+    Math.max(-90, Math.min(90, lat[slot[i]] + (Math.random() - 0.5) * 0.002)),
+    Math.max(-180, Math.min(180, lng[slot[i]] + (Math.random() - 0.5) * 0.002)),
+  ]);
+  figures.time("set() moving a client up to ~100 m", MOVES, () => {
+    for (let i = 0; i < MOVES; i++) index!.set(who[i], near[i][0], near[i][1]);
+  });
 
-    for (const [name, radiusKm, limit, count] of QUERIES) {
-      const at = Array.from({ length: count }, query);
-      let answers = 0;
-      figures.time(`near() ${name}`, count, () => {
-        for (const [qLat, qLng] of at) answers += index!.near(qLat, qLng, radiusKm, limit).length;
-      });
-      figures.add(`near() ${name}: answers per query`, answers / count);
-      found += answers;
-    }
-
-    figures.time("delete()", MOVES, () => {
-      for (let i = 0; i < MOVES; i++) index!.delete(who[i]);
+  for (const [name, radiusKm, limit, count] of QUERIES) {
+    const at = Array.from({ length: count }, query);
+    let answers = 0;
+    figures.time(`near() ${name}`, count, () => {
+      for (const [qLat, qLng] of at) answers += index!.near(qLat, qLng, radiusKm, limit).length;
     });
-    index = undefined;
+    figures.add(`near() ${name}: answers per query`, answers / count);
+    found += answers;
+  }
 
-    // Start-up from stored records: one bulk load, and queries on its tree.
-    const entries = Array.from(
-      { length: CLIENTS },
-      (_, i) => [ids[i], lat[i], lng[i]] as [string, number, number],
-    );
-    index = new ClientIndex();
-    figures.time("load() of all clients into an empty index", CLIENTS, () => index!.load(entries));
-    for (const [name, radiusKm, limit, count] of QUERIES.slice(0, 2)) {
-      const at = Array.from({ length: count }, query);
-      figures.time(`near() ${name}, after load()`, count, () => {
-        for (const [qLat, qLng] of at) found += index!.near(qLat, qLng, radiusKm, limit).length;
-      });
-    }
-    index = undefined;
+  figures.time("delete()", MOVES, () => {
+    for (let i = 0; i < MOVES; i++) index!.delete(who[i]);
+  });
+  index = undefined;
 
-    // The static alternative: one rebuild, and its query on the same points.
-    let kd: KDBush | undefined;
-    figures.time("kdbush: rebuild of all clients (one per change, if static)", 1, () => {
-      kd = new KDBush(CLIENTS);
-      for (let i = 0; i < CLIENTS; i++) kd.add(lng[i], lat[i]);
-      kd.finish();
-    });
-    const at = Array.from({ length: QUERIES[0][3] }, query);
-    figures.time("geokdbush around() 5 km, limit 100 (static, for scale)", at.length, () => {
-      for (const [qLat, qLng] of at) found += around(kd!, qLng, qLat, 100, 5).length;
+  // Start-up from stored records: one bulk load, and queries on its tree.
+  const entries = Array.from(
+    { length: CLIENTS },
+    (_, i) => [ids[i], lat[i], lng[i]] as [string, number, number],
+  );
+  index = new ClientIndex();
+  figures.time("load() of all clients into an empty index", CLIENTS, () => index!.load(entries));
+  for (const [name, radiusKm, limit, count] of QUERIES.slice(0, 2)) {
+    const at = Array.from({ length: count }, query);
+    figures.time(`near() ${name}, after load()`, count, () => {
+      for (const [qLat, qLng] of at) found += index!.near(qLat, qLng, radiusKm, limit).length;
     });
   }
+  index = undefined;
+
+  // The static alternative: one rebuild, and its query on the same points.
+  let kd: KDBush | undefined;
+  figures.time("kdbush: rebuild of all clients (one per change, if static)", 1, () => {
+    kd = new KDBush(CLIENTS);
+    for (let i = 0; i < CLIENTS; i++) kd.add(lng[i], lat[i]);
+    kd.finish();
+  });
+  const at = Array.from({ length: QUERIES[0][3] }, query);
+  figures.time("geokdbush around() 5 km, limit 100 (static, for scale)", at.length, () => {
+    for (const [qLat, qLng] of at) found += around(kd!, qLng, qLat, 100, 5).length;
+  });
+}
+
+for (const set of ["uniform", "clustered"] as const) {
+  const figures = new Figures();
+  for (let round = 0; round < ROUNDS; round++) runRound(set, round, figures);
   figures.print(
     `${set}: ${CLIENTS.toLocaleString("en")} clients, ${ROUNDS} rounds, median (min - max)` +
       (gc === undefined ? " [no --expose-gc: memory unreliable]" : ""),
@@ -208,7 +215,9 @@ for (const set of ["uniform", "clustered"] as const) {
   const figures = new Figures();
   for (let round = 0; round < ROUNDS; round++) {
     const index = new ClientIndex();
-    for (let i = 0; i < crowd; i++) index.set(ids[i], 34.06893, -118.445127);
+    figures.time("build: set() of a new client at the crowd's point", crowd, () => {
+      for (let i = 0; i < crowd; i++) index.set(ids[i], 34.06893, -118.445127);
+    });
     const count = 1000;
     const who = Array.from({ length: count }, (_, i) => ids[(i * 7919) % crowd]);
     figures.time("set() moving a crowd member out and back (2 moves)", count, () => {
