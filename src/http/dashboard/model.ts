@@ -309,12 +309,13 @@ export interface GeoBox {
  * box around the world.
  *
  * @param points The points, degrees.
- * @param minSpanDeg Smallest width and height, degrees. @default 2
+ * @param minSpanDeg Smallest width and height, degrees: 0.05 (about 5 km) keeps clients a few
+ *   hundred metres apart on separate dots. @default 0.05
  * @returns The box, or `undefined` when there are no points.
  */
 export function boxAround(
   points: Iterable<{ lat: number; lng: number }>,
-  minSpanDeg = 2,
+  minSpanDeg = 0.05,
 ): GeoBox | undefined {
   let west = Infinity, south = Infinity, east = -Infinity, north = -Infinity;
   for (const p of points) {

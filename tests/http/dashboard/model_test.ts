@@ -257,8 +257,10 @@ Deno.test("journeyOf() with no record anywhere has no update and no first", () =
 Deno.test("boxAround() widens to a minimum span and a margin, within -85..85", () => {
   assert.equal(boxAround([]), undefined);
   const one = boxAround([{ lat: 34, lng: -118 }])!;
-  assert.ok(Math.abs(one.east - one.west - 2.4) < 1e-9, JSON.stringify(one));
-  assert.ok(Math.abs(one.north - one.south - 2.4) < 1e-9, JSON.stringify(one));
+  assert.ok(Math.abs(one.east - one.west - 0.06) < 1e-9, JSON.stringify(one));
+  assert.ok(Math.abs(one.north - one.south - 0.06) < 1e-9, JSON.stringify(one));
+  const wider = boxAround([{ lat: 34, lng: -118 }], 2)!;
+  assert.ok(Math.abs(wider.east - wider.west - 2.4) < 1e-9, JSON.stringify(wider));
   assert.ok(one.west < -118 && one.east > -118 && one.south < 34 && one.north > 34);
   const wide = boxAround([{ lat: -80, lng: -170 }, { lat: 84, lng: 170 }])!;
   assert.deepEqual(wide, { west: -180, south: -85, east: 180, north: 85 });
