@@ -22,6 +22,7 @@ import {
   type DashboardView,
   DOCS_SCREENSHOT,
   launchBrowser,
+  type LaunchedBrowser,
   OUTPUT_DIR,
   type PageProblems,
   probeBrowser,
@@ -31,7 +32,7 @@ import {
 import { type DashboardHerd, startDashboardHerd } from "./_herd.ts";
 
 /** Bound on any one wait for the page to show something, ms (the issue promises 2-3 s). */
-const SHOW_WITHIN_MS = 15_000;
+const SHOW_WITHIN_MS = 10_000;
 
 /** The member whose HTTP port serves the page. */
 const PAGE_MEMBER = "Campbell";
@@ -64,7 +65,7 @@ function browserTest(name: string, fn: (d: Dashboard) => Promise<void>): void {
     ignore: probe.executable === undefined,
     async fn() {
       const herd = await startDashboardHerd();
-      let launched: Awaited<ReturnType<typeof launchBrowser>> | undefined;
+      let launched: LaunchedBrowser | undefined;
       try {
         launched = await launchBrowser(probe.executable!);
         const page = await launched.browser.newPage();
@@ -75,14 +76,29 @@ function browserTest(name: string, fn: (d: Dashboard) => Promise<void>): void {
         const res = await page.goto(`${herd.url(PAGE_MEMBER)}/`, { waitUntil: "load" });
         const loadMs = performance.now() - start;
         assert.ok(res !== null, "GET / answered");
-        await fn({
-          herd,
-          page,
-          problems,
-          loadMs,
-          status: res.status(),
-          contentType: res.headers()["content-type"] ?? "",
-        });
+        const status = res.status();
+        const contentType = res.headers()["content-type"] ?? "";
+        // Fail at once, not after every wait's bound, when GET / is not the page.
+        assert.ok(
+          status === 200 && contentType.startsWith("text/html"),
+          `GET / is the dashboard: got ${status} ${contentType}`,
+        );
+        try {
+          await fn({ herd, page, problems, loadMs, status, contentType });
+        } catch (e) {
+          // What the page showed when the test failed, for whoever reads the failure.
+          const slug = name.replace(/^dashboard: /, "").replace(/[^A-Za-z0-9]+/g, "-");
+          const path = `${OUTPUT_DIR}failed-${slug}.png` as `${string}.png`;
+          await Deno.mkdir(OUTPUT_DIR, { recursive: true });
+          await page.screenshot({ path }).then(
+            () => console.log(`screenshot of the failure: ${path}`),
+            () => {},
+          );
+          if (problems.pageErrors.length + problems.consoleErrors.length > 0) {
+            console.log(`page problems: ${JSON.stringify(problems, null, 2)}`);
+          }
+          throw e;
+        }
       } finally {
         await launched?.close();
         await herd.stopAll();
