@@ -3597,6 +3597,7 @@ function tick() {
         page.nextPoll.set(report.member, now + POLL_MS);
         for (const name of page.names) poll(name, now);
         scheduleRender();
+        void loadClients("");
         ensureStream();
       },
       (e) => status(`This member does not answer /v1/herd (${e.message}); asking again.`)

@@ -138,6 +138,8 @@ function tick() {
         page.nextPoll.set(report.member, now + POLL_MS);
         for (const name of page.names) poll(name, now);
         scheduleRender();
+        // The list at once; the stream's open loads it again, for what moved in between.
+        void loadClients("");
         ensureStream();
       },
       (e) => status(`This member does not answer /v1/herd (${e.message}); asking again.`),
