@@ -127,6 +127,13 @@ function banner(config: HerdConfig, running: RunningMember[], logDir: string): s
   }
   const first = members[0].address;
   const last = members[members.length - 1].address;
+  // The page of the first member with an HTTP face: it shows the whole herd (issue 12).
+  const page = running.find((r) => r.face !== null)?.face?.address;
+  if (page !== undefined) {
+    const host = page.hostname.includes(":") ? `[${page.hostname}]` : page.hostname;
+    const token = config.http.token === undefined ? "" : "?token=<token>";
+    lines.push("", `Dashboard: http://${host}:${page.port}/${token}`);
+  }
   lines.push(
     "",
     "Try, in another terminal:",
