@@ -25,19 +25,28 @@ export interface RecordJson {
   time: string;
   /** The AT line, no terminator. */
   at: string;
+  /**
+   * When the answering member stored this record, POSIX milliseconds with a fraction (its
+   * `performance.timeOrigin + performance.now()`), or `null` when it was stored before the
+   * member's HTTP face started (read from `data_dir`). Only in `GET /v1/clients/{id}` and stream
+   * events: comparing it across members shows how an update spread (the dashboard's journey).
+   */
+  stored_at?: number | null;
 }
 
 /**
  * The JSON of a stored AT line.
  *
  * @param atLine `AT <server> <skew> <client> <location> <time>`, wire text, no terminator.
+ * @param storedAt When the member stored it, POSIX ms (`null`: unknown); without it the
+ *   record has no `stored_at`.
  * @returns The record's fields.
  * @throws {Error} If the line does not have the six fields of an AT line.
  */
-export function recordJson(atLine: WireText): RecordJson {
+export function recordJson(atLine: WireText, storedAt?: number | null): RecordJson {
   const f = atLine.split(" ");
   if (f.length !== 6 || f[0] !== "AT") throw new Error(`not an AT line: ${atLine}`);
-  return {
+  const json: RecordJson = {
     server: wireToDisplay(f[1]),
     skew: f[2],
     client: wireToDisplay(f[3]),
@@ -45,6 +54,8 @@ export function recordJson(atLine: WireText): RecordJson {
     time: wireToDisplay(f[5]),
     at: wireToDisplay(atLine),
   };
+  if (storedAt !== undefined) json.stored_at = storedAt;
+  return json;
 }
 
 /** Why a path segment is not a client id. */

@@ -84,6 +84,12 @@ export interface HttpFaceOptions {
    * see real ports when herd.toml's are replaced by port 0. @default herd.toml's (memberOrigins)
    */
   origins?: Map<string, string>;
+  /**
+   * The clock of `stored_at`: POSIX ms with a fraction. Members of one process share
+   * `performance.timeOrigin`, so their store times compare exactly.
+   * @default performance.timeOrigin + performance.now()
+   */
+  nowMs?: () => number;
   /** Prometheus metrics, if any. */
   metrics?: HttpMetrics & {
     recordStored?(fromPeer: boolean): void;
@@ -100,6 +106,11 @@ export class HttpFace {
   #server: Deno.HttpServer<Deno.NetAddr> | null = null;
   #unobserve: (() => void) | null = null;
   #sampler: ReturnType<typeof setInterval> | undefined;
+  /**
+   * When this member stored each client's current record, POSIX ms (set by the record
+   * observer; records held before start have none). One number per client held.
+   */
+  readonly #storedAt: Map<WireText, number> = new Map();
   #placesReady = false;
   #nextId = 1;
   /** Last sample and the one before: time ms, lines in, sent by peer, received by peer. */
@@ -199,16 +210,31 @@ export class HttpFace {
     clearInterval(this.#sampler);
   }
 
-  /** Keeps the index and the streams up to date with one stored record. */
+  /**
+   * When this member stored the current record of a client.
+   *
+   * @param id Client id, wire text.
+   * @returns POSIX ms, or `undefined` if it was held before the face started (or is unknown).
+   */
+  storedAt(id: WireText): number | undefined {
+    return this.#storedAt.get(id);
+  }
+
+  /** Keeps the store times, the index and the streams up to date with one stored record. */
   #stored(s: StoredRecord): void {
     const { record } = s;
+    const storedAt = this.#opts.nowMs?.() ?? performance.timeOrigin + performance.now();
+    this.#storedAt.set(record.clientId, storedAt);
     const lat = record.location.latitude;
     const lng = record.location.longitude;
     this.index.set(record.clientId, lat, lng);
     this.#opts.metrics?.recordStored?.(s.from !== null);
     if (this.hub.subscribers === 0) return;
     const previous = s.previous === undefined ? undefined : locationOf(s.previous);
-    this.hub.publish({ client: record.clientId, lat, lng, json: recordJson(s.line) }, previous);
+    this.hub.publish(
+      { client: record.clientId, lat, lng, json: recordJson(s.line, storedAt) },
+      previous,
+    );
   }
 
   #sample(): void {
