@@ -36,8 +36,9 @@ Deno.test("/metrics of a started member: lines, records, floods, link state and 
   const addresses: AddressBook = new Map();
   const httpOrigins = new Map<string, string>();
   const opts = { addresses, portZero: true, httpOrigins };
-  const first = await startMember(config, a, noPlaces, { ...opts, log: new MemoryLog() });
-  const second = await startMember(config, b, noPlaces, { ...opts, log: new MemoryLog() });
+  const places = noPlaces();
+  const first = await startMember(config, a, places, { ...opts, log: new MemoryLog() });
+  const second = await startMember(config, b, places, { ...opts, log: new MemoryLog() });
   try {
     const url = `http://127.0.0.1:${first.face!.address.port}`;
     await waitFor(() => first.member.links.get(b)?.state === "welcomed", 5000, "linked");
