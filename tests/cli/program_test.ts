@@ -69,12 +69,12 @@ Deno.test("herd --help lists every command on one line within 80 columns", async
   for (const line of commands) assert.match(line, /^ {2}[a-z]+\S*( \S+)* {2,}\S/, line);
   assert.deepEqual(
     commands.map((line) => line.trim().split(" ")[0]),
-    ["serve", "send", "simulate", "bench", "help"],
+    ["serve", "send", "simulate", "bench", "watch", "help"],
   );
 });
 
 Deno.test("herd <command> --help fits in 80 columns", async (t) => {
-  for (const command of ["serve", "send", "simulate", "bench"]) {
+  for (const command of ["serve", "send", "simulate", "bench", "watch"]) {
     await t.step(command, async () => {
       const r = await runHerd([command, "--help"]);
       assert.equal(r.code, 0);
