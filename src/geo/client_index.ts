@@ -12,7 +12,7 @@
  * Design. The points live in an R-tree (npm `rbush` 4.0.1, a dynamic
  * R*-tree) in plain (longitude, latitude) degrees; its items are slot numbers
  * (small integers V8 keeps unboxed) into flat coordinate arrays, not an
- * object per client (half the memory, faster inserts). rbush's own queries
+ * object per client (about half the memory, faster inserts). rbush's own queries
  * are planar, so the nearest-first search is ours: a best-first walk of the
  * tree's nodes, nearest first by a lower bound of the great-circle distance
  * from the query point to each node's longitude/latitude box (the exact
@@ -560,7 +560,7 @@ function checkPoint(action: string, lat: number, lng: number): void {
  * reaches it, because equally distant clients are ordered by id (100,000
  * clients at one point, as `herd bench` places them: about 6 ms of CPU on
  * the shared 2-core machine, against about 0.1 ms for spread-out clients).
- * Memory: about 100 bytes per client at 1,000,000 clients, on top of the id
+ * Memory: about 120 bytes per client at 1,000,000 clients, on top of the id
  * string the caller holds. Figures: scripts/geo_index_bench.ts.
  *
  * @example
