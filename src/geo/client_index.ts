@@ -34,7 +34,7 @@
  * @module
  */
 
-import RBush from "npm:rbush@4.0.1";
+import RBush from "rbush";
 
 /** Radius of the sphere distances are measured on, metres (IUGG mean Earth radius). */
 export const EARTH_RADIUS_M = 6_371_008.8;

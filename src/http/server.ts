@@ -139,10 +139,13 @@ export class HttpFace {
   start(where: { hostname: string; port: number }): Deno.NetAddr {
     const { member, places } = this.#opts;
     this.#unobserve = member.observe((s) => this.#stored(s));
+    // One bulk load (rbush's packing: about 3x faster than inserts, and a tree that answers faster).
+    const clients: Array<[string, number, number]> = [];
     for (const [id, line] of member.store.lines()) {
       const loc = locationOf(line);
-      if (loc !== undefined) this.index.set(id, loc.lat, loc.lng);
+      if (loc !== undefined) clients.push([id, loc.lat, loc.lng]);
     }
+    this.index.load(clients);
     if (places.settled === undefined) this.#placesReady = true;
     else places.settled().then(() => this.#placesReady = true, () => this.#placesReady = true);
     this.#sample();
