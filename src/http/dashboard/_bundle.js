@@ -651,10 +651,20 @@ var HerdGraph = class {
       line.append(title);
       let rate = null;
       if (s.details) {
+        const mx = (pa.x + pb.x) / 2;
+        const my = (pa.y + pb.y) / 2;
+        const len = Math.hypot(pb.x - pa.x, pb.y - pa.y) || 1;
+        let nx = -(pb.y - pa.y) / len;
+        let ny = (pb.x - pa.x) / len;
+        if (nx * (mx - WIDTH / 2) + ny * (my - HEIGHT / 2) < 0) {
+          nx = -nx;
+          ny = -ny;
+        }
+        const off = s.info * 0.9;
         rate = svgEl("text", {
           class: "rate",
-          x: ((pa.x + pb.x) / 2).toFixed(1),
-          y: ((pa.y + pb.y) / 2 - 6).toFixed(1),
+          x: (mx + nx * off).toFixed(1),
+          y: (my + ny * off + s.info * 0.35).toFixed(1),
           "font-size": s.info
         });
       }
