@@ -72,6 +72,38 @@ const LINKS = defaultConfig().links;
 const RUN_FLAGS = ["run", "--allow-net", "--allow-read", "--allow-write", "--allow-env", MAIN];
 const LOCATION = "+34.068930-118.445127";
 
+/** Clock ticks per second of /proc/<pid>/stat's CPU times. */
+const CLK_TCK = Number(
+  new TextDecoder().decode(new Deno.Command("getconf", { args: ["CLK_TCK"] }).outputSync().stdout),
+) || 100;
+
+/** Process ids of the members, in NAMES order (set once the herd is up). */
+let memberPids: number[] = [];
+
+/**
+ * CPU seconds (user + system, every thread) a process has used so far, from /proc/<pid>/stat
+ * (read with cat: reading /proc directly needs --allow-all).
+ */
+function cpuSeconds(pid: number): number {
+  const text = new TextDecoder().decode(
+    new Deno.Command("cat", { args: [`/proc/${pid}/stat`] }).outputSync().stdout,
+  );
+  // After "<pid> (<comm>) " come fields 3.. ; utime and stime are fields 14 and 15.
+  const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+}
+
+/** CPU seconds of: the first member (Campbell), Hill, all five, and this process. */
+function cpuNow(): { campbell: number; hill: number; herd: number; self: number } {
+  const each = memberPids.map(cpuSeconds);
+  return {
+    campbell: each[NAMES.indexOf("Campbell")],
+    hill: each[NAMES.indexOf("Hill")],
+    herd: each.reduce((a, b) => a + b, 0),
+    self: cpuSeconds(Deno.pid),
+  };
+}
+
 /** Nearest-rank percentile of sorted values. */
 function percentile(sorted: ArrayLike<number>, p: number): number {
   if (sorted.length === 0) return NaN;
@@ -325,6 +357,10 @@ interface FanoutResult {
   receiverLagMax: number;
   /** Hill's `herd_stream_subscribers` once every socket here closed (5 s for it to reach 0). */
   leftOnServer: number;
+  /** Hill's CPU per delivery over the PUTs and the drain, µs. */
+  hillCpuUs: number;
+  /** This process's CPU (the subscribers and the PUTs) per delivery, µs. */
+  selfCpuUs: number;
 }
 
 /** Hill's open stream subscriptions, from its `/metrics`. */
@@ -412,6 +448,7 @@ async function fanout(subscribers: number, prefix: string): Promise<FanoutResult
     lagMax = Math.max(lagMax, now - tick - 10);
     tick = now;
   }, 10);
+  const cpu0 = cpuNow();
   const t0 = performance.now();
   for (let n = 0; n < updates; n++) {
     const due = t0 + (n * 1000) / RATE;
@@ -438,6 +475,7 @@ async function fanout(subscribers: number, prefix: string): Promise<FanoutResult
     await new Promise((r) => setTimeout(r, 20));
   }
   clearInterval(ticker);
+  const cpu1 = cpuNow();
   const got = deliveries;
   await closeSockets(sockets);
   let left = NaN;
@@ -463,6 +501,8 @@ async function fanout(subscribers: number, prefix: string): Promise<FanoutResult
     spreadP50: r3(percentile(spreads, 50)),
     receiverLagMax: r3(lagMax),
     leftOnServer: left,
+    hillCpuUs: r3(((cpu1.hill - cpu0.hill) * 1e6) / Math.max(1, got)),
+    selfCpuUs: r3(((cpu1.self - cpu0.self) * 1e6) / Math.max(1, got)),
   };
 }
 
@@ -502,17 +542,32 @@ async function main(): Promise<void> {
   try {
     if (ONLY.has("put") || ONLY.has("fanout") || ONLY.has("fanout1")) {
       children = await startHerd(dir);
+      memberPids = children.map((c) => c.pid);
     }
     if (ONLY.has("ceiling")) trivial = await startTrivialServer(BASE_PORT + 2 * HTTP_OFFSET);
     for (let run = 1; run <= RUNS; run++) {
       const tag = `hb${Deno.pid}r${run}`;
       const line = (kind: string, r: object) => {
-        results[kind].push(r as Record<string, number>);
-        console.log(JSON.stringify({ run, kind, ...r }));
+        // The 1-minute load average when the measurement ended: the machine is shared.
+        const withLoad = { ...r, load1: Number(load().split(" ")[0]) };
+        results[kind].push(withLoad as Record<string, number>);
+        console.log(JSON.stringify({ run, kind, ...withLoad }));
       };
       if (ONLY.has("put")) {
-        line("put", await putLoops(httpUrl(0), `${tag}p`));
-        line("tcp", await tcpLikeForLike());
+        // CPU ms per successful request: of Campbell (which gets them), of the whole herd.
+        const perRequest = async (run: () => Promise<PutResult>) => {
+          const before = cpuNow();
+          const r = await run();
+          const after = cpuNow();
+          const ok = r.requests - r.errors;
+          return {
+            ...r,
+            campbellCpuMs: r3(((after.campbell - before.campbell) * 1000) / ok),
+            herdCpuMs: r3(((after.herd - before.herd) * 1000) / ok),
+          };
+        };
+        line("put", await perRequest(() => putLoops(httpUrl(0), `${tag}p`)));
+        line("tcp", await perRequest(tcpLikeForLike));
         const records = await everyMemberHasEveryRecord();
         console.log(JSON.stringify({ run, kind: "check", everyMemberHolds: records }));
       }
