@@ -71,9 +71,14 @@ export function serveStream(hub: StreamHub<RecordJson>, request: StreamRequest):
   return sseResponse(hub.subscribe(request.filter ?? {}));
 }
 
-/** The text of one event. */
+/** Each event's JSON text: the hub shares one event object among its subscribers, so one stringify. */
+const texts = new WeakMap<object, string>();
+
+/** The text of one event (made once per event, whatever the number of subscribers). */
 function eventText(event: StreamEvent<RecordJson>): string {
-  return JSON.stringify(event);
+  let text = texts.get(event);
+  if (text === undefined) texts.set(event, text = JSON.stringify(event));
+  return text;
 }
 
 /** Writes events to `socket` until the subscription or the socket closes. */
