@@ -10,10 +10,10 @@
 import assert from "node:assert/strict";
 import { type HerdConfig, testConfig } from "../../src/config.ts";
 import { type AddressBook, Member, type PeerAddress } from "../../src/herd/mod.ts";
-import { HttpFace, LineCounter } from "../../src/http/server.ts";
+import type { HttpFace } from "../../src/http/server.ts";
+import { type RunningMember, startMember } from "../../src/cli/serve.ts";
 import { MemoryLog } from "../../src/log.ts";
 import type { PlacesProvider } from "../../src/places/types.ts";
-import { VERSION } from "../../src/version.ts";
 import { noPlaces } from "../_no_places.ts";
 import { waitFor } from "../_harness.ts";
 
@@ -23,6 +23,8 @@ export interface HttpMemberHandle {
   readonly member: Member;
   /** Its HTTP face. */
   readonly face: HttpFace;
+  /** The member and face as `startMember()` runs them (stop() stops both). */
+  readonly running: RunningMember;
   /** Every event it logged (member and face). */
   readonly log: MemoryLog;
   /** Base URL of its HTTP API, `http://127.0.0.1:<port>`. */
@@ -57,7 +59,7 @@ export interface HttpHerd {
 
 /**
  * Starts members of the test herd (testConfig(): the default five and their
- * links) with an HTTP face each, every port 0; `/v1/herd` shows the real URLs
+ * links) with an HTTP face each, every port 0, through `startMember()`; `/v1/herd` shows the real URLs
  * (the faces share one origins map).
  *
  * @param names Which members, or how many of the default five (the first `n`). A single
@@ -86,31 +88,22 @@ export async function startHttpHerd(
   const origins = new Map<string, string>();
   const members = new Map<string, HttpMemberHandle>();
   const stop = async () => {
-    for (const m of members.values()) await m.face.stop();
-    await Promise.all([...members.values()].map((m) => m.member.stop(0)));
+    await Promise.all([...members.values()].map((m) => m.running.stop(0)));
   };
   try {
     for (const name of chosen) {
+      // The wiring of `serve` and `simulate` itself, logging to memory.
       const memory = new MemoryLog();
-      const counter = new LineCounter();
-      const log = counter.wrap(memory);
-      const member = new Member({ config, name, places, log, addresses });
-      member.start({ port: 0 });
-      const face = new HttpFace({
-        member,
-        config,
-        log,
-        counter,
-        places,
-        version: VERSION,
-        token: config.http.token,
-        origins,
+      const running = await startMember(config, name, places, {
+        addresses,
+        portZero: true,
+        httpOrigins: origins,
+        log: memory,
       });
-      // Registered before start, so a failed start still stops the member.
-      const handle = { member, face, log: memory, url: "", tcp: member.address };
-      members.set(name, handle);
-      const addr = face.start({ hostname: "127.0.0.1", port: 0 });
-      handle.url = `http://127.0.0.1:${addr.port}`;
+      const member = running.member;
+      const face = running.face!;
+      const url = `http://127.0.0.1:${face.address.port}`;
+      members.set(name, { member, face, running, log: memory, url, tcp: member.address });
     }
     if (opts.linked ?? chosen.length > 1) {
       await waitFor(

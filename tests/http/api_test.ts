@@ -406,12 +406,16 @@ Deno.test("GET /healthz and /readyz: alive at once, ready once places have loade
   }
 });
 
-Deno.test("GET /metrics answers 503 problem while no metrics are wired to the face", async () => {
-  // The face is built without metrics (src/http/metrics.ts is not wired into startMember yet).
+Deno.test("GET /metrics answers Prometheus text with the member's counters", async () => {
+  // That they move with the herd's work: metrics_e2e_test.ts.
   const herd = await startHttpHerd(1);
   try {
-    const p = await expectProblem(await fetch(`${herd.url("Campbell")}/metrics`), 503);
-    assert.match(p.detail, /^metrics: /);
+    const res = await fetch(`${herd.url("Campbell")}/metrics`);
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get("content-type") ?? "", /^text\/plain; version=0\.0\.4/);
+    const text = await res.text();
+    assert.match(text, /^# TYPE herd_lines_in_total counter$/m);
+    assert.match(text, /^herd_records 0$/m);
   } finally {
     await herd.stop();
   }

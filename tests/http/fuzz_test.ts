@@ -326,8 +326,8 @@ async function fuzzOne(herd: HttpHerd, random: Random, n: number): Promise<numbe
   if (method !== "GET" && method !== "HEAD" && method !== "get") init.body = body(random);
   const res = await fetch(herd.url("Campbell") + path, init);
   const what = `request ${n}: ${method} ${path.slice(0, 200)}`;
-  // 503 is the answer of /metrics while no metrics are wired (and of /readyz before places load).
-  const unavailable = res.status === 503 && /^\/(metrics|readyz)$/.test(new URL(res.url).pathname);
+  // 503 is the answer of /readyz before places load.
+  const unavailable = res.status === 503 && /^\/readyz$/.test(new URL(res.url).pathname);
   if (res.status >= 500 && !unavailable) {
     const errors = herd.get("Campbell").log.named("error").map((e) => e.fields.reason);
     assert.fail(
