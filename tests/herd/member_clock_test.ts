@@ -22,6 +22,16 @@ function solo(herd: string, timers: TimerClock, log: MemoryLog, places = ONE_PLA
   return member;
 }
 
+/** Places whose answer waits until `release()` is called (a WHATSAT in progress). */
+function heldPlaces(): { slow: PlacesProvider; release: () => void } {
+  let answer: () => void = () => {};
+  const slow: PlacesProvider = {
+    name: "slow",
+    nearby: (q) => new Promise((resolve) => answer = () => void ONE_PLACE.nearby(q).then(resolve)),
+  };
+  return { slow, release: () => answer() };
+}
+
 async function readAll(conn: Deno.Conn): Promise<string> {
   const buf = new Uint8Array(4096);
   let text = "";
@@ -53,14 +63,7 @@ Deno.test("Member closes a client idle for client_idle_ms, not before", async ()
 Deno.test("Member.stop() waits drain_ms for a WHATSAT in progress, then closes it", async () => {
   const { clock, timers } = fakeTimers();
   const log = new MemoryLog();
-  let release: () => void = () => {};
-  const slow: PlacesProvider = {
-    name: "slow",
-    nearby: (q) =>
-      new Promise((resolve) => {
-        release = () => ONE_PLACE.nearby(q).then(resolve);
-      }),
-  };
+  const { slow, release } = heldPlaces();
   const member = solo("drain_ms = 5000", timers, log, slow);
   const conn = await Deno.connect({ hostname: "127.0.0.1", port: member.address.port });
   try {
@@ -85,14 +88,7 @@ Deno.test("Member.stop() waits drain_ms for a WHATSAT in progress, then closes i
 Deno.test("Member.stop(0) during a drain cuts it short: the connection closes before drain_ms", async () => {
   const { clock, timers } = fakeTimers();
   const log = new MemoryLog();
-  let release: () => void = () => {};
-  const slow: PlacesProvider = {
-    name: "slow",
-    nearby: (q) =>
-      new Promise((resolve) => {
-        release = () => ONE_PLACE.nearby(q).then(resolve);
-      }),
-  };
+  const { slow, release } = heldPlaces();
   const member = solo("drain_ms = 60000", timers, log, slow);
   const conn = await Deno.connect({ hostname: "127.0.0.1", port: member.address.port });
   try {
