@@ -167,3 +167,45 @@ export function wantsJson(accept: string | null): boolean {
   const types = accept.toLowerCase().split(",").map((t) => t.split(";")[0].trim());
   return types.includes("application/json") && !types.includes("text/html");
 }
+
+/**
+ * Whether a request's `Accept` names HTML (a browser loading a page).
+ *
+ * @param accept The `Accept` header.
+ * @returns True if it lists `text/html`.
+ */
+export function acceptsHtml(accept: string | null): boolean {
+  if (accept === null) return false;
+  return accept.toLowerCase().split(",").some((t) => t.split(";")[0].trim() === "text/html");
+}
+
+/**
+ * What a browser gets at `/` instead of the 401 problem document when the
+ * member needs a token: a short page saying how to give it (no script, no style).
+ *
+ * @param headers The 401's headers (`www-authenticate`).
+ * @returns The 401 response, `text/html`.
+ */
+export function tokenNeededResponse(headers: Record<string, string> = {}): Response {
+  const html = [
+    "<!doctype html>",
+    '<html lang="en">',
+    '<meta charset="utf-8">',
+    '<meta name="viewport" content="width=device-width, initial-scale=1">',
+    "<title>herd: token needed</title>",
+    "<h1>This member needs a token</h1>",
+    "<p>Open <code>/?token=&lt;token&gt;</code> on this member once (the herd's <code>[http] token</code>",
+    "or <code>HERD_HTTP_TOKEN</code>): it sets a cookie holding the token and brings you back here.</p>",
+    "",
+  ].join("\n");
+  return new Response(html, {
+    status: 401,
+    headers: {
+      ...headers,
+      "content-type": "text/html; charset=utf-8",
+      "cache-control": "no-store",
+      "content-security-policy": "default-src 'none'; frame-ancestors 'none'",
+      "x-content-type-options": "nosniff",
+    },
+  });
+}
