@@ -77,6 +77,18 @@ export interface HerdRates {
   receivedPerS(peer: string): number;
 }
 
+/** The built app: what `Deno.serve` calls (and tests, without a socket). */
+export interface HttpApp {
+  /**
+   * Answers one request.
+   *
+   * @param request The request.
+   * @param env `remoteAddr`: the client's address, for the log.
+   * @returns The response; never rejects (errors become problem documents).
+   */
+  fetch(request: Request, env?: { remoteAddr?: Deno.NetAddr }): Response | Promise<Response>;
+}
+
 /** What `/metrics` renders and what the request log feeds. */
 export interface HttpMetrics {
   /** Prometheus text exposition. */
@@ -464,7 +476,7 @@ function pointOf(near: string): [number, number] {
  * @param deps The member and what the API reads.
  * @returns The hono app.
  */
-export function buildApp(deps: AppDeps): OpenAPIHono {
+export function buildApp(deps: AppDeps): HttpApp {
   const app = new OpenAPIHono({
     // A validation failure is a 400 problem naming the first field at fault.
     defaultHook: (result, c) => {
