@@ -151,6 +151,43 @@ async function pngSize(path: string): Promise<{ width: number; height: number }>
   return { width: view.getUint32(16), height: view.getUint32(20) };
 }
 
+/**
+ * Best effort, for the screenshots only (it decides no result): waits until
+ * every member holds `records` records and the page has since read every
+ * member's `/v1/herd` (so counts and rates are current), then until no CSS
+ * transition runs (dots glide when the map zooms). Gives up after a few
+ * seconds and says so.
+ */
+async function settle(page: Page, herd: DashboardHerd, records: number): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (Date.now() < deadline) {
+    if ([...herd.running.values()].every((m) => m.member.store.size >= records)) break;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const unread = new Set(herd.config.servers.map((s) => `${herd.url(s.name)}/v1/herd`));
+  try {
+    await page.waitForResponse((res) => {
+      unread.delete(res.url().split("?")[0]);
+      return unread.size === 0;
+    }, { timeout: Math.max(deadline - Date.now(), 1) });
+  } catch {
+    console.log(`settle: the page did not read ${[...unread].join(", ")} in time`);
+  }
+  await transitionsDone(page);
+}
+
+/** Best effort: waits (up to 3 s) until the page runs no CSS transition; two frames at least. */
+async function transitionsDone(page: Page): Promise<void> {
+  const done = "document.getAnimations().every((a) => !(a instanceof CSSTransition) || " +
+    "a.playState !== 'running')";
+  await page.evaluate(
+    "new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(() => r(true))))",
+  );
+  await page.waitForFunction(done, { timeout: 3000, polling: "raf" }).catch(() => {
+    console.log("settle: CSS transitions still running after 3 s");
+  });
+}
+
 browserTest(
   "dashboard: GET / loads with no console errors and no uncaught exceptions",
   async (d) => {
@@ -256,6 +293,7 @@ browserTest("dashboard: screenshots at 1280x800 and 390x844", async (d) => {
     SHOW_WITHIN_MS,
     `clients ${ids.join(", ")} on the map`,
   );
+  await settle(d.page, d.herd, clients.length);
   await Deno.mkdir(OUTPUT_DIR, { recursive: true });
   const sizes: Array<{ width: number; height: number; isMobile: boolean }> = [
     { width: 1280, height: 800, isMobile: false },
@@ -263,10 +301,7 @@ browserTest("dashboard: screenshots at 1280x800 and 390x844", async (d) => {
   ];
   for (const size of sizes) {
     await d.page.setViewport({ ...size, deviceScaleFactor: 1, hasTouch: size.isMobile });
-    // Two frames after the resize, so the layout has followed it (this decides nothing).
-    await d.page.evaluate(
-      "new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(() => r(true))))",
-    );
+    await transitionsDone(d.page);
     const path = `${OUTPUT_DIR}dashboard-${size.width}x${size.height}.png` as `${string}.png`;
     await d.page.screenshot({ path });
     assert.deepEqual(await pngSize(path), { width: size.width, height: size.height }, path);
