@@ -5,7 +5,8 @@
  * per request. Client lines go through the member's one message path
  * (`Member.submit`), so an HTTP location update is exactly an IAMAT.
  *
- * Live streams (`/v1/stream`) are served by stream.ts; this module routes to it.
+ * Live streams (`/v1/stream`) are served by stream.ts, the dashboard page (`GET /`) and its
+ * assets (`/dashboard/<file>`) by dashboard.ts; this module routes to them.
  *
  * @module
  */
@@ -36,6 +37,15 @@ import {
   unicodeToWire,
   type WireText,
 } from "../protocol/mod.ts";
+import {
+  acceptsHtml,
+  assetResponse,
+  dashboardAssets,
+  dashboardPage,
+  dashboardPolicy,
+  tokenNeededResponse,
+  wantsJson,
+} from "./dashboard.ts";
 import { HttpProblem, problem, PROBLEM_JSON, problemResponse } from "./problem.ts";
 import { ClientIdError, clientIdOf, iso6709Of, type RecordJson, recordJson } from "./records.ts";
 import { serveStream, type StreamRequest } from "./stream.ts";
@@ -131,6 +141,11 @@ export interface AppDeps {
    * on port 0 show their real ports. @default {@linkcode memberOrigins} of `config`
    */
   origins?: ReadonlyMap<string, string>;
+  /**
+   * When the member stored its current record of a client, POSIX ms (`stored_at` of
+   * `GET /v1/clients/{id}`); `undefined` when unknown. @default always unknown
+   */
+  storedAt?(id: WireText): number | undefined;
 }
 
 /** Base URL of each member's HTTP API, by name (`http://127.0.0.1:11590`), for those that have one. */
@@ -295,7 +310,19 @@ const getClient = createRoute({
   path: "/v1/clients/{id}",
   summary: "A client's record",
   request: { params: ClientPath },
-  responses: { 200: json(RecordSchema, "The record"), ...problems(400, 401, 404) },
+  responses: {
+    200: json(
+      RecordSchema.extend({
+        stored_at: z.number().nullable().openapi({
+          description: "When this member stored the record, POSIX ms; null if before its HTTP " +
+            "face started",
+          example: 1796099101934.25,
+        }),
+      }),
+      "The record, and when this member stored it",
+    ),
+    ...problems(400, 401, 404),
+  },
 });
 
 const getNearby = createRoute({
@@ -374,7 +401,8 @@ const metricsRoute = createRoute({
 const index = createRoute({
   method: "get",
   path: "/",
-  summary: "Where the API is; with ?token=<token>, a cookie holding the token for a browser page",
+  summary: "The dashboard page (or, to Accept: application/json, where the API is); with " +
+    "?token=<token>, a cookie holding the token for the page",
   request: {
     query: z.object({
       token: z.string().optional().openapi({
@@ -383,10 +411,20 @@ const index = createRoute({
     }),
   },
   responses: {
-    200: json(
-      z.object({ member: z.string(), api: z.string(), openapi: z.string(), docs: z.string() }),
-      "Where the API and its description are",
-    ),
+    200: {
+      content: {
+        "text/html": { schema: z.string() },
+        "application/json": {
+          schema: z.object({
+            member: z.string(),
+            api: z.string(),
+            openapi: z.string(),
+            docs: z.string(),
+          }),
+        },
+      },
+      description: "The dashboard; JSON for a client that accepts JSON and not HTML",
+    },
     303: { description: "Token accepted: the cookie is set, the token leaves the address bar" },
     ...problems(401),
   },
@@ -402,6 +440,7 @@ const ALLOWED: ReadonlyArray<[RegExp, string]> = [
   [/^\/v1\/stream$/, "GET"],
   [/^\/v1\/openapi\.json$/, "GET"],
   [/^\/(healthz|readyz|metrics)?$/, "GET"],
+  [/^\/dashboard\/[^/]+$/, "GET"],
 ];
 
 // ---- helpers ----
@@ -565,7 +604,8 @@ export function buildApp(deps: AppDeps): HttpApp {
     const id = pathClientId(c);
     const line = member.store.line(id.wire);
     if (line === undefined) throw new HttpProblem(404, `id: no record of client "${id.text}"`);
-    return c.json(recordJson(line), 200);
+    const json = recordJson(line, deps.storedAt?.(id.wire) ?? null);
+    return c.json(json as typeof json & { stored_at: number | null }, 200);
   });
 
   app.openapi(getNearby, async (c) => {
@@ -679,12 +719,27 @@ export function buildApp(deps: AppDeps): HttpApp {
       // The token leaves the address bar.
       return c.redirect("/", 303) as never;
     }
-    return c.json({
-      member: member.name,
-      api: "/v1",
-      openapi: "/v1/openapi.json",
-      docs: "docs/HTTP.md",
-    }, 200);
+    if (wantsJson(c.req.header("accept") ?? null)) {
+      return c.json({
+        member: member.name,
+        api: "/v1",
+        openapi: "/v1/openapi.json",
+        docs: "docs/HTTP.md",
+      }, 200);
+    }
+    return assetResponse(dashboardPage(), c.req.raw, {
+      "content-security-policy": dashboardPolicy(origins.values()),
+    }) as never;
+  });
+
+  // The page's script, style sheet, icon and world map (src/http/dashboard.ts); like every
+  // path but the health checks, they need the token when there is one.
+  app.get("/dashboard/:file", (c) => {
+    const asset = dashboardAssets().get(c.req.param("file"));
+    if (asset === undefined) {
+      throw new HttpProblem(404, `path: no such resource ${new URL(c.req.url).pathname}`);
+    }
+    return assetResponse(asset, c.req.raw);
   });
 
   app.notFound((c) => {
@@ -703,7 +758,16 @@ export function buildApp(deps: AppDeps): HttpApp {
   });
 
   app.onError((e, c) => {
-    if (e instanceof HttpProblem) return problemResponse(e.status, e.message, e.headers);
+    if (e instanceof HttpProblem) {
+      // A browser opening the dashboard without the cookie: a page saying how to give the token.
+      if (
+        e.status === 401 && new URL(c.req.url).pathname === "/" &&
+        acceptsHtml(c.req.header("accept") ?? null)
+      ) {
+        return tokenNeededResponse(e.headers);
+      }
+      return problemResponse(e.status, e.message, e.headers);
+    }
     if (e instanceof HTTPException) {
       // hono's own: malformed JSON and the like are the client's.
       const status = e.status >= 400 && e.status < 500 ? e.status : 500;

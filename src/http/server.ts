@@ -173,6 +173,7 @@ export class HttpFace {
       nextRequestId: () => this.#nextId++,
       token: this.#opts.token,
       origins: this.#opts.origins,
+      storedAt: (id) => this.#storedAt.get(id),
     });
     try {
       this.#server = Deno.serve({
