@@ -11,6 +11,7 @@ import assert from "node:assert/strict";
 import { type HerdConfig, testConfig } from "../../src/config.ts";
 import { type AddressBook, Member, type PeerAddress } from "../../src/herd/mod.ts";
 import type { HttpFace } from "../../src/http/server.ts";
+import type { RecordJson } from "../../src/http/records.ts";
 import { type RunningMember, startMember } from "../../src/cli/serve.ts";
 import { MemoryLog } from "../../src/log.ts";
 import type { PlacesProvider } from "../../src/places/types.ts";
@@ -181,14 +182,8 @@ export function put(url: string, body: unknown, headers: HeadersInit = {}): Prom
   });
 }
 
-/** A record as the API returns it. */
-export interface RecordBody {
-  server: string;
-  skew: string;
-  client: string;
-  location: string;
-  time: string;
-  at: string;
+/** A record as the API returns it: the record JSON, and what some routes add. */
+export interface RecordBody extends RecordJson {
   stored?: boolean;
   distance_m?: number;
 }
