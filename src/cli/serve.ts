@@ -15,7 +15,7 @@ import {
   withSecret,
 } from "../config.ts";
 import { type AddressBook, Member } from "../herd/mod.ts";
-import { httpAddressOf, HttpFace, LineCounter } from "../http/server.ts";
+import { httpAddressOf, HttpFace } from "../http/server.ts";
 import { MemberMetrics } from "../http/metrics.ts";
 import { VERSION } from "../version.ts";
 import {
@@ -185,9 +185,8 @@ export async function startMember(
   opts: StartOptions = {},
 ): Promise<RunningMember> {
   const server = findServer(config, name)!;
-  const counter = new LineCounter();
   const metrics = opts.metrics ?? new MemberMetrics({ member: name });
-  const log = counter.wrap(metrics.wrap(opts.log ?? memberLog(name)));
+  const log = metrics.wrap(opts.log ?? memberLog(name));
   const member = new Member({ config, name, places, log, addresses: opts.addresses });
   startOrFail(member, `${server.host}:${server.port}`, opts.portZero ? { port: 0 } : undefined);
   let face: HttpFace | null = null;
@@ -197,7 +196,6 @@ export async function startMember(
       member,
       config,
       log,
-      counter,
       places,
       version: VERSION,
       token: config.http.token,

@@ -420,6 +420,23 @@ export class MemberMetrics {
     });
   }
 
+  /** Lines received so far (every `msg.in`: both faces, clients and neighbours), for rates. */
+  get linesIn(): number {
+    let n = 0;
+    for (const v of this.#linesIn) n += v;
+    return n;
+  }
+
+  /**
+   * Lines received from a neighbour so far, on either side of its link.
+   *
+   * @param peer The neighbour's name.
+   * @returns The count (0 for a name never seen).
+   */
+  linesFrom(peer: string): number {
+    return this.#linesByPeer.get(peer) ?? 0;
+  }
+
   /**
    * The exposition text's media type, for the `Content-Type` of `/metrics`
    * (`text/plain; version=0.0.4; charset=utf-8`).

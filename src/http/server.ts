@@ -9,7 +9,7 @@
 import type { HerdConfig, ServerConfig } from "../config.ts";
 import { ClientIndex } from "../geo/mod.ts";
 import type { LineResult, LineSource, PeerLink, RecordStore, StoredRecord } from "../herd/mod.ts";
-import type { EventFields, EventLevel, EventLog, EventName } from "../log.ts";
+import type { EventLog } from "../log.ts";
 import type { PlacesProvider } from "../places/types.ts";
 import { parseIso6709, type WireText } from "../protocol/mod.ts";
 import { buildApp, type HerdRates, type HttpMetrics } from "./app.ts";
@@ -32,31 +32,12 @@ export interface FacedMember {
   observe(observer: (stored: StoredRecord) => void): () => void;
 }
 
-/** Counts lines received, for rates: wrap the member's log with it before the member is built. */
-export class LineCounter {
+/** The line counts `/v1/herd`'s rates are sampled from (`MemberMetrics` has them). */
+export interface LineCounts {
   /** Lines received so far, every connection and face. */
-  linesIn = 0;
-  /** Lines received from each neighbour so far. */
-  readonly fromPeer: Map<string, number> = new Map();
-
-  /**
-   * A log that counts `msg.in` events and passes every event on.
-   *
-   * @param inner The member's log.
-   * @returns The counting log.
-   */
-  wrap(inner: EventLog): EventLog {
-    return {
-      emit: (level: EventLevel, event: EventName, fields: EventFields) => {
-        if (event === "msg.in") {
-          this.linesIn++;
-          const peer = fields.peer;
-          if (typeof peer === "string") this.fromPeer.set(peer, (this.fromPeer.get(peer) ?? 0) + 1);
-        }
-        inner.emit(level, event, fields);
-      },
-    };
-  }
+  readonly linesIn: number;
+  /** Lines received from neighbour `peer` so far. */
+  linesFrom(peer: string): number;
 }
 
 /** How often rates are sampled, ms. */
@@ -68,10 +49,8 @@ export interface HttpFaceOptions {
   member: FacedMember;
   /** The herd. */
   config: HerdConfig;
-  /** The member's log (already wrapped by `counter`). */
+  /** The member's log (already counted by `metrics`). */
   log: EventLog;
-  /** The counter wrapped around the member's log. */
-  counter: LineCounter;
   /** The places provider (readiness). */
   places: PlacesProvider;
   /** herd's version. */
@@ -90,8 +69,11 @@ export interface HttpFaceOptions {
    * @default performance.timeOrigin + performance.now()
    */
   nowMs?: () => number;
-  /** Prometheus metrics, if any. */
-  metrics?: HttpMetrics & {
+  /**
+   * The member's metrics (`MemberMetrics`, its tee already around the member's log): `/metrics`,
+   * the request counts, stored records, and the line counts behind `/v1/herd`'s rates.
+   */
+  metrics: HttpMetrics & LineCounts & {
     recordStored?(fromPeer: boolean): void;
   };
 }
@@ -232,7 +214,7 @@ export class HttpFace {
     const lat = record.location.latitude;
     const lng = record.location.longitude;
     this.index.set(record.clientId, lat, lng);
-    this.#opts.metrics?.recordStored?.(s.from !== null);
+    this.#opts.metrics.recordStored?.(s.from !== null);
     if (this.hub.subscribers === 0) return;
     const previous = s.previous === undefined ? undefined : locationOf(s.previous);
     this.hub.publish(
@@ -243,14 +225,13 @@ export class HttpFace {
 
   #sample(): void {
     const sent = new Map<string, number>();
-    for (const [name, link] of this.#opts.member.links) sent.set(name, link.sent);
-    const { counter } = this.#opts;
-    this.#samples.push({
-      ms: performance.now(),
-      lines: counter.linesIn,
-      sent,
-      got: new Map(counter.fromPeer),
-    });
+    const got = new Map<string, number>();
+    const { metrics } = this.#opts;
+    for (const [name, link] of this.#opts.member.links) {
+      sent.set(name, link.sent);
+      got.set(name, metrics.linesFrom(name));
+    }
+    this.#samples.push({ ms: performance.now(), lines: metrics.linesIn, sent, got });
     if (this.#samples.length > 2) this.#samples.shift();
   }
 

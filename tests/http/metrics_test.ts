@@ -570,3 +570,16 @@ Deno.test("LINE_KINDS ends with other, which lineKind() returns for no command",
   assert.equal(LINE_KINDS[LINE_KINDS.length - 1], "other");
   assert.equal(new Set(LINE_KINDS).size, LINE_KINDS.length);
 });
+
+Deno.test("MemberMetrics.linesIn and linesFrom() count every msg.in and each neighbour's, for /v1/herd's rates", () => {
+  const { metrics, log } = setup();
+  assert.equal(metrics.linesIn, 0);
+  log.emit("info", "msg.in", msgIn("IAMAT kiwi +34-118 1"));
+  log.emit("info", "msg.in", msgIn("", {}));
+  log.emit("info", "msg.in", msgIn("AT Smith +0.1 kiwi +34-118 1", { peer: "Smith" }));
+  log.emit("info", "msg.in", msgIn("WHATSAT kiwi 10 1", { via: "http" }));
+  log.emit("info", "reply.out", { conn: 1, reply: "AT ..." });
+  assert.equal(metrics.linesIn, 4);
+  assert.equal(metrics.linesFrom("Smith"), 1);
+  assert.equal(metrics.linesFrom("Hill"), 0);
+});
