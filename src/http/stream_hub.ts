@@ -17,12 +17,10 @@
  * @module
  */
 
+import { EARTH_RADIUS_M, greatCircleDistanceM } from "../geo/mod.ts";
 import { systemTimers, type TimerClock, type TimerId } from "../herd/clock.ts";
 
 export type { TimerClock, TimerId };
-
-/** Mean Earth radius (IUGG R1), metres: the sphere the default distance is measured on. */
-export const EARTH_RADIUS_M = 6_371_008.8;
 
 /**
  * Events held per subscription before the oldest are dropped: about 30 s of
@@ -42,31 +40,6 @@ const DEG = Math.PI / 180;
 
 /** Widens the latitude band a little so that rounding never excludes a point on the circle. */
 const BAND_SLACK = 1 + 1e-9;
-
-/**
- * Great-circle distance between two points on a sphere of radius
- * {@linkcode EARTH_RADIUS_M} (haversine formula).
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { haversineM } from "./stream_hub.ts";
- * // One degree of longitude on the equator: about 111.2 km.
- * assert.equal(Math.round(haversineM(0, 0, 0, 1)), 111_195);
- * ```
- *
- * @param aLat Latitude of the first point, degrees north.
- * @param aLng Longitude of the first point, degrees east.
- * @param bLat Latitude of the second point, degrees north.
- * @param bLng Longitude of the second point, degrees east.
- * @returns The distance, metres.
- */
-export function haversineM(aLat: number, aLng: number, bLat: number, bLng: number): number {
-  const sinDLat = Math.sin((bLat - aLat) * DEG / 2);
-  const sinDLng = Math.sin((bLng - aLng) * DEG / 2);
-  const h = sinDLat * sinDLat + Math.cos(aLat * DEG) * Math.cos(bLat * DEG) * sinDLng * sinDLng;
-  return 2 * EARTH_RADIUS_M * Math.asin(Math.sqrt(Math.min(1, h)));
-}
 
 /** A position in decimal degrees. */
 export interface LatLng {
@@ -170,7 +143,7 @@ export interface StreamHubOptions {
   readonly stuckMs?: number;
   /**
    * Distance between two points (degrees), metres.
-   * @default {@linkcode haversineM}
+   * @default great-circle distance on the geo index's sphere (`greatCircleDistanceM`, src/geo)
    */
   readonly distanceM?: (aLat: number, aLng: number, bLat: number, bLng: number) => number;
 }
@@ -305,7 +278,7 @@ export class StreamHub<P = unknown> {
     this.#timers = opts.timers ?? systemTimers;
     this.#capacity = capacity;
     this.#stuckMs = stuckMs;
-    this.#distanceM = opts.distanceM ?? haversineM;
+    this.#distanceM = opts.distanceM ?? greatCircleDistanceM;
     this.#latitudeBand = opts.distanceM === undefined;
   }
 

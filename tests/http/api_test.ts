@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { request } from "../../src/client/mod.ts";
-import { haversineM } from "../../src/http/stream_hub.ts";
+import { greatCircleDistanceM } from "../../src/geo/mod.ts";
 import type { PlacesProvider } from "../../src/places/types.ts";
 import { VERSION } from "../../src/version.ts";
 import { waitFor } from "../_harness.ts";
@@ -237,7 +237,7 @@ Deno.test("GET /v1/clients?near= answers clients within the radius, nearest firs
     assert.equal(near.next, null);
     for (const c of near.clients) {
       const [, lat, lng] = spots.find(([id]) => id === c.client)!;
-      const want = haversineM(centre.lat, centre.lng, lat, lng);
+      const want = greatCircleDistanceM(centre.lat, centre.lng, lat, lng);
       // The index's sphere is the hub's: the same metres, up to rounding.
       assert.ok(Math.abs(c.distance_m! - want) < 1, `${c.client}: ${c.distance_m} vs ${want}`);
       assert.equal(c.at, atOf(c));

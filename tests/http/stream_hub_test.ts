@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
+import { EARTH_RADIUS_M, greatCircleDistanceM } from "../../src/geo/mod.ts";
 import {
-  EARTH_RADIUS_M,
-  haversineM,
   type LatLng,
   type RecordEvent,
   type StreamEvent,
@@ -46,7 +45,7 @@ const NEAR: LatLng = { lat: 34.12, lng: -118.44 };
 const FAR: LatLng = { lat: 35.07, lng: -118.44 };
 const CIRCLE: StreamFilter = { near: { ...CENTRE, radiusKm: 10 } };
 
-Deno.test("haversineM() measures great-circle distances on the mean Earth sphere", async (t) => {
+Deno.test("greatCircleDistanceM() measures great-circle distances on the mean Earth sphere", async (t) => {
   const table: Array<[string, [number, number, number, number], number]> = [
     ["same point", [34.07, -118.44, 34.07, -118.44], 0],
     ["one degree of longitude on the equator", [0, 0, 0, 1], EARTH_RADIUS_M * Math.PI / 180],
@@ -57,14 +56,14 @@ Deno.test("haversineM() measures great-circle distances on the mean Earth sphere
   ];
   for (const [name, [aLat, aLng, bLat, bLng], metres] of table) {
     await t.step(name, () => {
-      const d = haversineM(aLat, aLng, bLat, bLng);
+      const d = greatCircleDistanceM(aLat, aLng, bLat, bLng);
       assert.ok(Math.abs(d - metres) < 1e-6 * Math.max(1, metres), `${d} vs ${metres}`);
-      assert.equal(haversineM(bLat, bLng, aLat, aLng), d);
+      assert.equal(greatCircleDistanceM(bLat, bLng, aLat, aLng), d);
     });
   }
   // The test points sit where the tests assume.
-  assert.ok(haversineM(CENTRE.lat, CENTRE.lng, NEAR.lat, NEAR.lng) < 10_000);
-  assert.ok(haversineM(CENTRE.lat, CENTRE.lng, FAR.lat, FAR.lng) > 10_000);
+  assert.ok(greatCircleDistanceM(CENTRE.lat, CENTRE.lng, NEAR.lat, NEAR.lng) < 10_000);
+  assert.ok(greatCircleDistanceM(CENTRE.lat, CENTRE.lng, FAR.lat, FAR.lng) > 10_000);
 });
 
 Deno.test("StreamHub.publish() gives Tile38 geofence events from the previous position", async (t) => {
