@@ -64,6 +64,14 @@ export class LineSplitter {
   }
 
   /**
+   * Bytes of buffer the splitter holds for a line that spans reads: at most
+   * `maxLineBytes + 1`, however long the line on the wire.
+   */
+  get heldBytes(): number {
+    return this.#buf.length;
+  }
+
+  /**
    * Changes the limit from the next line on (a line already being assembled
    * is judged by the new limit too). A member raises it once a connection has
    * proved to be a neighbour's, whose AT lines are longer than the IAMATs
