@@ -197,6 +197,36 @@ export interface HerdSettings {
    */
   drainMs: number;
   /**
+   * How a member relays the updates it stores (TOML key `dissemination`). `"tree"`: an
+   * epidemic broadcast tree (Plumtree): eager push of each update along a spanning tree of the
+   * links, lazy announcements of update ids on the other links, graft and prune to keep and
+   * repair the tree; on a link whose other end does not announce trees in its hello, and for
+   * the first hop of a client's update, it floods. `"flood"`: every stored update goes to every
+   * neighbour but its sender (PROTOCOL.md section 4), on every link. docs/PROTOCOL.md specifies
+   * the tree's lines; docs/SCALING.md measures both.
+   *
+   * @default {"flood"}
+   */
+  dissemination: "tree" | "flood";
+  /**
+   * Tree dissemination: how long a member gathers update ids before it announces them to its
+   * lazy neighbours in one batched line, in milliseconds (TOML key `lazy_push_ms`). Longer
+   * means fewer announcement lines per update and a slower repair when the tree breaks. At
+   * least 1.
+   *
+   * @default {200}
+   */
+  lazyPushMs: number;
+  /**
+   * Tree dissemination: how long after an announcement of an update it does not hold a member
+   * waits for the update to arrive by the tree before it asks the announcer for it (a graft),
+   * in milliseconds (TOML key `graft_timeout_ms`). Shorter repairs sooner and grafts needlessly
+   * under load. At least 1.
+   *
+   * @default {100}
+   */
+  graftTimeoutMs: number;
+  /**
    * Shared secret that authenticates peer hellos with HMAC-SHA256 (TOML key `secret`; the
    * `HERD_SECRET` environment variable overrides it). Without one, a hello is accepted only
    * from the host herd.toml lists for its server, and each member warns at start. At least 16
@@ -279,6 +309,9 @@ export const DEFAULT_SETTINGS: Readonly<HerdSettings> = Object.freeze({
   writeTimeoutMs: 30000,
   syncIntervalMs: 60000,
   drainMs: 2000,
+  dissemination: "flood",
+  lazyPushMs: 200,
+  graftTimeoutMs: 100,
 });
 
 /**
@@ -371,10 +404,21 @@ const SETTING_KEYS: ReadonlyArray<IntegerKey<HerdSettings>> = [
   { key: "write_timeout_ms", field: "writeTimeoutMs", min: 1, max: 2147483647 },
   { key: "sync_interval_ms", field: "syncIntervalMs", min: 0, max: 2147483647 },
   { key: "drain_ms", field: "drainMs", min: 0, max: 2147483647 },
+  { key: "lazy_push_ms", field: "lazyPushMs", min: 1, max: 2147483647 },
+  { key: "graft_timeout_ms", field: "graftTimeoutMs", min: 1, max: 2147483647 },
 ];
+
+/** Values of `[herd] dissemination`. */
+export const DISSEMINATIONS: readonly HerdSettings["dissemination"][] = ["tree", "flood"];
 /** Shortest accepted `[herd] secret`, characters. */
 export const MIN_SECRET_LENGTH = 16;
-const HERD_KEYS = ["links", "secret", "data_dir", ...SETTING_KEYS.map((s) => s.key)];
+const HERD_KEYS = [
+  "links",
+  "secret",
+  "data_dir",
+  "dissemination",
+  ...SETTING_KEYS.map((s) => s.key),
+];
 
 /** Throws a ConfigError about `key`. */
 type Fail = (key: string, problem: string) => never;
@@ -800,6 +844,15 @@ function readSettings(herd: Table, fail: Fail): HerdSettings {
       fail("herd.data_dir", `must be a non-empty directory path, got ${describe(herd.data_dir)}`);
     }
     settings.dataDir = herd.data_dir as string;
+  }
+  if (herd.dissemination !== undefined) {
+    if (!DISSEMINATIONS.includes(herd.dissemination as HerdSettings["dissemination"])) {
+      fail(
+        "herd.dissemination",
+        `must be "tree" or "flood", got ${describe(herd.dissemination)}`,
+      );
+    }
+    settings.dissemination = herd.dissemination as HerdSettings["dissemination"];
   }
   if (settings.redialMaxMs < settings.redialMinMs) {
     const given = herd.redial_max_ms === undefined ? " (the default)" : "";

@@ -125,6 +125,9 @@ Deno.test("DEFAULT_SETTINGS holds the documented defaults and is frozen", () => 
     writeTimeoutMs: 30000,
     syncIntervalMs: 60000,
     drainMs: 2000,
+    dissemination: "flood",
+    lazyPushMs: 200,
+    graftTimeoutMs: 100,
   });
   assert.ok(Object.isFrozen(DEFAULT_SETTINGS));
 });
@@ -158,6 +161,7 @@ Deno.test("parseConfig() reads every tunable and an explicit host", () => {
     `[herd]\nlinks = [["A", "B"]]\nmax_line_bytes = 256\nredial_min_ms = 1\n` +
       `redial_max_ms = 1\npeer_queue_limit = 7\nmax_connections = 3\nclient_idle_ms = 0\n` +
       `write_timeout_ms = 9\nsync_interval_ms = 0\ndrain_ms = 11\n` +
+      `dissemination = "tree"\nlazy_push_ms = 5\ngraft_timeout_ms = 6\n` +
       `secret = "0123456789abcdef"\ndata_dir = "var/herd"\n` +
       `[[servers]]\nname = "A"\nhost = "a.example"\nport = 1\n` +
       `[[servers]]\nname = "B"\nhost = "b.example"\nport = 1\n`,
@@ -172,6 +176,9 @@ Deno.test("parseConfig() reads every tunable and an explicit host", () => {
     writeTimeoutMs: 9,
     syncIntervalMs: 0,
     drainMs: 11,
+    dissemination: "tree",
+    lazyPushMs: 5,
+    graftTimeoutMs: 6,
     secret: "0123456789abcdef",
     dataDir: "var/herd",
   });
@@ -221,8 +228,23 @@ Deno.test("parseConfig() rejects an unknown key in [herd]", () => {
     `[herd]\nlinks = [["A", "B"]]\nredial_ms = 5\n${SERVERS_AB}`,
     "herd.redial_ms",
     "unknown key",
-    "links, secret, data_dir, max_line_bytes, redial_min_ms, redial_max_ms, peer_queue_limit, " +
-      "max_connections, client_idle_ms, write_timeout_ms, sync_interval_ms, drain_ms",
+    "links, secret, data_dir, dissemination, max_line_bytes, redial_min_ms, redial_max_ms, peer_queue_limit, " +
+      "max_connections, client_idle_ms, write_timeout_ms, sync_interval_ms, drain_ms, " +
+      "lazy_push_ms, graft_timeout_ms",
+  );
+});
+
+Deno.test("parseConfig() rejects a dissemination other than tree or flood", () => {
+  for (const bad of [`"gossip"`, `"Tree"`, `1`, `true`]) {
+    assertRejects(
+      `[herd]\nlinks = [["A", "B"]]\ndissemination = ${bad}\n${SERVERS_AB}`,
+      "herd.dissemination",
+      `must be "tree" or "flood"`,
+    );
+  }
+  assertRejects(
+    `[herd]\nlinks = [["A", "B"]]\nlazy_push_ms = 0\n${SERVERS_AB}`,
+    "herd.lazy_push_ms",
   );
 });
 
