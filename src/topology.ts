@@ -10,7 +10,8 @@
 /**
  * The graph of a generated herd:
  * - `random`: a random spanning tree plus random extra links until there are
- *   `members * degree / 2` (rounded), no duplicates or self-links;
+ *   `members * degree / 2` (rounded), no duplicates or self-links, the extra
+ *   links from the members with the fewest links first;
  * - `ring`: each member linked to the next, the last to the first;
  * - `line`: each member linked to the next;
  * - `star`: the first member linked to every other;
@@ -28,8 +29,8 @@ export const DEFAULT_BASE_PORT = 12000;
 /** Average degree of a `random` herd when none is given: a few paths around any failure. */
 export const DEFAULT_DEGREE = 4;
 
-/** Largest generated herd: names and ports stay readable, and the graph checks stay quick. */
-export const MAX_MEMBERS = 10_000;
+/** Largest generated herd: well past what one process runs (each link is two sockets). */
+export const MAX_MEMBERS = 1000;
 
 /** Options of {@linkcode generateTopology}. */
 export interface TopologyOptions {
@@ -240,7 +241,8 @@ function linkCount(n: number, degree: number): number {
 
 /**
  * A random spanning tree (each member in a random order joins a uniformly chosen
- * earlier one), then random extra links until there are `total`.
+ * earlier one), then random extra links until there are `total`, each from a member with
+ * the fewest links to a random member under the average where possible.
  */
 function randomEdges(n: number, total: number, random: () => number): Array<[number, number]> {
   const order = Array.from({ length: n }, (_, i) => i);
@@ -270,13 +272,42 @@ function randomEdges(n: number, total: number, random: () => number): Array<[num
     }
     return edges;
   }
+  // Sparse: each extra link starts at one of the members with the fewest links so far, so that
+  // none is left hanging by one link (a tree alone has many leaves), and ends at a random member
+  // under the average where possible.
+  const target = Math.ceil((2 * total) / n);
+  const degree = new Int32Array(n);
+  for (const [a, b] of edges) degree[a]++, degree[b]++;
   while (edges.length < total) {
-    const a = below(random, n);
-    const b = below(random, n);
-    if (a !== b && !have.has(key(a, b))) add(a, b);
+    let least = Infinity;
+    for (let i = 0; i < n; i++) least = Math.min(least, degree[i]);
+    const fewest: number[] = [];
+    const under: number[] = [];
+    for (const i of order) {
+      if (degree[i] === least) fewest.push(i);
+      if (degree[i] < target) under.push(i);
+    }
+    const a = fewest[below(random, fewest.length)];
+    let b = -1;
+    for (let attempt = 0; attempt < 2 * MAX_PICKS && b < 0; attempt++) {
+      const pool = attempt < MAX_PICKS ? under : order;
+      const c = pool[below(random, pool.length)];
+      if (c !== a && !have.has(key(a, c))) b = c;
+    }
+    if (b < 0) {
+      // Rare: `a` is linked to nearly everyone; any free partner will do.
+      const free = order.filter((c) => c !== a && !have.has(key(a, c)));
+      if (free.length === 0) continue;
+      b = free[below(random, free.length)];
+    }
+    add(a, b);
+    degree[a]++, degree[b]++;
   }
   return edges;
 }
+
+/** Random partners tried among members under the average, then among all, before a scan. */
+const MAX_PICKS = 32;
 
 /** The fixed shapes' links, by member index. */
 const SHAPES: Record<Exclude<TopologyShape, "random">, (n: number) => Array<[number, number]>> = {

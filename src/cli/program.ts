@@ -17,7 +17,9 @@ import { bench, type BenchFlags } from "./bench.ts";
 import { send, type SendOptions } from "./send.ts";
 import { type RunOptions, serve } from "./serve.ts";
 import { simulate, type SimulateOptions } from "./simulate.ts";
+import { topology, type TopologyFlags } from "./topology.ts";
 import { TOKEN_ENV, watch, type WatchOptions } from "./watch.ts";
+import { DEFAULT_BASE_PORT, DEFAULT_DEGREE, MAX_MEMBERS, TOPOLOGY_SHAPES } from "../topology.ts";
 // Actions names it, and doc lint wants the types of a public API public.
 export type { WatchOptions };
 import { versionText } from "../version.ts";
@@ -37,6 +39,8 @@ export interface Actions {
   bench(target: string, target2: string | undefined, flags: BenchFlags): Promise<number>;
   /** `herd watch`: resolves to the exit code. @default watch */
   watch?(target: string, opts: WatchOptions): Promise<number>;
+  /** `herd topology`: resolves to the exit code. @default topology */
+  topology?(flags: TopologyFlags): Promise<number>;
 }
 
 /** The part of the commander program that {@linkcode buildProgram} hands out. */
@@ -66,7 +70,15 @@ const DURATION_FORMS = "5s, 500ms, 1m; a bare number is seconds";
 export function buildProgram(
   actions: Partial<Actions> = {},
 ): { program: Program; result: { code: number } } {
-  const act: Required<Actions> = { serve, send, simulate, bench, watch, ...actions };
+  const act: Required<Actions> = {
+    serve,
+    send,
+    simulate,
+    bench,
+    watch,
+    topology: (flags) => topology(flags),
+    ...actions,
+  };
   const result = { code: 0 };
   // The command list shows each command's summary beside its arguments; "[options]" is left
   // to each command's own usage line, so the list's descriptions keep room at 80 columns.
@@ -166,6 +178,39 @@ export function buildProgram(
         result.code = await act.simulate(o);
       },
     );
+
+  program.command("topology")
+    .summary("write a generated herd.toml of N members")
+    .description(
+      "Write a herd.toml of N generated members (m001, m002...) on 127.0.0.1, on\n" +
+        "consecutive ports from --port, linked in a connected graph of --shape.\n" +
+        "Exit 2 if the herd cannot be made (a degree too large or too small for N).",
+    )
+    .addHelpText(
+      "after",
+      [
+        "",
+        "Shapes: random (a random spanning tree plus random links up to N*degree/2,",
+        "the same for the same seed), ring, line, star (m001 the hub), grid (near square).",
+        "",
+        "Examples:",
+        "  herd topology --members 100 --degree 4 --seed 1 --out herd-100.toml",
+        "  herd simulate --config herd-100.toml",
+        "  herd topology -n 16 --shape grid --http-port 13000 > grid.toml",
+      ].join("\n"),
+    )
+    .requiredOption("-n, --members <n>", `members, 1..${MAX_MEMBERS}`)
+    .addOption(
+      new Option("-s, --shape <shape>", "the graph").choices(TOPOLOGY_SHAPES).default("random"),
+    )
+    .option("-d, --degree <d>", `random: average links per member (default ${DEFAULT_DEGREE})`)
+    .option("--seed <n>", "random: seed of the graph (default 1)")
+    .option("-p, --port <port>", "TCP port of m001; the others follow", String(DEFAULT_BASE_PORT))
+    .option("--http-port <port>", "HTTP port of m001, the others follow (default: no HTTP)")
+    .option("-o, --out <file>", "write the herd.toml here instead of stdout")
+    .action(async (o: TopologyFlags) => {
+      result.code = await act.topology(o);
+    });
 
   program.command("bench")
     .summary("load-test a server speaking the protocol")
