@@ -112,7 +112,7 @@ Deno.test("generateTopology() fixed shapes have their degrees", async (t) => {
 
 Deno.test("generateTopology() refuses what cannot make a herd, saying why", async (t) => {
   const cases: Array<[TopologyOptions, RegExp]> = [
-    [{ members: 0 }, /members must be a whole number 1\.\.10000, got 0/],
+    [{ members: 0 }, /members must be a whole number 1\.\.1000, got 0/],
     [{ members: 2.5 }, /members must be a whole number/],
     [{ members: 1001 }, /members must be/],
     [{ members: 5, degree: 5 }, /degree 5 is too large for 5 members; at most 4/],

@@ -191,7 +191,8 @@ export function buildProgram(
       [
         "",
         "Shapes: random (a random spanning tree plus random links up to N*degree/2,",
-        "the same for the same seed), ring, line, star (m001 the hub), grid (near square).",
+        "the same for the same seed), ring, line, star (m001 the hub), grid (rows of",
+        "ceil(sqrt(N)) members).",
         "",
         "Examples:",
         "  herd topology --members 100 --degree 4 --seed 1 --out herd-100.toml",

@@ -4,6 +4,7 @@ import type { BenchFlags } from "../../src/cli/bench.ts";
 import type { RunOptions } from "../../src/cli/serve.ts";
 import type { SendOptions } from "../../src/cli/send.ts";
 import type { SimulateOptions } from "../../src/cli/simulate.ts";
+import type { TopologyFlags } from "../../src/cli/topology.ts";
 import { VERSION } from "../../src/version.ts";
 import { assertUserError, runHerd } from "./_cli.ts";
 
@@ -13,6 +14,7 @@ interface Calls {
   send?: { target: string; words: string[]; opts: SendOptions };
   simulate?: SimulateOptions;
   bench?: { target: string; target2: string | undefined; flags: BenchFlags };
+  topology?: TopologyFlags;
 }
 
 /** Parses `args` in-process with actions that only record their arguments. */
@@ -33,6 +35,10 @@ async function parsed(args: string[]): Promise<{ calls: Calls; code: number }> {
     },
     bench: (target, target2, flags) => {
       calls.bench = { target, target2, flags };
+      return Promise.resolve(0);
+    },
+    topology: (flags) => {
+      calls.topology = flags;
       return Promise.resolve(0);
     },
   };
@@ -69,12 +75,12 @@ Deno.test("herd --help lists every command on one line within 80 columns", async
   for (const line of commands) assert.match(line, /^ {2}[a-z]+\S*( \S+)* {2,}\S/, line);
   assert.deepEqual(
     commands.map((line) => line.trim().split(" ")[0]),
-    ["serve", "send", "simulate", "bench", "watch", "help"],
+    ["serve", "send", "simulate", "topology", "bench", "watch", "help"],
   );
 });
 
 Deno.test("herd <command> --help fits in 80 columns", async (t) => {
-  for (const command of ["serve", "send", "simulate", "bench", "watch"]) {
+  for (const command of ["serve", "send", "simulate", "topology", "bench", "watch"]) {
     await t.step(command, async () => {
       const r = await runHerd([command, "--help"]);
       assert.equal(r.code, 0);
@@ -149,6 +155,26 @@ Deno.test("herd serve and simulate refuse --quiet with --verbose as a usage erro
       const r = await runHerd(args);
       assertUserError(r, ["--quiet", "--verbose", "--help"]);
       assert.equal(r.stdout, "");
+    });
+  }
+});
+
+Deno.test("buildProgram() hands topology its flags, with shape and port defaults and no degree or seed", async (t) => {
+  const cases: Array<[string[], TopologyFlags]> = [
+    [["topology", "-n", "100"], { members: "100", shape: "random", port: "12000" }],
+    [
+      ["topology", "--members", "100", "--degree", "4", "--seed", "7", "-o", "h.toml"],
+      { members: "100", shape: "random", port: "12000", degree: "4", seed: "7", out: "h.toml" },
+    ],
+    [
+      ["topology", "-n", "9", "-s", "grid", "-p", "20000", "--http-port", "21000"],
+      { members: "9", shape: "grid", port: "20000", httpPort: "21000" },
+    ],
+  ];
+  for (const [args, flags] of cases) {
+    await t.step(args.join(" "), async () => {
+      const { calls } = await parsed(args);
+      assert.deepEqual({ ...calls.topology }, flags);
     });
   }
 });
