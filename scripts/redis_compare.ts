@@ -7,7 +7,7 @@
  * ```sh
  * deno run --allow-run --allow-net=127.0.0.1 --allow-read --allow-write \
  *   scripts/redis_compare.ts [--runs 5] [--updates 100000] [--connections 4] [--window 64] \
- *   [--port 25490] [--dissemination tree|flood] [--warmup 10000] [--only redis|herd] \
+ *   [--port 27490] [--dissemination tree|flood] [--warmup 10000] [--only redis|herd] \
  *   [--poll-ms 2] [--settle-ms 300] [--timeout 120] [--herd-dir DIR] \
  *   [--redis-server redis-server] [--verify] [--json]
  * ```
@@ -480,7 +480,7 @@ type Side = "redis" | "herd";
 
 const USAGE = `Usage: deno run --allow-run --allow-net=127.0.0.1 --allow-read --allow-write \\
   scripts/redis_compare.ts [--runs 5] [--updates 100000] [--connections 4] [--window 64]
-  [--port 25490] [--dissemination tree|flood] [--warmup 10000] [--only redis|herd]
+  [--port 27490] [--dissemination tree|flood] [--warmup 10000] [--only redis|herd]
   [--poll-ms 2] [--settle-ms 300] [--timeout 120] [--herd-dir DIR]
   [--redis-server redis-server] [--verify] [--json]`;
 
@@ -547,7 +547,7 @@ function parseOptions(args: string[]): Options {
     updates,
     connections,
     window: int("window", 64, 1, 100_000),
-    port: int("port", 25490, 1024, 65_000),
+    port: int("port", 27490, 1024, 65_000),
     dissemination,
     warmup: int("warmup", 10_000, 0, 10_000_000),
     only,
@@ -659,8 +659,12 @@ interface Cluster {
   prepare(run: number, plan: { first: number; count: number }[]): Promise<void>;
   /** One poll of every replica or member not yet done; true when it holds everything. */
   pollers(): (() => Promise<boolean>)[];
-  /** After convergence: a check outside the timed part (`--verify`), or a sanity check. */
-  after(run: number): Promise<string>;
+  /**
+   * After convergence, outside the timed part: a sanity check, and for the herd with
+   * `--verify` the count of the run's records on every member from the logs, and how long after
+   * the last reply (wall clock, ms) the last of them was stored.
+   */
+  after(run: number, lastReplyWallMs: number): Promise<{ note: string; loggedLagMs?: number }>;
 }
 
 /** A started process and how to stop it. */
@@ -835,7 +839,7 @@ async function startRedis(opts: Options, dir: string): Promise<Cluster> {
     async after() {
       const z = await polls[0].command("ZCARD", "herd");
       if (z !== expected) throw new Error(`the primary holds ${z} members, expected ${expected}`);
-      return `primary and 4 replicas hold ${expected} members (${expected - base} new)`;
+      return { note: `primary and 4 replicas hold ${expected} members (${expected - base} new)` };
     },
   };
 }
@@ -873,20 +877,43 @@ async function linkedPeers(logDir: string, name: string): Promise<Set<string>> {
   return peers;
 }
 
-/** `record.stored` events of member `name` for client ids starting with `prefix`. */
-async function storedCount(logDir: string, name: string, prefix: string): Promise<number> {
+/**
+ * `record.stored` events of member `name` for client ids starting with `prefix`: how many, and
+ * the `@timestamp` of the last (ms since the epoch; NaN if none).
+ */
+async function storedStats(
+  logDir: string,
+  name: string,
+  prefix: string,
+): Promise<{ count: number; lastMs: number }> {
   const files = await logFilesOldestFirst(logDir, name);
-  if (files.length === 0) return 0;
+  if (files.length === 0) return { count: 0, lastMs: NaN };
   const out = await new Deno.Command("sh", {
     args: [
       "-c",
-      `cat "$@" | grep -F '"record.stored"' | grep -cF '"client":"${prefix}'`,
+      `cat "$@" | grep -F '"record.stored"' | grep -F '"client":"${prefix}' | ` +
+      "awk 'END { print NR; print $0 }'",
       "sh",
       ...files,
     ],
     stdout: "piped",
   }).output();
-  return Number(decoder.decode(out.stdout).trim() || "0");
+  const [count, last] = decoder.decode(out.stdout).split("\n");
+  let lastMs = NaN;
+  try {
+    lastMs = Date.parse(JSON.parse(last)["@timestamp"]);
+  } catch { /* no line yet */ }
+  return { count: Number(count) || 0, lastMs };
+}
+
+/** `peer.queue.overflow` events in every member's logs so far (flood lines dropped). */
+async function overflows(logDir: string, names: string[]): Promise<number> {
+  const files = (await Promise.all(names.map((n) => logFilesOldestFirst(logDir, n)))).flat();
+  const out = await new Deno.Command("sh", {
+    args: ["-c", `cat "$@" | grep -cF '"peer.queue.overflow"'`, "sh", ...files],
+    stdout: "piped",
+  }).output();
+  return Number(decoder.decode(out.stdout).trim()) || 0;
 }
 
 async function startHerd(opts: Options, dir: string): Promise<Cluster> {
@@ -988,21 +1015,29 @@ async function startHerd(opts: Options, dir: string): Promise<Cluster> {
         ids.forEach((id, k) => held[k] && pending[m].delete(id));
         return pending[m].size === 0;
       }),
-    async after(run) {
-      if (!opts.verify) return "";
+    async after(run, lastReplyWallMs) {
+      if (!opts.verify) return { note: "" };
+      // Hill is the origin of the run's records and logs no record.stored for them.
       const others = names.filter((n) => n !== "Hill");
       const want = run === 0 ? opts.warmup : opts.updates;
       const prefix = `client-${run}-`;
-      const deadline = performance.now() + 60_000;
-      let counts: number[] = [];
+      const deadline = performance.now() + opts.timeoutS * 1000;
+      let stats: { count: number; lastMs: number }[] = [];
       while (performance.now() < deadline) {
-        counts = await Promise.all(others.map((n) => storedCount(logDir, n, prefix)));
-        if (counts.every((c) => c >= want)) break;
+        stats = await Promise.all(others.map((n) => storedStats(logDir, n, prefix)));
+        if (stats.every((s) => s.count >= want)) break;
         await sleep(500);
       }
+      const counts = stats.map((s) => s.count);
       const text = `stored on ${others.join(", ")}: ${counts.join(", ")} of ${want}`;
       if (!counts.every((c) => c >= want)) throw new Error(`verify: ${text}`);
-      return text;
+      const loggedLagMs = Math.round(Math.max(...stats.map((s) => s.lastMs)) - lastReplyWallMs);
+      const dropped = await overflows(logDir, names);
+      return {
+        note: `${text}, the last ${loggedLagMs} ms after the last reply (logs); ` +
+          `peer.queue.overflow events so far: ${dropped}`,
+        loggedLagMs,
+      };
     },
   };
 }
@@ -1032,6 +1067,11 @@ interface RunResult {
   clientCpuUsPerUpdate: number;
   /** 1-minute load average at the end of the run. */
   load: number;
+  /**
+   * herd with `--verify`: from the last reply to the last `record.stored` of the run in the
+   * four other members' logs, ms (log timestamps have ms resolution); otherwise null.
+   */
+  loggedLagMs: number | null;
   /** The check after the run (`--verify`) or the Redis count check. */
   note: string;
 }
@@ -1108,6 +1148,7 @@ async function measure(
   const self = Deno.pid;
   const before = await cpuAndLoad([...cluster.pids, self]);
   const t0 = performance.now();
+  const wall0 = Date.now();
   const cutOff = setTimeout(() => load.forEach((c) => c.close()), deadlineAfter);
   let ends: { end: number; bad: number }[];
   try {
@@ -1144,7 +1185,7 @@ async function measure(
   const afterCpu = await cpuAndLoad([...cluster.pids, self]);
   const servers = cluster.pids.reduce((a, _, k) => a + afterCpu.cpu[k] - before.cpu[k], 0);
   const client = afterCpu.cpu[cluster.pids.length] - before.cpu[cluster.pids.length];
-  const note = await cluster.after(run);
+  const { note, loggedLagMs } = await cluster.after(run, wall0 + (lastReply - t0));
   return {
     side: cluster.side,
     run,
@@ -1155,6 +1196,7 @@ async function measure(
     cpuUsPerUpdate: (servers * 1e6) / updates,
     clientCpuUsPerUpdate: (client * 1e6) / updates,
     load: afterCpu.load,
+    loggedLagMs: loggedLagMs ?? null,
     note,
   };
 }
@@ -1167,6 +1209,7 @@ const FIGURES: { key: keyof RunResult; label: string; digits: number }[] = [
   { key: "lagMs", label: "last reply -> all hold all, ms", digits: 1 },
   { key: "cpuUsPerUpdate", label: "server CPU per update, µs", digits: 1 },
   { key: "clientCpuUsPerUpdate", label: "generator CPU per update, µs", digits: 1 },
+  { key: "loggedLagMs", label: "last reply -> last stored (logs), ms", digits: 0 },
 ];
 
 const num = (x: number, digits: number) =>
@@ -1181,26 +1224,34 @@ function runLine(r: RunResult): string {
     `load ${r.load.toFixed(2)}${r.note === "" ? "" : `; ${r.note}`}`;
 }
 
-/** Median and min - max of each figure per side, and of herd/Redis per pair. */
-function summarise(results: RunResult[]) {
+/**
+ * Median and min - max of each figure per side, and of herd/Redis per pair (run k of one side
+ * with run k of the other); a figure some run lacks (null) is left out.
+ */
+function summarise(results: RunResult[]): Record<string, Record<string, Spread>> {
   const bySide = (side: Side) => results.filter((r) => r.side === side);
+  const values = (rs: RunResult[], key: keyof RunResult) => rs.map((r) => r[key] as number | null);
+  const complete = (xs: (number | null)[]): xs is number[] =>
+    xs.length > 0 && xs.every((x) => x !== null);
   const out: Record<string, Record<string, Spread>> = {};
   for (const side of ["redis", "herd"] as Side[]) {
-    const rs = bySide(side);
-    if (rs.length === 0) continue;
-    out[side] = Object.fromEntries(
-      FIGURES.map((f) => [f.key, spread(rs.map((r) => r[f.key] as number))]),
-    );
+    const table: Record<string, Spread> = {};
+    for (const f of FIGURES) {
+      const xs = values(bySide(side), f.key);
+      if (complete(xs)) table[f.key] = spread(xs);
+    }
+    if (Object.keys(table).length > 0) out[side] = table;
   }
   const redis = bySide("redis");
   const herd = bySide("herd");
   if (redis.length > 0 && redis.length === herd.length) {
-    out["herd/redis"] = Object.fromEntries(
-      FIGURES.map((f) => [
-        f.key,
-        spread(herd.map((h, k) => (h[f.key] as number) / (redis[k][f.key] as number))),
-      ]),
-    );
+    const table: Record<string, Spread> = {};
+    for (const f of FIGURES) {
+      const h = values(herd, f.key);
+      const r = values(redis, f.key);
+      if (complete(h) && complete(r)) table[f.key] = spread(h.map((x, k) => x / r[k]));
+    }
+    out["herd/redis"] = table;
   }
   return out;
 }
@@ -1286,12 +1337,13 @@ async function main(): Promise<void> {
   }
   const columns = Object.keys(summary);
   log(`\nmedian (min - max) of ${opts.runs} runs`);
-  log(["".padEnd(32), ...columns.map((c) => c.padEnd(30))].join(""));
+  log(["".padEnd(38), ...columns.map((c) => c.padEnd(30))].join(""));
   for (const f of FIGURES) {
-    const cells = columns.map((c) =>
-      fmtSpread(summary[c][f.key as string], c === "herd/redis" ? 2 : f.digits).padEnd(30)
-    );
-    log([f.label.padEnd(32), ...cells].join(""));
+    const cells = columns.map((c) => {
+      const sp = summary[c][f.key];
+      return (sp === undefined ? "-" : fmtSpread(sp, c === "herd/redis" ? 2 : f.digits)).padEnd(30);
+    });
+    if (cells.some((c) => c.trim() !== "-")) log([f.label.padEnd(38), ...cells].join(""));
   }
   log(`load average after: ${loadAfter}`);
 }
