@@ -3,6 +3,11 @@
  * places provider, until Ctrl-C. `--demo` instead runs a short scripted tour
  * over real TCP and exits.
  *
+ * A herd of more than {@linkcode LISTED_MEMBERS} members (`herd topology`
+ * makes them) is summarised on the console instead of one line per member
+ * and per link: the banner gives the address ranges and the links up, and
+ * while it runs one line says when the number of links up changes.
+ *
  * @module
  */
 
@@ -25,6 +30,12 @@ import {
   verbosityOf,
 } from "./serve.ts";
 import { StopSignals } from "./stop_signals.ts";
+
+/**
+ * Most members the console and the banner show one by one; a bigger herd gets summary lines
+ * (a line per member and per link would scroll 100 members' start off the screen).
+ */
+export const LISTED_MEMBERS = 12;
 
 /** Options of {@linkcode simulate}. */
 export interface SimulateOptions extends RunOptions {
@@ -62,10 +73,13 @@ export async function simulate(opts: SimulateOptions): Promise<number> {
   const config = await loadConfigOrFail(opts.config);
   const places = placesOrFail(config, memberLog(config.servers[0].name));
   const names = config.servers.map((s) => s.name);
+  const verbosity = verbosityOf(opts);
+  // A big herd's operator lines are summarised here; its warnings and errors still show.
+  const summarised = names.length > LISTED_MEMBERS && verbosity === "normal";
   const stopLogging = await setupLoggingOrFail({
     logDir: opts.logDir,
     members: names,
-    console: opts.demo ? null : verbosityOf(opts),
+    console: opts.demo ? null : summarised ? "quiet" : verbosity,
     ...config.log,
   });
   // The demo ends by itself; a herd until Ctrl-C absorbs repeated signals while it stops.
@@ -88,8 +102,19 @@ export async function simulate(opts: SimulateOptions): Promise<number> {
       // The banner comes last, under the start-up lines, so its "try this" lines stay on screen.
       await eventually(() => herd.members.every((m) => linksUp(m)), BANNER_WAIT_MS);
       await new Promise((r) => setTimeout(r, CONSOLE_FLUSH_MS));
-      console.log(banner(config, herd.running, opts.logDir));
-      await stopOnSignals(herd.running, signals!);
+      console.log(banner(config, herd.running, opts));
+      const watch = summarised ? watchLinks(herd.members) : null;
+      if (summarised) {
+        void signals!.requested.then(() =>
+          console.log(consoleNote(`stopping ${names.length} members`))
+        );
+      }
+      try {
+        await stopOnSignals(stopFacesFirst(herd.running), signals!);
+      } finally {
+        watch?.stop();
+      }
+      if (summarised) console.log(consoleNote(`${names.length} members stopped`));
     }
   } finally {
     await Promise.all(herd.running.map((r) => r.stop()));
@@ -101,8 +126,18 @@ export async function simulate(opts: SimulateOptions): Promise<number> {
   return code;
 }
 
-/** Longest the banner waits for every link to come up, ms. */
-const BANNER_WAIT_MS = 2000;
+/**
+ * Longest the banner waits for every link to come up, ms: five members link in a few tens of
+ * ms, a hundred (400 links) in about a second on a 2-core VM; a banner that gives up says how
+ * many are up.
+ */
+const BANNER_WAIT_MS = 10_000;
+
+/** How often a summarised console checks whether the number of links up changed, ms. */
+const LINK_WATCH_MS = 1000;
+
+/** Most names of links down a summary line lists. */
+const LISTED_LINKS_DOWN = 6;
 
 /** A little more than the console sink's flush interval (100 ms, src/log.ts), ms. */
 const CONSOLE_FLUSH_MS = 150;
@@ -112,19 +147,145 @@ function linksUp(m: Member): boolean {
   return [...m.links.values()].every((l) => l.state === "welcomed");
 }
 
-/** The start-up banner: who listens where, and lines to paste. */
-function banner(config: HerdConfig, running: RunningMember[], logDir: string): string {
-  const lines = ["herd simulate: every member of the herd in this process", ""];
-  const members = running.map((r) => r.member);
-  for (const { member: m, face } of running) {
-    const a = m.address;
-    const http = face === null ? "" : `  http://${face.address.hostname}:${face.address.port}`;
-    lines.push(
-      `  ${m.name.padEnd(10)} ${a.hostname}:${a.port}${http}  neighbours: ${
-        neighboursOf(config, m.name).join(", ")
-      }`,
+/**
+ * The members as {@linkcode stopOnSignals} stops them, in two steps: every HTTP face, then
+ * every member at once. Members stopped one after another (each behind its own face's shutdown)
+ * would see their neighbours close on them, a warning per link: hundreds in a big herd.
+ */
+function stopFacesFirst(
+  running: readonly RunningMember[],
+): Array<{ name: string; stop(drainMs?: number): Promise<void> }> {
+  let faces: Promise<unknown> | null = null;
+  return running.map((r) => ({
+    name: r.name,
+    async stop(drainMs?: number) {
+      faces ??= Promise.all(running.map((other) => other.face?.stop()));
+      await faces;
+      await r.member.stop(drainMs);
+    },
+  }));
+}
+
+/** Links of `members` that are welcomed, and all of them. */
+function linkCount(members: readonly Member[]): { up: number; all: number; down: string[] } {
+  let up = 0, all = 0;
+  const down: string[] = [];
+  for (const m of members) {
+    for (const [peer, link] of m.links) {
+      all++;
+      if (link.state === "welcomed") up++;
+      else down.push(`${m.name}->${peer}`);
+    }
+  }
+  return { up, all, down };
+}
+
+/** A console line of simulate's own, in the shape of the event lines (UTC time, `herd`). */
+function consoleNote(text: string): string {
+  return `${new Date().toISOString().slice(11, 23)} herd ${text}`;
+}
+
+/**
+ * A summarised console's link watch: every {@linkcode LINK_WATCH_MS}, a line when the number
+ * of links up has changed, naming a few of those down.
+ */
+function watchLinks(members: readonly Member[]): { stop(): void } {
+  let last = linkCount(members).up;
+  const timer = setInterval(() => {
+    const { up, all, down } = linkCount(members);
+    if (up === last) return;
+    last = up;
+    const more = down.length > LISTED_LINKS_DOWN
+      ? ` and ${down.length - LISTED_LINKS_DOWN} more`
+      : "";
+    const names = down.length === 0
+      ? ""
+      : ` (down: ${down.slice(0, LISTED_LINKS_DOWN).join(", ")}${more})`;
+    console.log(consoleNote(`${up} of ${all} links up${names}`));
+  }, LINK_WATCH_MS);
+  return { stop: () => clearInterval(timer) };
+}
+
+/**
+ * Addresses as ranges per host, e.g. `127.0.0.1:12000-12099`; past a few ranges, the first
+ * ones and a count.
+ *
+ * @param addresses Host and port of each member.
+ * @returns One line of text.
+ */
+export function addressRanges(
+  addresses: ReadonlyArray<{ hostname: string; port: number }>,
+): string {
+  const byHost = new Map<string, number[]>();
+  for (const a of addresses) {
+    const ports = byHost.get(a.hostname) ?? [];
+    ports.push(a.port);
+    byHost.set(a.hostname, ports);
+  }
+  const parts: string[] = [];
+  for (const [hostname, ports] of byHost) {
+    ports.sort((x, y) => x - y);
+    const runs: string[] = [];
+    for (let i = 0; i < ports.length;) {
+      let j = i;
+      while (j + 1 < ports.length && ports[j + 1] === ports[j] + 1) j++;
+      runs.push(i === j ? `${ports[i]}` : `${ports[i]}-${ports[j]}`);
+      i = j + 1;
+    }
+    const host = hostname.includes(":") ? `[${hostname}]` : hostname;
+    parts.push(
+      runs.length <= MAX_PORT_RUNS
+        ? `${host}:${runs.join(",")}`
+        : `${host}:${runs.slice(0, MAX_PORT_RUNS - 1).join(",")},... (${ports.length} ports, ` +
+          `${ports[0]}-${ports[ports.length - 1]})`,
     );
   }
+  return parts.join(", ");
+}
+
+/** Most port ranges {@linkcode addressRanges} lists per host before it counts instead. */
+const MAX_PORT_RUNS = 4;
+
+/** The banner's lines about who listens where: a line per member, or a summary of a big herd. */
+function memberLines(
+  config: HerdConfig,
+  configPath: string,
+  running: RunningMember[],
+): string[] {
+  if (running.length > LISTED_MEMBERS) {
+    const { up, all } = linkCount(running.map((r) => r.member));
+    const faces = running.flatMap((r) => r.face === null ? [] : [r.face.address]);
+    const lines = [
+      `  ${running.length} members listening on ${
+        addressRanges(running.map((r) => r.member.address))
+      }`,
+      `  ${up} of ${all} links up (${all / 2} pairs of neighbours, each dialling the other)`,
+    ];
+    if (faces.length > 0) lines.push(`  HTTP on ${addressRanges(faces)}`);
+    lines.push(
+      `  members ${running[0].name} to ${running[running.length - 1].name}: ` +
+        `ports and neighbours in ${configPath}`,
+    );
+    return lines;
+  }
+  return running.map(({ member: m, face }) => {
+    const a = m.address;
+    const http = face === null ? "" : `  http://${face.address.hostname}:${face.address.port}`;
+    return `  ${m.name.padEnd(10)} ${a.hostname}:${a.port}${http}  neighbours: ${
+      neighboursOf(config, m.name).join(", ")
+    }`;
+  });
+}
+
+/** The start-up banner: who listens where, and lines to paste. */
+function banner(
+  config: HerdConfig,
+  running: RunningMember[],
+  opts: Pick<SimulateOptions, "config" | "logDir">,
+): string {
+  const lines = ["herd simulate: every member of the herd in this process", ""];
+  const members = running.map((r) => r.member);
+  lines.push(...memberLines(config, opts.config, running));
   const first = members[0].address;
   const last = members[members.length - 1].address;
   // The page of the first member with an HTTP face: it shows the whole herd (issue 12).
@@ -143,7 +304,7 @@ function banner(config: HerdConfig, running: RunningMember[], logDir: string): s
     `  deno task herd send ${last.hostname}:${last.port} WHATSAT kiwi.cs.ucla.edu 10 5`,
     "(Without Deno installed, write `npx -y deno@2.9.6` for `deno`.)",
     "",
-    `Logs: ${logDir}/<Name>.log (JSON Lines). Ctrl-C stops the herd.`,
+    `Logs: ${opts.logDir}/<Name>.log (JSON Lines). Ctrl-C stops the herd.`,
   );
   return lines.join("\n");
 }
@@ -198,10 +359,14 @@ async function demo(
     members.filter((m) => m.running).every((m) => m.store.get(id)?.clientTimeText === time);
 
   console.log(`herd demo: ${members.length} members on free ports of 127.0.0.1`);
-  for (const m of members) {
-    console.log(`  ${m.name.padEnd(10)} ${m.address.hostname}:${m.address.port}`);
+  if (members.length > LISTED_MEMBERS) {
+    console.log(`  ${addressRanges(members.map((m) => m.address))}`);
+  } else {
+    for (const m of members) {
+      console.log(`  ${m.name.padEnd(10)} ${m.address.hostname}:${m.address.port}`);
+    }
   }
-  await eventually(() => members.every(linksUp));
+  await eventually(() => members.every(linksUp), BANNER_WAIT_MS);
 
   const t1 = formatPosixTime(wallClockNs());
   await step(

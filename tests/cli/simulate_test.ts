@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { parseConfig } from "../../src/config.ts";
+import { addressRanges, LISTED_MEMBERS } from "../../src/cli/simulate.ts";
+import { formatTopologyToml, generateTopology } from "../../src/topology.ts";
 import {
   assertUserError,
   DEFAULT_HERD_TOML,
@@ -131,4 +133,99 @@ Deno.test("herd simulate's default console is calm: start, links, one config war
     const lines = log.filter((e) => e.event === "msg.in").map((e) => String(e.line));
     assert.ok(lines.includes("HELLO there"), "the log file has the client's lines");
   });
+});
+
+/**
+ * The first port of `n` consecutive ports that were free a moment ago on 127.0.0.1, all bound
+ * before any is closed. Searched below Linux's ephemeral range (32768-60999), where the port 0
+ * listeners of tests running alongside never land.
+ */
+function freeRange(n: number): number {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = 20_000 + Math.floor(Math.random() * (12_000 - n));
+    const held: Deno.Listener[] = [];
+    try {
+      for (let p = base; p < base + n; p++) {
+        held.push(Deno.listen({ hostname: "127.0.0.1", port: p }));
+      }
+      return base;
+    } catch (e) {
+      if (!(e instanceof Deno.errors.AddrInUse)) throw e;
+    } finally {
+      for (const l of held) l.close();
+    }
+  }
+  throw new Error(`no ${n} consecutive free ports found`);
+}
+
+Deno.test("herd simulate runs 100 generated members in one process with a console of a few lines", async () => {
+  await withTempDir(async (dir) => {
+    const base = freeRange(100);
+    const topology = generateTopology({ members: 100, degree: 4, seed: 1, port: base });
+    // Short redials: a link that loses a race at start comes back in milliseconds.
+    const text = formatTopologyToml(topology)
+      .replace("[herd]\n", "[herd]\nredial_min_ms = 20\nredial_max_ms = 200\n");
+    const config = `${dir}/herd-100.toml`;
+    await Deno.writeTextFile(config, text);
+    const child = spawnHerd(["simulate", "--config", config, "--log-dir", `${dir}/logs`], dir);
+    const stderr = new Response(child.stderr).text();
+    let startup: string;
+    let rest: Promise<string>;
+    const at = `AT m001 `;
+    try {
+      ({ text: startup, rest } = await readUntil(child.stdout, "Ctrl-C stops the herd.", 60_000));
+      assert.match(
+        startup,
+        new RegExp(`100 members listening on 127\\.0\\.0\\.1:${base}-${base + 99}`),
+      );
+      assert.match(startup, /\d+ of 400 links up/);
+      // An update at the first member, asked for at the last (6 hops away at most).
+      const update = "IAMAT far.kiwi +34.068930-118.445127 1621464827.9\n";
+      assert.ok((await tryExchange(base, update)).startsWith(at));
+      const deadline = Date.now() + 30_000;
+      let answer = "";
+      while (!answer.startsWith(at) && Date.now() < deadline) {
+        answer = await tryExchange(base + 99, "WHATSAT far.kiwi 10 1\n");
+        if (!answer.startsWith(at)) await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.match(answer, /^AT m001 \S+ far\.kiwi \+34\.068930-118\.445127 1621464827\.9\n\{/);
+    } finally {
+      child.kill("SIGINT");
+    }
+    const killer = setTimeout(() => child.kill("SIGKILL"), 30_000);
+    const status = await child.status;
+    clearTimeout(killer);
+    assert.equal(status.code, 0, await stderr);
+    const console = startup + await rest;
+    const lines = console.split("\n").filter((l) => l !== "");
+    // The banner, a line per change in the links up, the stop: never a line per member.
+    assert.ok(lines.length <= 30, `${lines.length} console lines:\n${console}`);
+    assert.match(console, /herd stopping 100 members\n/);
+    assert.match(console, /herd 100 members stopped\n/);
+    assert.doesNotMatch(console, /member\.listening|peer\.link\.open|member\.stopped/);
+    const files: string[] = [];
+    for await (const entry of Deno.readDir(`${dir}/logs`)) {
+      if (entry.name.endsWith(".log")) files.push(entry.name);
+    }
+    assert.equal(files.length, 100);
+    const last = await readLog(`${dir}/logs/m100.log`);
+    // One record per event, or a batch of them (`clients`).
+    const names = (
+      e: Record<string, unknown>,
+    ) => [e.client, ...(Array.isArray(e.clients) ? e.clients : [])];
+    assert.ok(last.some((e) => e.event === "record.stored" && names(e).includes("far.kiwi")));
+  });
+});
+
+Deno.test("addressRanges() writes ports as ranges per host, counting past a few", () => {
+  const a = (hostname: string, ...ports: number[]) => ports.map((port) => ({ hostname, port }));
+  const cases: Array<[Array<{ hostname: string; port: number }>, string]> = [
+    [a("127.0.0.1", 12000), "127.0.0.1:12000"],
+    [a("127.0.0.1", 12002, 12000, 12001), "127.0.0.1:12000-12002"],
+    [a("127.0.0.1", 1, 2, 4, 6, 7), "127.0.0.1:1-2,4,6-7"],
+    [a("127.0.0.1", 1, 3, 5, 7, 9, 11), "127.0.0.1:1,3,5,... (6 ports, 1-11)"],
+    [[...a("127.0.0.1", 5, 6), ...a("::1", 7, 8)], "127.0.0.1:5-6, [::1]:7-8"],
+  ];
+  for (const [addresses, text] of cases) assert.equal(addressRanges(addresses), text);
+  assert.ok(LISTED_MEMBERS >= DEFAULT_NAMES.length, "the default herd is listed member by member");
 });
