@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { type HerdConfig, testConfig } from "../../src/config.ts";
+import { type HerdConfig, parseConfig, testConfig } from "../../src/config.ts";
+import { formatTopologyToml, generateTopology } from "../../src/topology.ts";
 import { formatBenchTable } from "../../src/cli/bench.ts";
 import { type BenchResult, ClientError, runBench } from "../../src/client/mod.ts";
 import { fakeServer } from "../_fake_server.ts";
@@ -119,6 +120,56 @@ Deno.test("runBench() propagation: measures records that really arrive at the se
     const asked = herd.logs.get("Hill")!.named("msg.in").map((e) => String(e.fields.line));
     assert.ok(asked.some((l) => l.startsWith("WHATSAT prop-test-0-0 1 1")));
   });
+});
+
+/** Hops from `from` to every member of `config`, by breadth-first search. */
+function hopsFrom(config: HerdConfig, from: string): Map<string, number> {
+  const hops = new Map([[from, 0]]);
+  const queue = [from];
+  for (let q = 0; q < queue.length; q++) {
+    for (const [a, b] of config.links) {
+      const next = a === queue[q] ? b : b === queue[q] ? a : undefined;
+      if (next !== undefined && !hops.has(next)) {
+        hops.set(next, hops.get(queue[q])! + 1);
+        queue.push(next);
+      }
+    }
+  }
+  return hops;
+}
+
+Deno.test("runBench() propagation works between any two members of a generated herd", async (t) => {
+  const generated = parseConfig(formatTopologyToml(generateTopology({ members: 30, seed: 5 })));
+  const config: HerdConfig = { ...generated, settings: testConfig().settings };
+  const hops = hopsFrom(config, "m001");
+  const farthest = [...hops].reduce((best, next) => (next[1] > best[1] ? next : best));
+  assert.ok(farthest[1] >= 3, `m001's farthest member is ${farthest[1]} hops away`);
+  const neighbour = [...hops].find(([, h]) => h === 1)![0];
+  await withHerd(async (herd) => {
+    // [from, to]: the farthest pair from m001, a neighbour, and two others named by number.
+    const pairs: Array<[string, string]> = [
+      ["m001", farthest[0]],
+      [neighbour, "m001"],
+      ["m017", "m030"],
+    ];
+    for (const [from, to] of pairs) {
+      await t.step(`${from} -> ${to}`, async () => {
+        const prefix = `gen-${from}-${to}`;
+        const r = await runBench({
+          mode: "propagation",
+          target: herd.address(from),
+          target2: herd.address(to),
+          requests: 20,
+          ratePerSecond: 200,
+          clientPrefix: prefix,
+        });
+        assertClean(r, 20);
+        for (let i = 0; i < 20; i++) {
+          assert.equal(herd.member(to).store.get(`${prefix}-0-${i}`)?.origin, from);
+        }
+      });
+    }
+  }, config);
 });
 
 Deno.test("runBench() propagation: an update that never reaches target2 is an error, not a figure", async () => {
