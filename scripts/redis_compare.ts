@@ -649,6 +649,8 @@ interface Cluster {
   side: Side;
   /** Process ids of the five servers. */
   pids: number[];
+  /** Their names, in the order of `pids`. */
+  names: string[];
   /** Port the load goes to. */
   loadPort: number;
   /** Prefix of a successful reply to one update. */
@@ -664,7 +666,11 @@ interface Cluster {
    * `--verify` the count of the run's records on every member from the logs, and how long after
    * the last reply (wall clock, ms) the last of them was stored.
    */
-  after(run: number, lastReplyWallMs: number): Promise<{ note: string; loggedLagMs?: number }>;
+  after(
+    run: number,
+    startWallMs: number,
+    lastReplyWallMs: number,
+  ): Promise<{ note: string; loggedLagMs?: number }>;
 }
 
 /** A started process and how to stop it. */
@@ -825,6 +831,7 @@ async function startRedis(opts: Options, dir: string): Promise<Cluster> {
   return {
     side: "redis",
     pids: started.map((p) => p.child.pid),
+    names,
     loadPort: ports[0],
     okPrefix: ":1\r",
     request: (run, i) => geoaddCommand(run, i),
@@ -906,14 +913,23 @@ async function storedStats(
   return { count: Number(count) || 0, lastMs };
 }
 
-/** `peer.queue.overflow` events in every member's logs so far (flood lines dropped). */
-async function overflows(logDir: string, names: string[]): Promise<number> {
+/**
+ * `peer.queue.overflow` events (a link's queue full, its oldest flood lines dropped) in every
+ * member's logs stamped at or after `sinceMs` (ms since the epoch).
+ */
+async function overflowsSince(logDir: string, names: string[], sinceMs: number): Promise<number> {
   const files = (await Promise.all(names.map((n) => logFilesOldestFirst(logDir, n)))).flat();
   const out = await new Deno.Command("sh", {
-    args: ["-c", `cat "$@" | grep -cF '"peer.queue.overflow"'`, "sh", ...files],
+    args: ["-c", `cat "$@" | grep -F '"peer.queue.overflow"'`, "sh", ...files],
     stdout: "piped",
   }).output();
-  return Number(decoder.decode(out.stdout).trim()) || 0;
+  return decoder.decode(out.stdout).split("\n").filter((line) => {
+    try {
+      return Date.parse(JSON.parse(line)["@timestamp"]) >= sinceMs;
+    } catch {
+      return false;
+    }
+  }).length;
 }
 
 async function startHerd(opts: Options, dir: string): Promise<Cluster> {
@@ -1000,6 +1016,7 @@ async function startHerd(opts: Options, dir: string): Promise<Cluster> {
   return {
     side: "herd",
     pids: started.map((p) => p.child.pid),
+    names,
     loadPort: opts.port + hill,
     okPrefix: "AT ",
     request: iamatLine,
@@ -1015,7 +1032,7 @@ async function startHerd(opts: Options, dir: string): Promise<Cluster> {
         ids.forEach((id, k) => held[k] && pending[m].delete(id));
         return pending[m].size === 0;
       }),
-    async after(run, lastReplyWallMs) {
+    async after(run, startWallMs, lastReplyWallMs) {
       if (!opts.verify) return { note: "" };
       // Hill is the origin of the run's records and logs no record.stored for them.
       const others = names.filter((n) => n !== "Hill");
@@ -1032,10 +1049,10 @@ async function startHerd(opts: Options, dir: string): Promise<Cluster> {
       const text = `stored on ${others.join(", ")}: ${counts.join(", ")} of ${want}`;
       if (!counts.every((c) => c >= want)) throw new Error(`verify: ${text}`);
       const loggedLagMs = Math.round(Math.max(...stats.map((s) => s.lastMs)) - lastReplyWallMs);
-      const dropped = await overflows(logDir, names);
+      const dropped = await overflowsSince(logDir, names, startWallMs);
       return {
         note: `${text}, the last ${loggedLagMs} ms after the last reply (logs); ` +
-          `peer.queue.overflow events so far: ${dropped}`,
+          `peer.queue.overflow events during the run: ${dropped}`,
         loggedLagMs,
       };
     },
@@ -1063,6 +1080,8 @@ interface RunResult {
   lagMs: number;
   /** CPU of the five servers per update, µs. */
   cpuUsPerUpdate: number;
+  /** The same for each server by name (`primary`, `replica1`..; `Campbell`..). */
+  cpuUsPerUpdateByServer: Record<string, number>;
   /** CPU of this script's process (generator and pollers) per update, µs. */
   clientCpuUsPerUpdate: number;
   /** 1-minute load average at the end of the run. */
@@ -1185,7 +1204,7 @@ async function measure(
   const afterCpu = await cpuAndLoad([...cluster.pids, self]);
   const servers = cluster.pids.reduce((a, _, k) => a + afterCpu.cpu[k] - before.cpu[k], 0);
   const client = afterCpu.cpu[cluster.pids.length] - before.cpu[cluster.pids.length];
-  const { note, loggedLagMs } = await cluster.after(run, wall0 + (lastReply - t0));
+  const { note, loggedLagMs } = await cluster.after(run, wall0, wall0 + (lastReply - t0));
   return {
     side: cluster.side,
     run,
@@ -1194,6 +1213,9 @@ async function measure(
     toConvergedPerS: updates / ((converged - t0) / 1000),
     lagMs: converged - lastReply,
     cpuUsPerUpdate: (servers * 1e6) / updates,
+    cpuUsPerUpdateByServer: Object.fromEntries(
+      cluster.names.map((name, k) => [name, ((afterCpu.cpu[k] - before.cpu[k]) * 1e6) / updates]),
+    ),
     clientCpuUsPerUpdate: (client * 1e6) / updates,
     load: afterCpu.load,
     loggedLagMs: loggedLagMs ?? null,
@@ -1220,7 +1242,9 @@ const fmtSpread = (s: Spread, digits: number) =>
 function runLine(r: RunResult): string {
   return `run ${r.run} ${r.side.padEnd(5)} ${num(r.toLastReplyPerS, 0)}/s to last reply, ` +
     `${num(r.toConvergedPerS, 0)}/s to all holding all (+${num(r.lagMs, 1)} ms), ` +
-    `CPU ${num(r.cpuUsPerUpdate, 1)} µs/update (generator ${num(r.clientCpuUsPerUpdate, 1)}), ` +
+    `CPU ${num(r.cpuUsPerUpdate, 1)} µs/update (` +
+    Object.entries(r.cpuUsPerUpdateByServer).map(([n, us]) => `${n} ${num(us, 1)}`).join(", ") +
+    `; generator ${num(r.clientCpuUsPerUpdate, 1)}), ` +
     `load ${r.load.toFixed(2)}${r.note === "" ? "" : `; ${r.note}`}`;
 }
 
@@ -1254,6 +1278,18 @@ function summarise(results: RunResult[]): Record<string, Record<string, Spread>>
     out["herd/redis"] = table;
   }
   return out;
+}
+
+/** Median and min - max of each server's CPU per update over one side's runs. */
+function byServer(results: RunResult[], side: Side): Record<string, Spread> {
+  const rs = results.filter((r) => r.side === side);
+  if (rs.length === 0) return {};
+  return Object.fromEntries(
+    Object.keys(rs[0].cpuUsPerUpdateByServer).map((n) => [
+      n,
+      spread(rs.map((r) => r.cpuUsPerUpdateByServer[n])),
+    ]),
+  );
 }
 
 async function main(): Promise<void> {
@@ -1330,9 +1366,9 @@ async function main(): Promise<void> {
   const loadAfter = await loadAverage();
   const summary = summarise(results);
   if (opts.json) {
-    console.log(
-      JSON.stringify({ meta: { ...meta, loadAverageAfter: loadAfter }, results, summary }),
-    );
+    const cpuByServer = Object.fromEntries(sides.map((side) => [side, byServer(results, side)]));
+    const all = { meta: { ...meta, loadAverageAfter: loadAfter }, results, summary, cpuByServer };
+    console.log(JSON.stringify(all));
     return;
   }
   const columns = Object.keys(summary);
@@ -1344,6 +1380,11 @@ async function main(): Promise<void> {
       return (sp === undefined ? "-" : fmtSpread(sp, c === "herd/redis" ? 2 : f.digits)).padEnd(30);
     });
     if (cells.some((c) => c.trim() !== "-")) log([f.label.padEnd(38), ...cells].join(""));
+  }
+  for (const side of sides) {
+    const by = byServer(results, side);
+    const text = Object.entries(by).map(([n, sp]) => `${n} ${fmtSpread(sp, 1)}`).join(", ");
+    log(`${side} CPU per update by server, µs: ${text}`);
   }
   log(`load average after: ${loadAfter}`);
 }
