@@ -40,9 +40,13 @@
  * with `AT `. Converged: every member answers `WHATSAT <id> 10 1` with an `AT`
  * line for the last client of every connection. A member stores and relays
  * the updates of one connection in the order Hill sent them (each link is one
- * FIFO TCP stream), so holding the last one means holding them all;
- * `--verify` also counts, after each herd run, the `record.stored` events of
- * the run in the four other members' logs (slow: greps hundreds of MB).
+ * FIFO TCP stream), so holding the last one means holding them all, unless a
+ * link's queue overflowed and dropped flood lines (`peer.queue.overflow`;
+ * anti-entropy brings them later). `--verify` checks that after each herd run,
+ * outside the timed part, from the four other members' logs (slow: greps
+ * hundreds of MB): the run's `record.stored` events must reach `--updates` on
+ * each; it prints when the last was stored (log time, ms, after the last
+ * reply) and the `peer.queue.overflow` events logged during the run.
  *
  * **Per run**, for each side: updates/s from the first write to the last
  * reply; updates/s from the first write to converged; the time from the last
@@ -52,9 +56,10 @@
  * AOF rewrite) CPU of the five server processes, from /proc/<pid>/stat,
  * from just before the first write to `--settle-ms` after converged (deferred
  * work such as herd's 200 ms log flush and Redis's background fsync lands in
- * the window), divided by the updates; the same for this script's process
- * (the load generator and pollers: the share of the two cores the servers
- * did not get); the 1-minute load average at the end of the run. Runs
+ * the window), divided by the updates, in all and per server; the same for
+ * this script's process (the load generator and pollers: the share of the two
+ * cores the servers did not get); the 1-minute load average at the end of
+ * the run. Runs
  * alternate Redis, herd, herd, Redis, ... so that both sides see the same
  * drift of a shared machine; both stay up for the whole session (the idle one
  * costs almost nothing), so later runs find larger stores. Before the
