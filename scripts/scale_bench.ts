@@ -20,8 +20,9 @@
  *   event naming its `client`, or its `clients` for a batch; the origin when it answers), p50,
  *   p99 and max;
  * - CPU per update: the process's user + system CPU from the first update until every update
- *   is everywhere (or the settle deadline), over the updates, µs; and the event loop's lag (how
- *   late a 20 ms timer fires), p99;
+ *   is everywhere (or the settle deadline) and the last copies have been read, over the
+ *   updates, µs; the same CPU over the wall time (cores busy); the rate the updates really went
+ *   out at; and the event loop's lag (how late a 20 ms timer fires), p99;
  * - with `--failure` (on by default), the same again while the most connected member is stopped
  *   a third of the way through: updates lost (missing at a remaining member when the run ends;
  *   anti-entropy, every `--failure-sync-ms`, is what repairs them) and convergence to the
@@ -97,6 +98,8 @@ export interface RunResult {
   pruneLines: number;
   /** Records anti-entropy answered with, in all (their AT lines are in atPerUpdate too). */
   antiEntropyRecords: number;
+  /** The same per update. */
+  antiEntropyPerUpdate: number;
   /** Flooding's count: every member sends each update on every link but the sender's. */
   floodLines: number;
   /** Convergence, ms: IAMAT sent to the last (remaining) member storing it. */
@@ -107,6 +110,10 @@ export interface RunResult {
   lost: number;
   /** Process CPU (user + system) per update, µs. */
   cpuUsPerUpdate: number;
+  /** Process CPU over wall time: 1 is one core busy the whole run. */
+  cpuCores: number;
+  /** Updates sent per second (below `--rate` when the event loop cannot keep up). */
+  sentPerSecond: number;
   /** Event loop lag, ms: p99 and max of how late a 20 ms timer fired. */
   loopLagMs: { p99: number; max: number };
   /** From the first update to the end of the settle wait, s. */
@@ -353,8 +360,21 @@ export async function runOnce(
     if (firstPending < u) return false;
     return true;
   };
+  const sendSeconds = (performance.now() - t0) / 1000;
   const settleMs = failure ? Math.max(opts.settleMs, 3 * opts.failureSyncMs) : opts.settleMs;
   await until(allArrived, performance.now() + settleMs);
+  // The copies still on their way (a busy herd has stored everything before it has read every
+  // duplicate): counted once no link has lines queued and no line has arrived for a while.
+  let seen = -1, quietSince = performance.now();
+  await until(() => {
+    const now = performance.now();
+    const count = tally.lines + tally.prune;
+    if (count !== seen) [seen, quietSince] = [count, now];
+    const queued = members.some((m) =>
+      m.running && [...m.links.values()].some((l) => l.state === "welcomed" && l.queued > 0)
+    );
+    return !queued && now - quietSince >= QUIET_MS;
+  }, performance.now() + MAX_QUIET_WAIT_MS);
   const seconds = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
   clearInterval(lagTimer);
@@ -396,6 +416,7 @@ export async function runOnce(
     graftPerUpdate: round(tally.graft / u, 3),
     pruneLines: tally.prune,
     antiEntropyRecords: tally.antiEntropyRecords,
+    antiEntropyPerUpdate: round(tally.antiEntropyRecords / u, 2),
     floodLines: degreeSum - (n - 1),
     convergenceMs: {
       p50: round(percentile(convergence, 50), 2),
@@ -405,10 +426,18 @@ export async function runOnce(
     unconverged,
     lost,
     cpuUsPerUpdate: round((cpu.user + cpu.system) / u, 1),
+    cpuCores: round((cpu.user + cpu.system) / 1e6 / seconds, 2),
+    sentPerSecond: round(u / sendSeconds, 1),
     loopLagMs: { p99: round(percentile(lags, 99), 2), max: round(lags[lags.length - 1] ?? 0, 2) },
     seconds: round(seconds, 3),
   };
 }
+
+/** No peer line for this long, ms, and no link with lines queued: the herd is quiet. */
+const QUIET_MS = 300;
+
+/** Longest wait for the herd to go quiet after every update arrived, ms. */
+const MAX_QUIET_WAIT_MS = 10_000;
 
 /** Period of the event loop's lag probe, ms. */
 const LAG_TICK_MS = 20;
@@ -445,10 +474,13 @@ export function formatTable(cells: RunResult[][]): string {
     "IHAVE/upd",
     "GRAFT/upd",
     "flood 2E-(N-1)",
+    "AE/upd",
+    "sent/s",
     "conv p50 ms",
     "conv p99 ms",
     "conv max ms",
     "CPU µs/upd",
+    "CPU cores",
     "lag p99 ms",
     "lost",
   ];
@@ -468,10 +500,13 @@ export function formatTable(cells: RunResult[][]): string {
       cell(runs.map((x) => x.ihavePerUpdate), 1),
       cell(runs.map((x) => x.graftPerUpdate), 2),
       String(r.floodLines),
+      cell(runs.map((x) => x.antiEntropyPerUpdate), 2),
+      cell(runs.map((x) => x.sentPerSecond), 0),
       cell(runs.map((x) => x.convergenceMs.p50), 1),
       cell(runs.map((x) => x.convergenceMs.p99), 1),
       cell(runs.map((x) => x.convergenceMs.max), 1),
       cell(runs.map((x) => x.cpuUsPerUpdate), 0),
+      cell(runs.map((x) => x.cpuCores), 2),
       cell(runs.map((x) => x.loopLagMs.p99), 1),
       cell(runs.map((x) => x.lost), 0),
     ];
