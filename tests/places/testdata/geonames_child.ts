@@ -1,10 +1,10 @@
 // One GeoNames question in a process of its own, for tests about what only a whole process
-// shows: what Deno prints on stderr (a worker's uncaught error, npm downloads) and what it fetches
-// from the npm registry. Run by tests/places/geonames_process_test.ts.
+// shows: what Deno prints on stderr (npm downloads, say) and what it fetches from the npm registry.
+// Run by tests/places/geonames_process_test.ts.
 //
-// Usage: deno run --allow-read --allow-env geonames_child.ts [worker]
+// Usage: deno run --allow-read --allow-env geonames_child.ts [table]
 //   no argument: the provider `herd serve` builds (createProvider, the shared GeoNames load);
-//   worker: a worker module path relative to this file, loaded instead of geonames_worker.ts.
+//   table: a table file path relative to this file, read instead of src/places/geonames.bin.
 // Prints one JSON line {status, name, error_message} once the load has settled, then waits until
 // its stdin closes (so a test decides how long the process lives), and exits 0.
 
@@ -12,10 +12,10 @@ import { createProvider } from "../../../src/places/create_provider.ts";
 import { createGeonamesProvider } from "../../../src/places/geonames.ts";
 import type { PlacesProvider } from "../../../src/places/types.ts";
 
-const worker = Deno.args[0];
-const places: PlacesProvider = worker === undefined
+const table = Deno.args[0];
+const places: PlacesProvider = table === undefined
   ? createProvider({ provider: "geonames" })
-  : createGeonamesProvider({ workerUrl: new URL(worker, import.meta.url) });
+  : createGeonamesProvider({ dataUrl: new URL(table, import.meta.url) });
 places.warm?.();
 const answer = await places.nearby({
   latitude: 34.06893,
