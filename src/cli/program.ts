@@ -20,8 +20,8 @@ import { simulate, type SimulateOptions } from "./simulate.ts";
 import { topology, type TopologyFlags } from "./topology.ts";
 import { TOKEN_ENV, watch, type WatchOptions } from "./watch.ts";
 import { DEFAULT_BASE_PORT, DEFAULT_DEGREE, MAX_MEMBERS, TOPOLOGY_SHAPES } from "../topology.ts";
-// Actions names it, and doc lint wants the types of a public API public.
-export type { WatchOptions };
+// Actions names them, and doc lint wants the types of a public API public.
+export type { TopologyFlags, WatchOptions };
 import { versionText } from "../version.ts";
 
 /**
