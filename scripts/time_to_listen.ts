@@ -6,8 +6,10 @@
  *
  * 1. a busy one, asked as soon as it accepts a connection (one IAMAT, then one WHATSAT for
  *    UCLA, 10 km, 5 places): times from spawn to the first accepted connection and to the IAMAT
- *    reply, from its `member.listening` log event to the end of the WHATSAT reply (the log's
- *    `@timestamp` and this process's clock, ms), and its resident memory (VmRSS) 3 s later;
+ *    reply, from its `member.listening` log event to the IAMAT reply and to the end of the
+ *    WHATSAT reply (the log's `@timestamp` and this process's clock, ms; the IAMAT figure is
+ *    the part of the WHATSAT one that is not places: a new connection and the first line on a
+ *    cold runtime), and its resident memory (VmRSS) 3 s later;
  * 2. an idle one, never asked anything (one connection opened and closed to see it listen): its
  *    VmRSS 3 s after it listens.
  *
@@ -35,8 +37,10 @@ function freePort(): number {
   return port;
 }
 
-/** Resident set size of a process, MiB, from /proc/<pid>/status (read with cat: reading /proc
- * directly needs --allow-all). */
+/**
+ * Resident set size of a process, MiB, from /proc/<pid>/status (read with cat: reading /proc
+ * directly needs --allow-all).
+ */
 async function rssMiB(pid: number): Promise<number> {
   const { stdout } = await new Deno.Command("cat", { args: [`/proc/${pid}/status`] }).output();
   const status = new TextDecoder().decode(stdout);
@@ -132,6 +136,7 @@ async function listeningAt(member: Member): Promise<number> {
 interface BusyRun {
   listenMs: number;
   iamatMs: number;
+  iamatAfterListeningMs: number;
   whatsatAfterListeningMs: number;
   rssAfterAnswerMiB: number;
 }
@@ -144,6 +149,7 @@ async function busyRun(): Promise<BusyRun> {
     await conn.write(new TextEncoder().encode(IAMAT + WHATSAT));
     const first = await readUntil(conn, (text) => text.includes("\n"));
     const iamatMs = performance.now() - member.spawnedAt;
+    const iamatRepliedAt = Date.now();
     // The WHATSAT reply (an AT line, then JSON) ends at the first blank line.
     const all = await readUntil(conn, (text) => text.indexOf("\n\n") > first.indexOf("\n"));
     const repliedAt = Date.now();
@@ -151,8 +157,14 @@ async function busyRun(): Promise<BusyRun> {
     if (!all.includes('"status": "OK"')) throw new Error(`unexpected WHATSAT reply: ${all}`);
     await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
     const rssAfterAnswerMiB = await rssMiB(member.child.pid);
-    const whatsatAfterListeningMs = repliedAt - await listeningAt(member);
-    return { listenMs, iamatMs, whatsatAfterListeningMs, rssAfterAnswerMiB };
+    const listening = await listeningAt(member);
+    return {
+      listenMs,
+      iamatMs,
+      iamatAfterListeningMs: iamatRepliedAt - listening,
+      whatsatAfterListeningMs: repliedAt - listening,
+      rssAfterAnswerMiB,
+    };
   } finally {
     await stopMember(member);
   }
@@ -183,6 +195,9 @@ for (let i = 0; i < runs; i++) {
 }
 console.log(`spawn -> listening:                 ${fmt(busy.map((r) => r.listenMs), "ms")}`);
 console.log(`spawn -> first IAMAT reply:         ${fmt(busy.map((r) => r.iamatMs), "ms")}`);
+console.log(
+  `member.listening -> IAMAT reply:    ${fmt(busy.map((r) => r.iamatAfterListeningMs), "ms")}`,
+);
 console.log(
   `member.listening -> WHATSAT reply:  ${fmt(busy.map((r) => r.whatsatAfterListeningMs), "ms")}`,
 );
