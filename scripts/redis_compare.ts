@@ -666,6 +666,8 @@ interface Cluster {
   prepare(run: number, plan: { first: number; count: number }[]): Promise<void>;
   /** One poll of every replica or member not yet done; true when it holds everything. */
   pollers(): (() => Promise<boolean>)[];
+  /** Names of the servers polled, in the order of `pollers()`. */
+  polled: string[];
   /**
    * After convergence, outside the timed part: a sanity check, and for the herd with
    * `--verify` the count of the run's records on every member from the logs, and how long after
@@ -846,6 +848,7 @@ async function startRedis(opts: Options, dir: string): Promise<Cluster> {
       base = z;
       expected = z + plan.reduce((a, p) => a + p.count, 0);
     },
+    polled: names.slice(1),
     pollers: () =>
       polls.slice(1).map((p) => async () => (await p.command("ZCARD", "herd")) === expected),
     async after() {
@@ -1030,6 +1033,7 @@ async function startHerd(opts: Options, dir: string): Promise<Cluster> {
       pending = polls.map(() => new Set(last));
       return Promise.resolve();
     },
+    polled: names,
     pollers: () =>
       polls.map((p, m) => async () => {
         const ids = [...pending[m]];
@@ -1053,10 +1057,12 @@ async function startHerd(opts: Options, dir: string): Promise<Cluster> {
       const counts = stats.map((s) => s.count);
       const text = `stored on ${others.join(", ")}: ${counts.join(", ")} of ${want}`;
       if (!counts.every((c) => c >= want)) throw new Error(`verify: ${text}`);
-      const loggedLagMs = Math.round(Math.max(...stats.map((s) => s.lastMs)) - lastReplyWallMs);
+      const lags = stats.map((s) => Math.round(s.lastMs - lastReplyWallMs));
+      const loggedLagMs = Math.max(...lags);
       const dropped = await overflowsSince(logDir, names, startWallMs);
       return {
-        note: `${text}, the last ${loggedLagMs} ms after the last reply (logs); ` +
+        note: `${text}, the last ${loggedLagMs} ms after the last reply (logs: ` +
+          others.map((n, k) => `${n} ${lags[k]}`).join(", ") + "); " +
           `peer.queue.overflow events during the run: ${dropped}`,
         loggedLagMs,
       };
@@ -1083,6 +1089,8 @@ interface RunResult {
   toConvergedPerS: number;
   /** From the last reply to converged, ms. */
   lagMs: number;
+  /** From the last reply to each polled replica or member holding everything, ms. */
+  lagMsByServer: Record<string, number>;
   /** CPU of the five servers per update, µs. */
   cpuUsPerUpdate: number;
   /** The same for each server by name (`primary`, `replica1`..; `Campbell`..). */
@@ -1217,6 +1225,7 @@ async function measure(
     toLastReplyPerS: updates / ((lastReply - t0) / 1000),
     toConvergedPerS: updates / ((converged - t0) / 1000),
     lagMs: converged - lastReply,
+    lagMsByServer: Object.fromEntries(cluster.polled.map((n, k) => [n, doneAt[k] - lastReply])),
     cpuUsPerUpdate: (servers * 1e6) / updates,
     cpuUsPerUpdateByServer: Object.fromEntries(
       cluster.names.map((name, k) => [name, ((afterCpu.cpu[k] - before.cpu[k]) * 1e6) / updates]),
@@ -1246,7 +1255,8 @@ const fmtSpread = (s: Spread, digits: number) =>
 
 function runLine(r: RunResult): string {
   return `run ${r.run} ${r.side.padEnd(5)} ${num(r.toLastReplyPerS, 0)}/s to last reply, ` +
-    `${num(r.toConvergedPerS, 0)}/s to all holding all (+${num(r.lagMs, 1)} ms), ` +
+    `${num(r.toConvergedPerS, 0)}/s to all holding all (+${num(r.lagMs, 1)} ms: ` +
+    Object.entries(r.lagMsByServer).map(([n, ms]) => `${n} ${num(ms, 0)}`).join(", ") + "), " +
     `CPU ${num(r.cpuUsPerUpdate, 1)} µs/update (` +
     Object.entries(r.cpuUsPerUpdateByServer).map(([n, us]) => `${n} ${num(us, 1)}`).join(", ") +
     `; generator ${num(r.clientCpuUsPerUpdate, 1)}), ` +
