@@ -24,14 +24,20 @@
  *   updates, µs; the same CPU over the wall time (cores busy); the rate the updates really went
  *   out at; and the event loop's lag (how late a 20 ms timer fires), p99;
  * - with `--failure` (on by default), the same again while the most connected member is stopped
- *   a third of the way through: updates lost (missing at a remaining member when the run ends;
- *   anti-entropy, every `--failure-sync-ms`, is what repairs them) and convergence to the
+ *   a third of the way through (`stop(0)`, no drain: a crash as far as its neighbours can tell):
+ *   updates lost (missing at a remaining member when the run ends; anti-entropy, every
+ *   `--failure-sync-ms`, is what repairs them), apart from those only the stopped member ever
+ *   held (it answered them, then died with them in its link queues), and convergence to the
  *   remaining members.
  *
  * Usage:
- *   deno run --allow-net=127.0.0.1 scripts/scale_bench.ts [--sizes 5,20,50,100] [--rate 100]
+ *   deno run --allow-net=127.0.0.1 --allow-sys=loadavg scripts/scale_bench.ts
+ *     [--sizes 5,20,50,100] [--rate 100]
  *     [--updates 1000] [--seed 1] [--degree 4] [--dissemination flood,tree] [--repeat 1]
  *     [--no-failure] [--failure-sync-ms 5000] [--settle-ms 10000] [--json]
+ *
+ * `load` is the machine's 1-minute load average as each run starts (with `--allow-sys=loadavg`):
+ * the process competes with whatever else runs, and convergence times show it first.
  *
  * Bounded: every run stops sending after `--updates`, waits at most `--settle-ms` (failure runs:
  * the larger of it and three anti-entropy periods) for the updates to arrive, then stops its
@@ -106,8 +112,17 @@ export interface RunResult {
   convergenceMs: { p50: number; p99: number; max: number };
   /** Updates the events never showed everywhere by the end (not in a store: see `lost`). */
   unconverged: number;
-  /** Updates missing at some (remaining) member's store at the end. */
+  /**
+   * Updates sent to a member that kept running and missing at some remaining member's store at
+   * the end: lost by the herd.
+   */
   lost: number;
+  /**
+   * Updates the stopped member answered but had not yet written to any neighbour when it
+   * stopped (its link queues are dropped with it): lost with that member, as with any member
+   * that acknowledges before its neighbours hold the update.
+   */
+  lostWithStopped: number;
   /** Process CPU (user + system) per update, µs. */
   cpuUsPerUpdate: number;
   /** Process CPU over wall time: 1 is one core busy the whole run. */
@@ -118,6 +133,19 @@ export interface RunResult {
   loopLagMs: { p99: number; max: number };
   /** From the first update to the end of the settle wait, s. */
   seconds: number;
+  /** The machine's 1-minute load average when the run started (`null` without --allow-sys). */
+  loadAverage: number | null;
+}
+
+/** The 1-minute load average, or `null` if it cannot be read. */
+function loadAverage(): number | null {
+  // Asked first: without the permission, a terminal would prompt for it in the middle of a run.
+  if (Deno.permissions.querySync({ name: "sys", kind: "loadavg" }).state !== "granted") return null;
+  try {
+    return Deno.loadavg()[0];
+  } catch {
+    return null;
+  }
 }
 
 const LOCATION = "+34.068930-118.445127";
@@ -324,11 +352,14 @@ export async function runOnce(
     expected = now + LAG_TICK_MS;
   }, LAG_TICK_MS);
 
+  const load = loadAverage();
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   const intervalMs = 1000 / opts.rate;
   const failAt = failure ? Math.floor(u / 3) : -1;
   const replies: Promise<unknown>[] = [];
+  /** Member each update was sent to. */
+  const origins = new Int32Array(u);
   let stopping: Promise<void> | null = null;
   for (let i = 0; i < u; i++) {
     const due = t0 + i * intervalMs;
@@ -337,6 +368,7 @@ export async function runOnce(
     if (i === failAt) stopping = members[victim].stop(0);
     let target = Math.floor(random() * n);
     while (!members[target].running) target = Math.floor(random() * n);
+    origins[i] = target;
     const client = `${prefix}-${i}`;
     const time = formatPosixTime(wallClockNs(), 6);
     tally.sentMs[i] = performance.now();
@@ -390,10 +422,13 @@ export async function runOnce(
     for (const m of counted) last = Math.max(last, tally.storedMs[i * n + m]);
     convergence.push(last - tally.sentMs[i]);
   }
-  let lost = 0;
+  let lost = 0, lostWithStopped = 0;
   for (let i = 0; i < u; i++) {
     const client = `${prefix}-${i}`;
-    if (counted.some((m) => members[m].store.get(client) === undefined)) lost++;
+    if (counted.some((m) => members[m].store.get(client) === undefined)) {
+      if (origins[i] === victim) lostWithStopped++;
+      else lost++;
+    }
   }
   await Promise.all(members.map((m) => m.stop(0)));
 
@@ -425,11 +460,13 @@ export async function runOnce(
     },
     unconverged,
     lost,
+    lostWithStopped,
     cpuUsPerUpdate: round((cpu.user + cpu.system) / u, 1),
     cpuCores: round((cpu.user + cpu.system) / 1e6 / seconds, 2),
     sentPerSecond: round(u / sendSeconds, 1),
     loopLagMs: { p99: round(percentile(lags, 99), 2), max: round(lags[lags.length - 1] ?? 0, 2) },
     seconds: round(seconds, 3),
+    loadAverage: load === null ? null : round(load, 2),
   };
 }
 
@@ -483,6 +520,8 @@ export function formatTable(cells: RunResult[][]): string {
     "CPU cores",
     "lag p99 ms",
     "lost",
+    "lost w/ stopped",
+    "load",
   ];
   const rows = cells.map((runs) => {
     const r = runs[0];
@@ -509,6 +548,8 @@ export function formatTable(cells: RunResult[][]): string {
       cell(runs.map((x) => x.cpuCores), 2),
       cell(runs.map((x) => x.loopLagMs.p99), 1),
       cell(runs.map((x) => x.lost), 0),
+      cell(runs.map((x) => x.lostWithStopped), 0),
+      cell(runs.map((x) => x.loadAverage ?? NaN), 1),
     ];
   });
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
@@ -571,7 +612,8 @@ export async function main(args: readonly string[]): Promise<void> {
           console.error(
             `scale_bench: run ${run + 1}/${opts.repeat} N=${size} ${d} ${r.scenario}: ` +
               `${r.messagesPerUpdate} msgs/upd, p99 ${r.convergenceMs.p99} ms, ` +
-              `${r.cpuUsPerUpdate} µs CPU/upd, lost ${r.lost}`,
+              `${r.cpuUsPerUpdate} µs CPU/upd, lost ${r.lost} (+${r.lostWithStopped} with the ` +
+              "stopped member)",
           );
         }
       }

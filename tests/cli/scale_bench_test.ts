@@ -70,7 +70,8 @@ Deno.test("scale_bench runOnce(): with the most connected member stopped, the ot
   assert.equal(r.scenario, "failure");
   assert.ok(r.stopped !== null && r.remainingConnected);
   assert.equal(r.lost, 0);
-  assert.equal(r.unconverged, 0);
+  assert.ok(r.lostWithStopped <= 10, "at most what the stopped member alone was sent");
+  assert.ok(r.unconverged <= r.lostWithStopped, `${r.unconverged} never arrived everywhere`);
 });
 
 Deno.test("parseScaleArgs() reads the flags and refuses nonsense", () => {
