@@ -48,6 +48,10 @@ export const EVENTS = {
   "sync.digest": "A DIGEST was answered (`peer`, `prefix`, `differing`; root info, deeper debug).",
   "sync.want": "A WANT was answered with records (`peer`, `prefix`, `records`; debug).",
   "sync.have": "A HAVE was answered with records (`peer`, `prefix`, `records`; debug).",
+  "tree.prune":
+    "A broadcast-tree link became lazy: a duplicate made us send PRUNE, or the neighbour sent one (`peer`, `direction`, `client`; debug).",
+  "tree.graft":
+    "A GRAFT asked for announced records we missed, or a neighbour's was answered (`peer`, `direction`, `clients`, `sent`; debug).",
   "places.error":
     "The places service failed; the reply keeps its shape (`provider`, `status`, `reason`).",
   "places.upstream": "One HTTP attempt to Google (`status`, `ms`; debug, key redacted).",

@@ -3,9 +3,11 @@
  * it came from a client's IAMAT, a neighbour's flood or an anti-entropy
  * answer. In this order: store it if newer (last-writer-wins, store.ts),
  * persist it (persistence.ts, when the member has a data directory),
- * disseminate it to every neighbour link but the sender's (flood.ts), log it,
- * then tell the observers (the HTTP face's streams and geo index).
- * An older or equal record stops at the first step.
+ * disseminate it (flood.ts: to every neighbour link but the sender's; or
+ * broadcast_tree.ts: along the epidemic broadcast tree), log it, then tell
+ * the observers (the HTTP face's streams and geo index). An older or equal
+ * record stops at the first step; on a tree, an exact copy pushed by the tree
+ * may prune the link it came on.
  *
  * Disseminating only hands the AT line to each link's queue; the session
  * then calls {@linkcode FloodTarget.flush} on every link before it writes
@@ -16,6 +18,7 @@
 
 import type { EventLog } from "../log.ts";
 import { type ClientRecord, type WireText, wireToDisplay } from "../protocol/mod.ts";
+import type { BroadcastTree } from "./broadcast_tree.ts";
 import { flood, type FloodTarget } from "./flood.ts";
 import { reason } from "./socket.ts";
 import type { RecordStore } from "./store.ts";
@@ -31,6 +34,8 @@ export interface RecordSink {
   readonly persist: ((clientId: WireText, atLine: WireText) => void) | null;
   /** Outgoing neighbour links by name. */
   readonly links: ReadonlyMap<string, FloodTarget>;
+  /** The member's broadcast tree when `[herd] dissemination = "tree"`; `null` floods. */
+  readonly tree?: BroadcastTree | null;
   /** Event sink. */
   readonly log: EventLog;
   /** Told of every stored record, last; an observer that throws is logged and skipped. */
@@ -60,6 +65,7 @@ export type RecordObserver = (stored: StoredRecord) => void;
  * @param record The record.
  * @param atLine Its AT line (`formatAt(record)`), no terminator.
  * @param from The neighbour it came from (not sent back there), or `null` for a client's IAMAT.
+ * @param marked True if it came as an eager push along a broadcast tree (`AT ... tree`).
  * @returns True if it was newer (stored and disseminated), false if older or equal.
  */
 export function acceptRecord(
@@ -67,9 +73,14 @@ export function acceptRecord(
   record: ClientRecord,
   atLine: WireText,
   from: string | null,
+  marked = false,
 ): boolean {
   const previous = sink.observers.size === 0 ? undefined : sink.store.line(record.clientId);
-  if (!sink.store.apply(record, atLine)) return false;
+  const tree = sink.tree ?? null;
+  if (!sink.store.apply(record, atLine)) {
+    if (tree !== null && from !== null) tree.notNewer(record, atLine, from, marked);
+    return false;
+  }
   if (sink.persist !== null) {
     try {
       sink.persist(record.clientId, atLine);
@@ -77,7 +88,9 @@ export function acceptRecord(
       sink.log.emit("error", "error", { reason: `cannot persist record: ${reason(e)}` });
     }
   }
-  const n = flood(atLine, sink.links, from ?? undefined);
+  const n = tree === null
+    ? flood(atLine, sink.links, from ?? undefined)
+    : tree.relay(record, atLine, from, marked);
   if (from !== null) {
     sink.log.emit("debug", "record.stored", {
       peer: from,

@@ -31,7 +31,9 @@ import {
   type Message,
   PARSE_PROBLEMS,
   parseMessage,
+  type PruneMessage,
   skewNanos,
+  type TreeIdsMessage,
   unicodeToWire,
   type WantMessage,
   type WhatsatMessage,
@@ -54,7 +56,15 @@ export interface MemberView {
   readonly auth: PeerAuth;
   /** True if `name` is a neighbour allowed to open a peer link to us. */
   isNeighbour(name: string): boolean;
+  /**
+   * The `key=value` fields this member adds to its hellos and welcomes after the
+   * authentication ones: `dissemination=tree` when it disseminates by tree.
+   */
+  readonly helloParams: ReadonlyArray<[string, string]>;
 }
+
+/** The hello field by which a member announces epidemic broadcast trees. */
+export const TREE_HELLO_PARAM: readonly [string, string] = ["dissemination", "tree"];
 
 /**
  * Which side of a connection we are: `listener` for a connection accepted
@@ -124,12 +134,20 @@ export interface Reply {
 
 /** Something the session must do because of a line. */
 export type Effect =
-  /** Accept a record: store if newer, persist, disseminate, log (accept.ts). */
-  | { kind: "accept"; record: ClientRecord; line: WireText; from: string | null }
+  /**
+   * Accept a record: store if newer, persist, disseminate, log (accept.ts). `tree` is true
+   * for an eager push along a broadcast tree (an AT line with the `tree` mark).
+   */
+  | { kind: "accept"; record: ClientRecord; line: WireText; from: string | null; tree: boolean }
   /** Listener: the hello of neighbour `name` was accepted; our own link to it may redial now. */
   | { kind: "peer"; name: string }
-  /** Dialler: the neighbour's welcome was verified; the link may carry records. */
-  | { kind: "welcomed" }
+  /**
+   * Dialler: the neighbour's welcome was verified; the link may carry records. `tree`: the
+   * welcome announced epidemic broadcast trees.
+   */
+  | { kind: "welcomed"; tree: boolean }
+  /** A neighbour's broadcast-tree line: an announcement, a graft or a prune (tree.ts). */
+  | { kind: "tree"; from: string; message: TreeIdsMessage | PruneMessage }
   /** Dialler: end the session; `refused` when the neighbour refused our hello. */
   | { kind: "end"; reason: string; refused: boolean }
   /** Anti-entropy sent this much in the reply (counters). */
@@ -205,6 +223,7 @@ export function dispatch(
         record: msg.record,
         line: formatAt(msg.record),
         from: session.peer,
+        tree: msg.tree,
       });
     case "HERD":
       return hello(msg, line, session, member);
@@ -214,6 +233,11 @@ export function dispatch(
     case "HAVE":
       if (session.peer === null) return only(invalidReply(line, "peer message from a client"));
       return antiEntropy(msg, session.peer, member, session.role);
+    case "IHAVE":
+    case "GRAFT":
+    case "PRUNE":
+      if (session.peer === null) return only(invalidReply(line, "peer message from a client"));
+      return only(null, { kind: "tree", from: session.peer, message: msg });
     case "invalid":
       if (session.peer !== null) {
         return only(null, peerInvalid(session, msg.reason, line));
@@ -279,6 +303,7 @@ function iamat(msg: IamatMessage, member: MemberView, receivedNs: bigint): Outco
     record,
     line,
     from: null,
+    tree: false,
   });
 }
 
@@ -347,7 +372,7 @@ async function hello(
   }
   const auth = await member.auth.sign("welcome", member.name, msg.name);
   return only(
-    wireReply(formatHello(member.name, auth) + "\n"),
+    wireReply(formatHello(member.name, [...auth, ...member.helloParams]) + "\n"),
     { kind: "peer", name: msg.name },
     event("info", "peer.link.accepted", fields),
   );
@@ -389,12 +414,17 @@ function fromNeighbourWeDialled(
           record: msg.record,
           line: formatAt(msg.record),
           from: peer,
+          tree: msg.tree,
         });
       case "DIGEST":
       case "WANT":
       case "ASK":
       case "HAVE":
         return antiEntropy(msg, peer, member, session.role);
+      case "IHAVE":
+      case "GRAFT":
+      case "PRUNE":
+        return only(null, { kind: "tree", from: peer, message: msg });
     }
   }
   const text = wireToDisplay(line);
@@ -431,7 +461,7 @@ async function welcome(
   }
   return only(
     null,
-    { kind: "welcomed" },
+    { kind: "welcomed", tree: msg.params.get(TREE_HELLO_PARAM[0]) === TREE_HELLO_PARAM[1] },
     event("debug", "peer.link.welcome", { peer, remote: session.remote }),
   );
 }

@@ -22,7 +22,8 @@ import {
   type TimerId,
   wallClockNs,
 } from "./clock.ts";
-import type { MemberView } from "./dispatch.ts";
+import { BroadcastTree, spanningTree } from "./broadcast_tree.ts";
+import { type MemberView, TREE_HELLO_PARAM } from "./dispatch.ts";
 import { flushLinks } from "./flood.ts";
 import { PeerLink } from "./peer_link.ts";
 import { RecordFile } from "./persistence.ts";
@@ -142,6 +143,8 @@ export class Member {
   #sink: RecordSink;
   /** Line limit once a connection is a neighbour's ({@linkcode peerLineBytesOf}). */
   #peerLineBytes: number;
+  /** The epidemic broadcast tree, when `[herd] dissemination = "tree"`. */
+  #tree: BroadcastTree | null = null;
 
   /**
    * Creates a stopped member; call {@linkcode Member.start} to listen and dial.
@@ -163,21 +166,43 @@ export class Member {
     this.#auth = opts.auth ?? (secret === undefined ? hostAuth(opts.config) : secretAuth(secret));
     this.#timers = opts.timers ?? systemTimers;
     this.#peerLineBytes = peerLineBytesOf(opts.config);
+    const settings = opts.config.settings;
+    const store = this.store;
+    if (settings.dissemination === "tree") {
+      const start = spanningTree(opts.config.servers.map((s) => s.name), opts.config.links);
+      const name = this.name;
+      this.#tree = new BroadcastTree({
+        links: this.#links,
+        neighbours: this.#neighbours,
+        treeNeighbours: new Set(
+          [...this.#neighbours].filter((n) => start.has([name, n].sort().join(" "))),
+        ),
+        held: (clientId) => store.line(clientId),
+        timers: this.#timers,
+        lazyPushMs: settings.lazyPushMs,
+        graftTimeoutMs: settings.graftTimeoutMs,
+        maxLineBytes: this.#peerLineBytes,
+        log: this.#log,
+      });
+    }
     this.#view = {
       name: this.name,
       store: this.store,
       places: opts.places,
       auth: this.#auth,
       isNeighbour: (n: WireText) => this.#neighbours.has(n),
+      helloParams: this.#tree === null ? [] : [[...TREE_HELLO_PARAM]],
     };
     this.#sink = {
       store: this.store,
       // The record file is open between start() and stop() when data_dir is set.
       persist: (id, line) => this.#file?.save(id, line),
       links: this.#links,
+      tree: this.#tree,
       log: this.#log,
       observers: this.#observers,
     };
+    const tree = this.#tree;
     const links = this.#links;
     const sync = this.#sync;
     const sink = this.#sink;
@@ -186,7 +211,10 @@ export class Member {
       clock: opts.clock ?? wallClockNs,
       timers: this.#timers,
       log: this.#log,
-      accept: (record, line, from) => acceptRecord(sink, record, line, from),
+      accept: (record, line, from, marked) => acceptRecord(sink, record, line, from, marked),
+      tree: (from, message) => {
+        if (tree !== null) tree.receive(from, message);
+      },
       neighbourBack: (n) => links.get(n)?.redialNow(),
       flushLinks: () => flushLinks(links),
       synced(digests, bytes, records) {
@@ -221,6 +249,11 @@ export class Member {
    */
   submit(source: LineSource, line: WireText): Promise<LineResult> {
     return serveLine(this.#port, source, line);
+  }
+
+  /** The member's broadcast tree, or `null` when it floods (`[herd] dissemination`). */
+  get tree(): BroadcastTree | null {
+    return this.#tree;
   }
 
   /** Anti-entropy counters (what reconciliation has sent so far). */
@@ -305,7 +338,10 @@ export class Member {
         nextConnId: () => this.#nextConnId++,
         dial: this.#opts.dial,
         timers: this.#timers,
-        onWelcome: () => this.#reconcile(link, "link up"),
+        onWelcome: () => {
+          this.#tree?.linkUp(peer, link.tree);
+          this.#reconcile(link, "link up");
+        },
         onDrained: () => this.#reconcile(link, "queue overflowed"),
       });
       this.#links.set(peer, link);
@@ -402,6 +438,7 @@ export class Member {
     for (const conn of this.#conns.keys()) closeQuietly(conn);
     await Promise.all([...this.#links.values()].map((l) => l.stop()));
     this.#links.clear();
+    this.#tree?.stop();
     await this.#acceptTask;
     await Promise.all(this.#tasks);
     await this.#opts.places.settled?.();

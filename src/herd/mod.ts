@@ -1,7 +1,7 @@
 /**
  * The running member: sessions (one read loop per connection, either side),
- * the dispatcher, record acceptance, the store, peer links, flooding,
- * anti-entropy, persistence, and the transport and clock it is built on.
+ * the dispatcher, record acceptance, the store, peer links, flooding and
+ * epidemic broadcast trees, anti-entropy, persistence, and the transport and clock it is built on.
  *
  * @module
  */
@@ -10,6 +10,7 @@ export * from "./member.ts";
 export * from "./store.ts";
 export * from "./peer_link.ts";
 export * from "./flood.ts";
+export * from "./broadcast_tree.ts";
 export * from "./dispatch.ts";
 export * from "./accept.ts";
 export * from "./session.ts";

@@ -21,7 +21,7 @@
 import type { EventLog } from "../log.ts";
 import { formatHello, wireToBytes } from "../protocol/mod.ts";
 import { systemTimers, type TimerClock, type TimerId } from "./clock.ts";
-import type { FloodTarget } from "./flood.ts";
+import type { TreeTarget } from "./broadcast_tree.ts";
 import { runSession, type SessionEnd, type SessionPort } from "./session.ts";
 import { closeQuietly, reason, writeWithin } from "./socket.ts";
 import { type Conn, type Dial, type PeerAddress, tcpDial } from "./transport.ts";
@@ -127,7 +127,7 @@ export function redialDelayMs(
 let fallbackConnId = 0;
 
 /** A member's outgoing connection to one neighbour. */
-export class PeerLink implements FloodTarget {
+export class PeerLink implements TreeTarget {
   /** Name of the neighbour this link dials. */
   readonly peer: string;
   #opts: PeerLinkOptions;
@@ -136,6 +136,7 @@ export class PeerLink implements FloodTarget {
   #sinceMs = Date.now();
   #sent = 0;
   #droppedTotal = 0;
+  #tree = false;
   #stopped = false;
   #conn: Conn | null = null;
   #queue: string[] = [];
@@ -180,6 +181,11 @@ export class PeerLink implements FloodTarget {
   /** When the link entered its current state, POSIX ms (wall clock). */
   get sinceMs(): number {
     return this.#sinceMs;
+  }
+
+  /** True if the neighbour's latest welcome announced epidemic broadcast trees. */
+  get tree(): boolean {
+    return this.#tree;
   }
 
   /** Flood lines handed to {@linkcode PeerLink.send} so far (queued, written or dropped). */
@@ -412,8 +418,9 @@ export class PeerLink implements FloodTarget {
     let welcomeTimer: TimerId | undefined;
     let end: SessionEnd | null = null;
     try {
-      const { name, auth } = this.#opts.session.view;
-      const hello = formatHello(name, await auth.sign("hello", name, this.peer)) + "\n";
+      const { name, auth, helloParams } = this.#opts.session.view;
+      const signed = await auth.sign("hello", name, this.peer);
+      const hello = formatHello(name, [...signed, ...helloParams]) + "\n";
       await writeWithin(conn, wireToBytes(hello), this.#opts.writeTimeoutMs, this.#timers);
       this.#enter("hello sent");
       this.#opts.log.emit("debug", "peer.link.hello", { peer: this.peer, address });
@@ -434,7 +441,7 @@ export class PeerLink implements FloodTarget {
         peerLineBytes: this.#opts.maxLineBytes,
         writeTimeoutMs: this.#opts.writeTimeoutMs,
         output: (wire) => this.sendSync(wire),
-        onWelcomed: () => this.#welcomed(address),
+        onWelcomed: (tree) => this.#welcomed(address, tree),
       });
       if (!this.#stopped && !end.closedByMember) {
         this.#opts.log.emit("warning", "peer.link.dropped", {
@@ -464,13 +471,18 @@ export class PeerLink implements FloodTarget {
   }
 
   /** The neighbour's welcome was verified: the link carries records from now on. */
-  #welcomed(address: string): void {
+  #welcomed(address: string, tree: boolean): void {
+    this.#tree = tree;
     this.#enter("welcomed");
     this.#connections++;
     // The welcome starts a reconciliation, which covers every line dropped so far:
     // a second one for the same drops (onDrained) would only send it all twice.
     this.#lost = false;
-    this.#opts.log.emit("info", "peer.link.open", { peer: this.peer, address });
+    this.#opts.log.emit("info", "peer.link.open", {
+      peer: this.peer,
+      address,
+      dissemination: tree ? "tree" : "flood",
+    });
     if (this.#dropped > 0) {
       this.#opts.log.emit("warning", "peer.queue.dropped", {
         peer: this.peer,

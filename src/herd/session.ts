@@ -28,6 +28,8 @@ import {
   type ClientRecord,
   type Frame,
   LineSplitter,
+  type PruneMessage,
+  type TreeIdsMessage,
   type WireText,
   wireToBytes,
   wireToDisplay,
@@ -70,8 +72,13 @@ export interface SessionPort {
   readonly timers: TimerClock;
   /** Event sink. */
   readonly log: EventLog;
-  /** Accepts a record (accept.ts); true if it was newer and stored. */
-  accept(record: ClientRecord, atLine: WireText, from: string | null): boolean;
+  /**
+   * Accepts a record (accept.ts); true if it was newer and stored. `marked`: it came as an
+   * eager push along a broadcast tree.
+   */
+  accept(record: ClientRecord, atLine: WireText, from: string | null, marked: boolean): boolean;
+  /** A neighbour's broadcast-tree line (IHAVE, GRAFT, PRUNE; broadcast_tree.ts). */
+  tree(from: string, message: TreeIdsMessage | PruneMessage): void;
   /** A neighbour's hello was accepted: our own link to it may redial now. */
   neighbourBack(name: string): void;
   /** Issues the writes of every link's queued floods (flood.ts). */
@@ -116,8 +123,11 @@ export interface SessionOptions {
   activity?: SessionActivity;
   /** Dialler sessions: where replies go (the link's writer). @default written by the session */
   output?: (wire: WireText) => void;
-  /** Dialler sessions: called once the neighbour's welcome is verified. */
-  onWelcomed?: () => void;
+  /**
+   * Dialler sessions: called once the neighbour's welcome is verified, with whether it
+   * announced epidemic broadcast trees.
+   */
+  onWelcomed?: (tree: boolean) => void;
 }
 
 /** How a session ended. */
@@ -201,8 +211,9 @@ export async function serveLine(
   for (const effect of outcome.effects) {
     // A client's line leads to records and log events only: a hello (`peer`) is not a
     // client's line here, and the other effects belong to neighbours' sessions.
-    if (effect.kind === "accept") stored = port.accept(effect.record, effect.line, effect.from);
-    else if (effect.kind === "event") log.emit(effect.level, effect.event, effect.fields);
+    if (effect.kind === "accept") {
+      stored = port.accept(effect.record, effect.line, effect.from, effect.tree);
+    } else if (effect.kind === "event") log.emit(effect.level, effect.event, effect.fields);
   }
   port.flushLinks();
   const reply = outcome.reply;
@@ -289,7 +300,10 @@ export async function runSession(
   const apply = (effect: Effect): void => {
     switch (effect.kind) {
       case "accept":
-        port.accept(effect.record, effect.line, effect.from);
+        port.accept(effect.record, effect.line, effect.from, effect.tree);
+        return;
+      case "tree":
+        port.tree(effect.from, effect.message);
         return;
       case "peer":
         state.peer = effect.name;
@@ -299,7 +313,7 @@ export async function runSession(
         return;
       case "welcomed":
         state.welcomed = true;
-        opts.onWelcomed?.();
+        opts.onWelcomed?.(effect.tree);
         return;
       case "end":
         ended = true;

@@ -55,12 +55,50 @@ export interface WhatsatMessage {
   bound: number;
 }
 
-/** A flooded record: `AT <origin> <skew> <client-id> <location> <client-time>` */
+/**
+ * A flooded record: `AT <origin> <skew> <client-id> <location> <client-time>`,
+ * or, between members that both disseminate by tree, the same line with a
+ * seventh field {@linkcode TREE_MARK} when it is an eager push along the
+ * broadcast tree (docs/PROTOCOL.md, "Epidemic broadcast trees").
+ */
 export interface AtMessage {
   /** Discriminant: a record flooded by a neighbour. */
   kind: "AT";
   /** The record the line carries, to store and flood on if newer. */
   record: ClientRecord;
+  /** True if the line ends in {@linkcode TREE_MARK}: a duplicate of it may prune the link. */
+  tree: boolean;
+}
+
+/** Seventh field of an `AT` line pushed eagerly along a broadcast tree. */
+export const TREE_MARK = "tree";
+
+/** An update's identity in tree announcements and grafts: its client and client time. */
+export interface UpdateId {
+  /** Client id, wire text. */
+  clientId: WireText;
+  /** Client time exactly as in the record's AT line. */
+  clientTimeText: WireText;
+  /** The same, parsed. */
+  clientTime: Decimal;
+}
+
+/**
+ * `IHAVE <client-id> <client-time> ...` (a lazy announcement: the sender holds
+ * these updates) or `GRAFT <client-id> <client-time> ...` (the sender misses
+ * them: push them, and push eagerly to it from now on). Peers with trees only.
+ */
+export interface TreeIdsMessage {
+  /** Discriminant. */
+  kind: "IHAVE" | "GRAFT";
+  /** One or more updates, in line order. */
+  ids: UpdateId[];
+}
+
+/** `PRUNE`: the sender got a duplicate from us; send it announcements only from now on. */
+export interface PruneMessage {
+  /** Discriminant. */
+  kind: "PRUNE";
 }
 
 /**
@@ -152,6 +190,8 @@ export const PARSE_PROBLEMS = [
   "bad hello",
   /** A DIGEST, WANT, ASK or HAVE line with a bad node prefix, digest or HAVE entry. */
   "bad anti-entropy field",
+  /** An AT line's seventh field other than `tree`, or an IHAVE or GRAFT id without a time. */
+  "bad tree field",
 ] as const;
 
 /** One of {@linkcode PARSE_PROBLEMS}. */
@@ -183,6 +223,8 @@ export type Message =
   | WantMessage
   | AskMessage
   | HaveMessage
+  | TreeIdsMessage
+  | PruneMessage
   | InvalidMessage
   | EmptyMessage;
 
@@ -229,6 +271,17 @@ export function parseMessage(line: WireText): Message {
       return parsePrefixList(fields);
     case "HAVE":
       return parseHave(fields);
+    case "IHAVE":
+    case "GRAFT":
+      return parseTreeIds(fields);
+    case "PRUNE":
+      if (fields.length !== 1) {
+        return invalid(
+          "wrong field count",
+          `Cannot parse PRUNE: expected 1 field, got ${fields.length}`,
+        );
+      }
+      return PRUNE;
     default:
       return invalid(
         "unknown command",
@@ -299,8 +352,14 @@ function parseWhatsat(fields: WireText[]): Message {
 
 // AT <origin> <skew> <client-id> <location> <client-time>
 function parseAt(fields: WireText[]): Message {
-  if (fields.length !== 6) {
+  if (fields.length !== 6 && fields.length !== 7) {
     return invalid("wrong field count", `Cannot parse AT: expected 6 fields, got ${fields.length}`);
+  }
+  if (fields.length === 7 && fields[6] !== TREE_MARK) {
+    return invalid(
+      "bad tree field",
+      `Cannot parse AT: a seventh field must be ${TREE_MARK}, got ${JSON.stringify(fields[6])}`,
+    );
   }
   if (!isSkew(fields[2])) {
     return invalid(
@@ -330,7 +389,61 @@ function parseAt(fields: WireText[]): Message {
       clientTime,
       clientTimeText: fields[5],
     },
+    tree: fields.length === 7,
   };
+}
+
+const PRUNE: PruneMessage = Object.freeze({ kind: "PRUNE" }) as PruneMessage;
+
+// IHAVE <client-id> <client-time> ...   or   GRAFT <client-id> <client-time> ...
+function parseTreeIds(fields: WireText[]): Message {
+  const verb = fields[0] as "IHAVE" | "GRAFT";
+  if (fields.length < 3 || fields.length % 2 === 0) {
+    return invalid(
+      "wrong field count",
+      `Cannot parse ${verb}: expected pairs of client id and client time, got ${
+        fields.length - 1
+      } fields`,
+    );
+  }
+  const ids: UpdateId[] = [];
+  for (let i = 1; i < fields.length; i += 2) {
+    let clientTime: Decimal;
+    try {
+      clientTime = parseDecimal(fields[i + 1]);
+    } catch (e) {
+      return invalid("bad tree field", `Cannot parse ${verb}: ${describe(e)}`);
+    }
+    ids.push({ clientId: fields[i], clientTimeText: fields[i + 1], clientTime });
+  }
+  return { kind: verb, ids };
+}
+
+/**
+ * Formats `IHAVE` or `GRAFT` lines (each with its LF) for update ids, as many
+ * ids per line as fit in `maxLineBytes`.
+ *
+ * @param verb `IHAVE` or `GRAFT`.
+ * @param ids Pairs of client id and client time text, wire text.
+ * @param maxLineBytes Longest line, bytes, LF excluded (an id longer than it gets a line alone).
+ * @returns Wire text: zero or more lines.
+ */
+export function formatTreeIds(
+  verb: "IHAVE" | "GRAFT",
+  ids: ReadonlyArray<readonly [WireText, WireText]>,
+  maxLineBytes: number,
+): WireText {
+  let out = "";
+  let line = "";
+  for (const [clientId, time] of ids) {
+    const part = ` ${clientId} ${time}`;
+    if (line !== "" && line.length + part.length > maxLineBytes) {
+      out += line + "\n";
+      line = "";
+    }
+    line = (line === "" ? verb : line) + part;
+  }
+  return line === "" ? out : out + line + "\n";
 }
 
 // HERD <version> <server-name> [key=value ...]

@@ -87,6 +87,7 @@ export function testPort(opts: TestPortOptions = {}): TestPort {
     places: opts.places ?? ONE_PLACE,
     auth: opts.auth ?? hostAuth(testConfig()),
     isNeighbour: (n) => neighbours.has(n),
+    helloParams: [],
   };
   const sink = { store, persist: null, links, log, observers: new Set<RecordObserver>() };
   const clockNs = opts.clockNs ?? 1621464828_223372000n;
@@ -95,7 +96,8 @@ export function testPort(opts: TestPortOptions = {}): TestPort {
     clock: () => clockNs,
     timers: opts.timers ?? systemTimers,
     log,
-    accept: (record, line, from) => acceptRecord(sink, record, line, from),
+    accept: (record, line, from, marked) => acceptRecord(sink, record, line, from, marked),
+    tree: () => {},
     neighbourBack: (n) => redialed.push(n),
     flushLinks: () => {
       for (const l of links.values()) l.flush();

@@ -34,6 +34,10 @@ export const VALID_LINES: readonly WireText[] = [
   "ASK 3a0f 3a1 -",
   "HAVE 3a0f 0123abcd:1700000000.5 ffffffff:1",
   "HAVE -",
+  "AT Smith +0.000100000 kiwi +34.068930-118.445127 1621464827.959498503 tree",
+  "IHAVE kiwi 1621464827.959498503 x 1",
+  "GRAFT kiwi 1621464827.959498503",
+  "PRUNE",
 ];
 
 /** Verbs and fields mixed into token soups. */
@@ -44,6 +48,10 @@ const TOKENS: readonly string[] = [
   "HERD",
   "DIGEST",
   "WANT",
+  "IHAVE",
+  "GRAFT",
+  "PRUNE",
+  "tree",
   "iamat",
   "1",
   "2",

@@ -11,11 +11,13 @@ import {
   formatAt,
   formatDigest,
   formatHello,
+  formatTreeIds,
   formatWant,
   MAX_BOUND,
   MAX_RADIUS_KM,
   type Message,
   parseMessage,
+  TREE_MARK,
   unicodeToWire,
   type WireText,
 } from "../../src/protocol/mod.ts";
@@ -98,7 +100,7 @@ function checkLine(line: WireText): Message["kind"] {
       };
       const at = formatAt(record);
       assert.equal(at, `AT Fuzz +0.000000000 ${fields.slice(1).join(" ")}`);
-      assert.deepEqual(parseMessage(at), { kind: "AT", record });
+      assert.deepEqual(parseMessage(at), { kind: "AT", record, tree: false });
       break;
     }
     case "WHATSAT": {
@@ -114,7 +116,8 @@ function checkLine(line: WireText): Message["kind"] {
       break;
     }
     case "AT": {
-      assert.equal(fields.length, 6);
+      assert.equal(fields.length, m.tree ? 7 : 6);
+      if (m.tree) assert.equal(fields[6], TREE_MARK);
       assert.equal(fields[0], "AT");
       const r = m.record;
       assert.equal(r.origin, fields[1]);
@@ -124,10 +127,21 @@ function checkLine(line: WireText): Message["kind"] {
       checkLocation(r.location, fields[4]);
       assert.equal(r.clientTimeText, fields[5]);
       checkTime(r);
-      assert.equal(formatAt(r), fields.join(" "));
-      assert.deepEqual(parseMessage(formatAt(r)), m);
+      assert.equal(formatAt(r), fields.slice(0, 6).join(" "));
+      assert.deepEqual(parseMessage(formatAt(r)), { ...m, tree: false });
       break;
     }
+    case "IHAVE":
+    case "GRAFT": {
+      assert.equal(fields.length, 1 + 2 * m.ids.length);
+      const pairs = m.ids.map((id) => [id.clientId, id.clientTimeText] as const);
+      assert.equal(formatTreeIds(m.kind, pairs, Infinity), fields.join(" ") + "\n");
+      for (const id of m.ids) assert.equal(typeof id.clientTime.whole, "bigint");
+      break;
+    }
+    case "PRUNE":
+      assert.deepEqual(fields, ["PRUNE"]);
+      break;
     case "HERD": {
       assert.ok(fields.length >= 3);
       assert.equal(fields[0], "HERD");
@@ -206,7 +220,11 @@ Deno.test("parseMessage() accepts every seed line of the fuzz corpus as its own 
   const kinds = VALID_LINES.map((line) => checkLine(line));
   assert.deepEqual(
     new Set(kinds),
-    new Set(["IAMAT", "WHATSAT", "AT", "HERD", "DIGEST", "WANT", "ASK", "HAVE"]),
+    new Set(
+      ["IAMAT", "WHATSAT", "AT", "HERD", "DIGEST", "WANT", "ASK", "HAVE", "IHAVE", "GRAFT"].concat([
+        "PRUNE",
+      ]),
+    ),
   );
 });
 

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   formatHello,
+  formatTreeIds,
   HELLO_VERSION,
   MAX_BOUND,
   MAX_RADIUS_KM,
@@ -280,17 +281,62 @@ Deno.test("parseMessage() rejects an AT with a bad skew", async (t) => {
   }
 });
 
-Deno.test("parseMessage() rejects an AT with other than 6 fields", async (t) => {
+Deno.test("parseMessage() rejects an AT with other than 6 fields (7 with the tree mark)", async (t) => {
+  const seventh = expectInvalid("AT Campbell +0.000000000 kiwi +34-118 1 x");
+  assert.equal(seventh, 'Cannot parse AT: a seventh field must be tree, got "x"');
   for (
     const line of [
       "AT",
       "AT Campbell +0.000000000 kiwi +34-118",
-      "AT Campbell +0.000000000 kiwi +34-118 1 x",
+      "AT Campbell +0.000000000 kiwi +34-118 1 tree x",
     ]
   ) {
     await t.step(line, () => {
       assert.match(expectInvalid(line), /^Cannot parse AT: expected 6 fields, got \d+$/);
     });
+  }
+});
+
+Deno.test("parseMessage() reads the tree lines: AT with its mark, IHAVE, GRAFT, PRUNE", () => {
+  const at = parseMessage("AT Smith +0.000100000 kiwi +34-118 1621464827.5 tree");
+  assert.ok(at.kind === "AT" && at.tree && at.record.clientId === "kiwi");
+  const plain = parseMessage("AT Smith +0.000100000 kiwi +34-118 1621464827.5");
+  assert.ok(plain.kind === "AT" && !plain.tree);
+  const ihave = parseMessage("IHAVE kiwi 1621464827.5 x 1");
+  assert.ok(ihave.kind === "IHAVE");
+  assert.deepEqual(
+    ihave.ids.map((id) => [id.clientId, id.clientTimeText, String(id.clientTime.whole)]),
+    [["kiwi", "1621464827.5", "1621464827"], ["x", "1", "1"]],
+  );
+  const graft = parseMessage("GRAFT kiwi 2");
+  assert.ok(graft.kind === "GRAFT" && graft.ids.length === 1);
+  assert.deepEqual(parseMessage("PRUNE"), { kind: "PRUNE" });
+});
+
+Deno.test("parseMessage() rejects malformed tree lines", async (t) => {
+  const table: Array<[string, RegExp]> = [
+    ["IHAVE", /^Cannot parse IHAVE: expected pairs/],
+    ["IHAVE kiwi", /^Cannot parse IHAVE: expected pairs/],
+    ["GRAFT kiwi 1 x", /^Cannot parse GRAFT: expected pairs/],
+    ["IHAVE kiwi 1e9", /^Cannot parse IHAVE: /],
+    ["GRAFT kiwi -1", /^Cannot parse GRAFT: /],
+    ["PRUNE now", /^Cannot parse PRUNE: expected 1 field, got 2$/],
+  ];
+  for (const [line, reason] of table) {
+    await t.step(line, () => assert.match(expectInvalid(line), reason));
+  }
+});
+
+Deno.test("formatTreeIds() packs ids into lines no longer than the limit", () => {
+  const ids: Array<[string, string]> = [["a", "1"], ["bb", "2.5"], ["c", "3"]];
+  assert.equal(formatTreeIds("IHAVE", ids, 100), "IHAVE a 1 bb 2.5 c 3\n");
+  assert.equal(formatTreeIds("IHAVE", ids, 16), "IHAVE a 1 bb 2.5\nIHAVE c 3\n");
+  assert.equal(formatTreeIds("GRAFT", ids, 1), "GRAFT a 1\nGRAFT bb 2.5\nGRAFT c 3\n");
+  assert.equal(formatTreeIds("IHAVE", [], 100), "");
+  for (const line of formatTreeIds("IHAVE", ids, 16).trimEnd().split("\n")) {
+    assert.ok(line.length <= 16, line);
+    const m = parseMessage(line);
+    assert.ok(m.kind === "IHAVE");
   }
 });
 
