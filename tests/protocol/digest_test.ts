@@ -8,6 +8,7 @@ import {
   parseMessage,
   parseNodeDigest,
   recordHash,
+  recordHashOfBytes,
 } from "../../src/protocol/mod.ts";
 
 const d = (count: number, hi: number, lo: number): NodeDigest => ({ count, hi, lo });
@@ -79,4 +80,19 @@ Deno.test("keyHash() spreads similar ids over the leaves and recordHash() sees e
   const b = recordHash("AT Hill +0.000000001 kiwi +34-118 1.50", d(0, 0, 0));
   assert.notDeepEqual(a, b);
   assert.equal(a.count, 1);
+});
+
+Deno.test("recordHash() and recordHashOfBytes() give the hashes every member computes", () => {
+  // [AT line, hi, lo]: fixed values, so a member of another version computes the same digests.
+  const table: Array<[string, number, number]> = [
+    ["", 0x0578ab1b, 0xab3e7c0b],
+    ["AT Hill +0.000000001 kiwi +34-118 1.5", 0xcebedf65, 0x655c929e],
+    ["AT Smith +0.100000000 \xf0\x9f\xa5\x9d +34-118 1", 0xf819d89d, 0xb42af16e],
+  ];
+  for (const [line, hi, lo] of table) {
+    assert.deepEqual(recordHash(line, d(0, 0, 0)), d(1, hi, lo), line);
+    const bytes = new Uint8Array(line.length + 4);
+    for (let i = 0; i < line.length; i++) bytes[i + 2] = line.charCodeAt(i);
+    assert.deepEqual(recordHashOfBytes(bytes, 2, 2 + line.length, d(0, 0, 0)), d(1, hi, lo), line);
+  }
 });
