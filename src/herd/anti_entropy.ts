@@ -25,6 +25,8 @@
  * The stale side of a pair therefore never pushes records only to have them
  * refused. Two identical stores exchange one DIGEST line (about 400 bytes),
  * whatever their size; the depth of the tree bounds the number of rounds.
+ * Answers are built from the store's bytes in one buffer per node
+ * ({@linkcode RecordStore.linesUnder}), not record by record.
  *
  * @module
  */
@@ -40,7 +42,6 @@ import {
   formatHave,
   formatWant,
   type HaveMessage,
-  keyHash,
   MAX_HAVE_BYTES,
   parseDecimal,
   sameDigest,
@@ -72,30 +73,6 @@ export interface DigestAnswer {
  */
 export function openingDigest(store: RecordStore): WireText {
   return formatDigest("", store.digests.children("")) + "\n";
-}
-
-/**
- * Every record under a node, as AT lines.
- *
- * @param store Our records.
- * @param prefix The node (`""` for the root).
- * @param keep Which records to include. @default all
- * @returns The lines (each with `\n`) and how many there are.
- */
-export function recordsUnder(
-  store: RecordStore,
-  prefix: string,
-  keep: (atLine: WireText, id: WireText) => boolean = () => true,
-): { text: WireText; records: number } {
-  let text = "";
-  let records = 0;
-  for (const id of store.digests.clientIds(prefix)) {
-    const line = store.line(id);
-    if (line === undefined || !keep(line, id)) continue;
-    text += line + "\n";
-    records++;
-  }
-  return { text, records };
 }
 
 /**
@@ -133,22 +110,14 @@ export function answerDigest(
   return { text, differing };
 }
 
-/** The client time text of an AT line: its last field. */
-function clientTimeOf(atLine: WireText): WireText {
-  return atLine.slice(atLine.lastIndexOf(" ") + 1);
-}
-
 /** Our `HAVE` line for a node, or `WANT` for it if the HAVE would be too long. */
 function haveLine(store: RecordStore, prefix: string): WireText {
   const entries: Array<[number, WireText]> = [];
   let bytes = 0;
-  for (const id of store.digests.clientIds(prefix)) {
-    const line = store.line(id);
-    if (line === undefined) continue;
-    const time = clientTimeOf(line);
-    bytes += 10 + time.length;
+  for (const entry of store.timesUnder(prefix)) {
+    bytes += 10 + entry[1].length;
     if (bytes > MAX_HAVE_BYTES) return formatWant([prefix]);
-    entries.push([keyHash(id), time]);
+    entries.push(entry);
   }
   return formatHave(prefix, entries);
 }
@@ -178,10 +147,10 @@ export function answerHave(
   msg: HaveMessage,
   store: RecordStore,
 ): { text: WireText; records: number } {
-  return recordsUnder(store, msg.prefix, (line, id) => {
-    const theirs = msg.times.get(keyHash(id));
+  return store.linesUnder(msg.prefix, (key, time) => {
+    const theirs = msg.times.get(key);
     // Equal times go too: the tie-breakers need the whole record.
-    return theirs == null || compareDecimal(parseDecimal(clientTimeOf(line)), theirs) >= 0;
+    return theirs == null || compareDecimal(parseDecimal(time), theirs) >= 0;
   });
 }
 
@@ -199,7 +168,7 @@ export function answerWant(
   let text = "";
   let records = 0;
   for (const prefix of msg.prefixes) {
-    const sent = recordsUnder(store, prefix);
+    const sent = store.linesUnder(prefix);
     text += sent.text;
     records += sent.records;
   }

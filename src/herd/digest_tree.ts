@@ -2,19 +2,15 @@
  * The anti-entropy digest tree of one record store (see
  * `protocol/digest.ts` for the hashes and the wire form): per node, the count
  * and XOR of the hashes of the records under it, kept up to date on every
- * store update in O(depth), plus which client ids live in each leaf.
+ * store update in O(depth). Three typed arrays over the 69,905 nodes of a
+ * fan-out-16, depth-4 tree (about 840 KB, whatever the store holds); which
+ * records lie under a node is the store's to say (store.ts keeps its records
+ * in buckets ordered by the same key hash).
  *
  * @module
  */
 
-import {
-  DIGEST_DEPTH,
-  DIGEST_FANOUT,
-  keyHash,
-  type NodeDigest,
-  recordHash,
-  type WireText,
-} from "../protocol/mod.ts";
+import { DIGEST_DEPTH, DIGEST_FANOUT, type NodeDigest } from "../protocol/mod.ts";
 
 /** First array index of each level: level L has 16^L nodes. */
 const LEVEL_OFFSET: readonly number[] = (() => {
@@ -29,54 +25,32 @@ const LEVEL_OFFSET: readonly number[] = (() => {
 })();
 
 const NODES = LEVEL_OFFSET[DIGEST_DEPTH + 1];
-/** Bits of the key hash below a leaf's prefix. */
-const LEAF_SHIFT = 32 - 4 * DIGEST_DEPTH;
 
-/** Counts and XORed hashes for every node, and the client ids in each leaf. */
+/** Counts and XORed record hashes for every node. */
 export class DigestTree {
   #count = new Int32Array(NODES);
   #hi = new Int32Array(NODES);
   #lo = new Int32Array(NODES);
-  #leaves = new Map<number, WireText[]>();
-  #scratch: NodeDigest = { count: 0, hi: 0, lo: 0 };
 
   /**
-   * Records that `clientId`'s record changed from `oldLine` to `newLine`.
+   * Folds one record change into the nodes on the path of its key: a new
+   * client adds one record; a replaced record XORs its old hash out and its
+   * new hash in (pass the XOR of the two).
    *
-   * @param clientId The client (wire text); this string is the one kept in its leaf.
-   * @param oldLine The AT line of the record replaced, or `undefined` for a new client.
-   * @param newLine The AT line of the new record.
+   * @param key The client's key hash (`keyHash()` of its id; signed or unsigned 32 bits).
+   * @param added 1 for a client new to the store, 0 for a replaced record.
+   * @param hi High half of the record hash, or of the XOR of the old and new hashes.
+   * @param lo Low half of the same.
    */
-  update(clientId: WireText, oldLine: WireText | undefined, newLine: WireText): void {
-    const key = keyHash(clientId);
-    let hi = 0;
-    let lo = 0;
-    let added = 1;
-    if (oldLine !== undefined) {
-      const old = recordHash(oldLine, this.#scratch);
-      hi = old.hi;
-      lo = old.lo;
-      added = 0;
-    }
-    const h = recordHash(newLine, this.#scratch);
-    hi ^= h.hi;
-    lo ^= h.lo;
-    for (let level = 0; level <= DIGEST_DEPTH; level++) {
-      const index = LEVEL_OFFSET[level] + (level === 0 ? 0 : key >>> (32 - 4 * level));
+  change(key: number, added: number, hi: number, lo: number): void {
+    this.#count[0] += added;
+    this.#hi[0] ^= hi;
+    this.#lo[0] ^= lo;
+    for (let level = 1; level <= DIGEST_DEPTH; level++) {
+      const index = LEVEL_OFFSET[level] + (key >>> (32 - 4 * level));
       this.#count[index] += added;
       this.#hi[index] ^= hi;
       this.#lo[index] ^= lo;
-    }
-    const leaf = key >>> LEAF_SHIFT;
-    const ids = this.#leaves.get(leaf);
-    if (ids === undefined) this.#leaves.set(leaf, [clientId]);
-    else if (added === 1) ids.push(clientId);
-    else {
-      // Keep the caller's string for the id: the store's key, a slice of the
-      // current line, so the leaf does not keep the replaced line alive.
-      const at = ids.indexOf(clientId);
-      if (at === -1) ids.push(clientId);
-      else ids[at] = clientId;
     }
   }
 
@@ -101,25 +75,5 @@ export class DigestTree {
     const out: NodeDigest[] = [];
     for (let i = 0; i < DIGEST_FANOUT; i++) out.push(this.node(prefix + i.toString(16)));
     return out;
-  }
-
-  /**
-   * Every client id under a node.
-   *
-   * @param prefix The node (`""` for the root), at most DIGEST_DEPTH nibbles.
-   * @returns Client ids, in no particular order.
-   */
-  *clientIds(prefix: string): Generator<WireText> {
-    const span = 4 * (DIGEST_DEPTH - prefix.length);
-    const first = prefix === "" ? 0 : parseInt(prefix, 16) * 2 ** span;
-    const end = first + 2 ** span;
-    if (end - first > this.#leaves.size) {
-      for (const [leaf, ids] of this.#leaves) if (leaf >= first && leaf < end) yield* ids;
-    } else {
-      for (let leaf = first; leaf < end; leaf++) {
-        const ids = this.#leaves.get(leaf);
-        if (ids !== undefined) yield* ids;
-      }
-    }
   }
 }

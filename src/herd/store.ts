@@ -3,40 +3,115 @@
  * newer one under the last-writer-wins order (PROTOCOL.md section 3), with
  * the anti-entropy digest tree kept in step on every change.
  *
- * Memory: a member may hold millions of clients, so the store keeps each
- * record as its AT line only (one flat string; the map's key is a slice of
- * it), not as the parsed {@linkcode ClientRecord} with its location and
- * decimal objects: about 170 - 190 bytes per client instead of about 570
- * (docs/PERFORMANCE.md). {@linkcode RecordStore.get} parses the line again
- * (about 1.5 µs). {@linkcode RecordStore.apply} recognises a copy identical
- * to the stored record (what most flood copies are) by its line, and compares
- * a different record of a known client by client time first, parsed from the
- * end of the stored line; only a tie parses the whole line.
+ * Memory: a member may hold millions of clients, so the store keeps no
+ * JavaScript object, string or map entry per record, and nothing for the
+ * garbage collector to trace. Each record is the bytes of its AT line (one
+ * byte per wire-text char) in an arena of 4 MiB chunks, plus four 32-bit
+ * numbers in pages of 65,536 records: where the line starts, its length, its
+ * client's key hash ({@linkcode keyHash}, the digest tree's) and the next
+ * record in the same bucket. Buckets are the top bits of the key hash (at
+ * least the 16 that name a digest-tree leaf, one more each time the records
+ * outnumber the buckets), so they are an index by client id and, in key
+ * order, the records under any tree node. About 100 bytes per client of an
+ * 80-byte line (docs/PERFORMANCE.md). Chunks and pages are allocated whole
+ * and never copied to grow: memory the store has not written is not resident,
+ * and growing leaves no garbage behind (only the bucket heads are copied,
+ * when they double).
+ *
+ * Records are never removed. A replacing line no longer than the line it
+ * replaces is written over it; a longer one goes to the end of the arena.
+ * Once half of a chunk is lines no record points to, its live lines are
+ * moved to the end too and the chunk is reused.
+ *
+ * {@linkcode RecordStore.apply} recognises a copy identical to the stored
+ * record (what most flood copies are) by comparing its line with the stored
+ * bytes, and compares a different record of a known client by client time
+ * first, read from the end of the stored line without parsing it; only a tie
+ * parses the whole line. {@linkcode RecordStore.line} and
+ * {@linkcode RecordStore.get} decode the stored line (a new string per call).
  *
  * @module
  */
 
 import {
+  bytesToWire,
   type ClientRecord,
-  compareDecimal,
+  DIGEST_DEPTH,
   formatAt,
   isNewer,
-  parseDecimal,
+  keyHash,
+  type NodeDigest,
   parseMessage,
+  recordHashOfBytes,
   type WireText,
 } from "../protocol/mod.ts";
 import { DigestTree } from "./digest_tree.ts";
 
+const SPACE = 0x20;
+const DOT = 0x2e;
+const ZERO = 0x30;
+const LF = 0x0a;
+
+/**
+ * Fewest bucket bits: the 16 bits of key hash that name a digest-tree leaf,
+ * so the records under any tree node are a run of whole buckets.
+ */
+const MIN_BUCKET_BITS = 4 * DIGEST_DEPTH;
+
+/**
+ * Records are numbered from 1 (0 ends a bucket's chain, so fresh zeroed
+ * memory is empty buckets); a page holds 2^PAGE_BITS of them, SLOTS numbers each.
+ */
+const PAGE_BITS = 16;
+const PAGE_MASK = (1 << PAGE_BITS) - 1;
+const SLOTS = 4;
+const START = 0;
+const LENGTH = 1;
+const KEY = 2;
+const NEXT = 3;
+
+/**
+ * Arena chunks are 2^CHUNK_BITS bytes (4 MiB): larger than any line a member
+ * accepts (a neighbour's limit is twice `max_line_bytes`, at most 1 MiB, plus
+ * a little), so every line lies whole in one chunk. A line's start is
+ * `chunk << CHUNK_BITS | offset`, read unsigned: 1,024 chunks, 4 GiB.
+ */
+const CHUNK_BITS = 22;
+const CHUNK_BYTES = 1 << CHUNK_BITS;
+const CHUNK_MASK = CHUNK_BYTES - 1;
+const MAX_CHUNKS = 2 ** (32 - CHUNK_BITS);
+
+/** Lines up to this long are copied and decoded char by char; longer ones natively. */
+const SHORT_LINE = 256;
+
+/** Decodes pure-ASCII bytes natively (UTF-8 of ASCII is the bytes themselves). */
+const asciiDecoder = new TextDecoder();
+
 /** In-memory map from client id to its newest known record. */
 export class RecordStore {
-  /** AT line (no terminator) by client id; each key is a slice of its line. */
-  #lines = new Map<WireText, WireText>();
+  /** Per record (numbered from 1): START, LENGTH, KEY (signed), NEXT (0: none). */
+  #pages: Int32Array[] = [new Int32Array(SLOTS << PAGE_BITS)];
+  #size = 0;
+  /** First record of each bucket, or 0; bucket = key >>> #shift. */
+  #heads = new Int32Array(2 ** MIN_BUCKET_BITS);
+  /** 32 minus the bucket bits. */
+  #shift = 32 - MIN_BUCKET_BITS;
+  /** The arena: every chunk ever allocated (those on `#free` hold nothing live). */
+  #chunks: Uint8Array[] = [new Uint8Array(CHUNK_BYTES)];
+  /** Bytes of each chunk no record points to any more. */
+  #dead: number[] = [0];
+  /** Chunks emptied for reuse. */
+  #free: number[] = [];
+  /** The chunk new lines go to, and how much of it is written. */
+  #tail = 0;
+  #tailUsed = 0;
+  #hash: NodeDigest = { count: 0, hi: 0, lo: 0 };
   /** Digests of the stored records, for anti-entropy. */
   readonly digests: DigestTree = new DigestTree();
 
   /** Number of clients known. */
   get size(): number {
-    return this.#lines.size;
+    return this.#size;
   }
 
   /**
@@ -46,18 +121,19 @@ export class RecordStore {
    * @returns The record, or `undefined` if the client is unknown.
    */
   get(clientId: WireText): ClientRecord | undefined {
-    const line = this.#lines.get(clientId);
-    return line === undefined ? undefined : recordOf(line);
+    const r = this.#find(clientId);
+    return r === 0 ? undefined : recordOf(this.#lineOf(r));
   }
 
   /**
-   * The stored AT line of a client, without terminator.
+   * The stored AT line of a client, without terminator (decoded: a new string per call).
    *
    * @param clientId Client id (wire text).
    * @returns The line, or `undefined` if the client is unknown.
    */
   line(clientId: WireText): WireText | undefined {
-    return this.#lines.get(clientId);
+    const r = this.#find(clientId);
+    return r === 0 ? undefined : this.#lineOf(r);
   }
 
   /**
@@ -68,37 +144,317 @@ export class RecordStore {
    * @param record A record from an IAMAT, a flood or a reconciliation.
    * @param line Its AT line, if the caller has it already (it floods the same line).
    * @returns True if stored (the caller then floods it), false if older or equal.
+   * @throws {RangeError} If the arena is full (4 GiB of lines).
    */
   apply(record: ClientRecord, line: WireText = formatAt(record)): boolean {
-    const current = this.#lines.get(record.clientId);
-    if (current !== undefined) {
-      // An identical record is not newer; the line says so without a parse.
-      if (line === current) return false;
-      // The client time decides unless equal (isNewer's first rule): only a tie parses the line.
-      const time = parseDecimal(current.slice(current.lastIndexOf(" ") + 1));
-      const t = compareDecimal(record.clientTime, time);
-      if (t < 0 || (t === 0 && !isNewer(record, recordOf(current)))) return false;
-      // Re-keyed below, so that no string of the replaced line stays reachable.
-      this.#lines.delete(record.clientId);
+    const key = keyHash(record.clientId) | 0;
+    let r = this.#heads[key >>> this.#shift];
+    let page = this.#pages[0];
+    let o = 0;
+    for (; r !== 0; r = page[o + NEXT]) {
+      page = this.#pages[r >>> PAGE_BITS];
+      o = (r & PAGE_MASK) * SLOTS;
+      if (page[o + KEY] !== key) continue;
+      // An identical line is the same client's, and not newer.
+      if (this.#holds(page[o + START], page[o + LENGTH], line)) return false;
+      if (this.#idIs(page[o + START], page[o + LENGTH], record.clientId)) break;
     }
-    // The client id's offset in `AT <origin> <skew> <client-id> ...`.
-    const idStart = 5 + record.origin.length + record.skew.length;
-    // Slicing flattens the line (V8), so the line no longer holds on to the
-    // strings it was built from; a long key then shares the line's bytes.
-    const key = line.slice(idStart, idStart + record.clientId.length);
-    this.#lines.set(key, line);
-    this.digests.update(key, current, line);
+    if (r === 0) {
+      this.#add(key, line);
+      return true;
+    }
+    // The client time decides unless equal (isNewer's first rule): only a tie parses the line.
+    const start = page[o + START];
+    const chunk = this.#chunks[start >>> CHUNK_BITS];
+    const end = (start & CHUNK_MASK) + page[o + LENGTH];
+    let time = end;
+    while (chunk[time - 1] !== SPACE) time--;
+    const t = compareTimes(record.clientTimeText, chunk, time, end);
+    if (t < 0 || (t === 0 && !isNewer(record, recordOf(this.#lineOf(r))))) return false;
+    this.#replace(page, o, line);
     return true;
   }
 
-  /** Every stored AT line (no terminator) by client id, oldest update first; nothing parsed. */
-  lines(): IterableIterator<[WireText, WireText]> {
-    return this.#lines.entries();
+  /**
+   * Every stored AT line (no terminator) with its client id, in the order the
+   * clients were first stored; each decoded as it is reached.
+   */
+  *lines(): IterableIterator<[WireText, WireText]> {
+    for (let r = 1; r <= this.#size; r++) {
+      const line = this.#lineOf(r);
+      yield [idOf(line), line];
+    }
   }
 
-  /** Every stored record, oldest update first (parsed one at a time). */
+  /** Every stored record, in the order the clients were first stored (parsed one at a time). */
   *records(): IterableIterator<ClientRecord> {
-    for (const line of this.#lines.values()) yield recordOf(line);
+    for (let r = 1; r <= this.#size; r++) yield recordOf(this.#lineOf(r));
+  }
+
+  /**
+   * The AT lines of the records under a digest-tree node, each followed by
+   * LF, as one wire text: what an anti-entropy answer sends. Built from the
+   * stored bytes in one buffer and decoded once.
+   *
+   * @param prefix The node: hex nibbles (`""` for the root), at most DIGEST_DEPTH.
+   * @param keep Which records to include, by their client's key hash (unsigned) and client
+   *   time text. @default all
+   * @returns The text (`""` if none) and how many records it holds.
+   */
+  linesUnder(
+    prefix: string,
+    keep?: (key: number, clientTime: WireText) => boolean,
+  ): { text: WireText; records: number } {
+    const kept: number[] = [];
+    let bytes = 0;
+    const visit = (r: number, page: Int32Array, o: number) => {
+      if (keep === undefined || keep(page[o + KEY] >>> 0, this.#timeOf(page, o))) {
+        kept.push(r);
+        bytes += page[o + LENGTH] + 1;
+      }
+    };
+    if (prefix.length <= 1) {
+      // A sixteenth of the store or all of it: reading every record in order (pages and, mostly,
+      // arena too) costs less than visiting a sixteenth of them in bucket order.
+      const shift = 32 - 4 * prefix.length;
+      const node = prefix === "" ? 0 : parseInt(prefix, 16);
+      for (let r = 1; r <= this.#size; r++) {
+        const page = this.#pages[r >>> PAGE_BITS];
+        const o = (r & PAGE_MASK) * SLOTS;
+        if (shift === 32 || page[o + KEY] >>> shift === node) visit(r, page, o);
+      }
+    } else {
+      const [first, end] = this.#buckets(prefix);
+      for (let b = first; b < end; b++) {
+        for (let r = this.#heads[b]; r !== 0;) {
+          const page = this.#pages[r >>> PAGE_BITS];
+          const o = (r & PAGE_MASK) * SLOTS;
+          visit(r, page, o);
+          r = page[o + NEXT];
+        }
+      }
+    }
+    if (kept.length === 0) return { text: "", records: 0 };
+    const out = new Uint8Array(bytes);
+    let p = 0;
+    for (const r of kept) {
+      const page = this.#pages[r >>> PAGE_BITS];
+      const o = (r & PAGE_MASK) * SLOTS;
+      p = copyLine(this.#chunks, page[o + START], page[o + LENGTH], out, p);
+      out[p++] = LF;
+    }
+    return { text: decodeWire(out, 0, out.length), records: kept.length };
+  }
+
+  /**
+   * Each record under a digest-tree node as its client's key hash and its
+   * client time text: what a `HAVE` line lists.
+   *
+   * @param prefix The node: hex nibbles (`""` for the root), at most DIGEST_DEPTH.
+   * @returns `[key hash (unsigned), client time]` pairs, in key order of buckets.
+   */
+  *timesUnder(prefix: string): IterableIterator<[number, WireText]> {
+    const [first, end] = this.#buckets(prefix);
+    for (let b = first; b < end; b++) {
+      for (let r = this.#heads[b]; r !== 0;) {
+        const page = this.#pages[r >>> PAGE_BITS];
+        const o = (r & PAGE_MASK) * SLOTS;
+        yield [page[o + KEY] >>> 0, this.#timeOf(page, o)];
+        r = page[o + NEXT];
+      }
+    }
+  }
+
+  /** The buckets `[first, end)` of the records under a tree node. */
+  #buckets(prefix: string): [number, number] {
+    const span = 2 ** (32 - this.#shift - 4 * prefix.length);
+    const first = prefix === "" ? 0 : parseInt(prefix, 16) * span;
+    return [first, first + span];
+  }
+
+  /** The record of a client, or 0. */
+  #find(clientId: WireText): number {
+    const key = keyHash(clientId) | 0;
+    for (let r = this.#heads[key >>> this.#shift]; r !== 0;) {
+      const page = this.#pages[r >>> PAGE_BITS];
+      const o = (r & PAGE_MASK) * SLOTS;
+      if (page[o + KEY] === key && this.#idIs(page[o + START], page[o + LENGTH], clientId)) {
+        return r;
+      }
+      r = page[o + NEXT];
+    }
+    return 0;
+  }
+
+  /** Record `r`'s AT line, decoded. */
+  #lineOf(r: number): WireText {
+    const page = this.#pages[r >>> PAGE_BITS];
+    const o = (r & PAGE_MASK) * SLOTS;
+    const start = page[o + START];
+    const at = start & CHUNK_MASK;
+    return decodeWire(this.#chunks[start >>> CHUNK_BITS], at, at + page[o + LENGTH]);
+  }
+
+  /** The client time text (the line's last field) of the record at `page[o]`. */
+  #timeOf(page: Int32Array, o: number): WireText {
+    const start = page[o + START];
+    const chunk = this.#chunks[start >>> CHUNK_BITS];
+    const end = (start & CHUNK_MASK) + page[o + LENGTH];
+    let time = end;
+    while (chunk[time - 1] !== SPACE) time--;
+    return decodeWire(chunk, time, end);
+  }
+
+  /** True if the stored line at `start` (of `length` bytes) is exactly `line`. */
+  #holds(start: number, length: number, line: WireText): boolean {
+    const n = line.length;
+    if (length !== n) return false;
+    const chunk = this.#chunks[start >>> CHUNK_BITS];
+    const at = start & CHUNK_MASK;
+    for (let j = 0; j < n; j++) if (chunk[at + j] !== line.charCodeAt(j)) return false;
+    return true;
+  }
+
+  /** True if the stored line at `start` is client `clientId`'s: `AT <origin> <skew> <id> ...`. */
+  #idIs(start: number, length: number, clientId: WireText): boolean {
+    const chunk = this.#chunks[start >>> CHUNK_BITS];
+    const at = start & CHUNK_MASK;
+    let p = at + 3;
+    while (chunk[p] !== SPACE) p++;
+    p++;
+    while (chunk[p] !== SPACE) p++;
+    p++;
+    const n = clientId.length;
+    if (p + n >= at + length) return false;
+    for (let j = 0; j < n; j++) if (chunk[p + j] !== clientId.charCodeAt(j)) return false;
+    return chunk[p + n] === SPACE;
+  }
+
+  /** Stores the line of a client new to the store. */
+  #add(key: number, line: WireText): void {
+    const r = this.#size + 1;
+    if (r >>> PAGE_BITS === this.#pages.length) {
+      this.#pages.push(new Int32Array(SLOTS << PAGE_BITS));
+    }
+    const page = this.#pages[r >>> PAGE_BITS];
+    const o = (r & PAGE_MASK) * SLOTS;
+    const start = this.#write(line);
+    page[o + START] = start;
+    page[o + LENGTH] = line.length;
+    page[o + KEY] = key;
+    const bucket = key >>> this.#shift;
+    page[o + NEXT] = this.#heads[bucket];
+    this.#heads[bucket] = r;
+    this.#size = r;
+    const at = start & CHUNK_MASK;
+    const h = recordHashOfBytes(
+      this.#chunks[start >>> CHUNK_BITS],
+      at,
+      at + line.length,
+      this.#hash,
+    );
+    this.digests.change(key, 1, h.hi, h.lo);
+    if (this.#size > this.#heads.length) this.#rebucket();
+  }
+
+  /** Replaces the line of the record at `page[o]` with a newer one. */
+  #replace(page: Int32Array, o: number, line: WireText): void {
+    const start = page[o + START];
+    const old = page[o + LENGTH];
+    const c = start >>> CHUNK_BITS;
+    const at = start & CHUNK_MASK;
+    const h = recordHashOfBytes(this.#chunks[c], at, at + old, this.#hash);
+    const oldHi = h.hi;
+    const oldLo = h.lo;
+    const n = line.length;
+    if (n <= old) {
+      writeLine(line, this.#chunks[c], at);
+      page[o + LENGTH] = n;
+      this.#forget(c, old - n);
+    } else {
+      // Nothing of the record is left to move if chunks are emptied meanwhile.
+      page[o + LENGTH] = 0;
+      this.#forget(c, old);
+      page[o + START] = this.#write(line);
+      page[o + LENGTH] = n;
+    }
+    // Where the line is now (emptying a chunk may have moved it).
+    const now = page[o + START];
+    const nowAt = now & CHUNK_MASK;
+    const h2 = recordHashOfBytes(this.#chunks[now >>> CHUNK_BITS], nowAt, nowAt + n, this.#hash);
+    this.digests.change(page[o + KEY], 0, oldHi ^ h2.hi, oldLo ^ h2.lo);
+  }
+
+  /** Writes a line at the end of the arena: its start. */
+  #write(line: WireText): number {
+    const n = line.length;
+    if (this.#tailUsed + n > CHUNK_BYTES) this.#nextChunk();
+    const at = this.#tailUsed;
+    writeLine(line, this.#chunks[this.#tail], at);
+    this.#tailUsed += n;
+    return (this.#tail << CHUNK_BITS | at) | 0;
+  }
+
+  /** Moves the end of the arena to an empty chunk (a reused one, or a new one). */
+  #nextChunk(): void {
+    // The tail's unused end counts as dead: the chunk is emptied once half of it is.
+    const full = this.#tail;
+    const unused = CHUNK_BYTES - this.#tailUsed;
+    let next = this.#free.pop();
+    if (next === undefined) {
+      next = this.#chunks.length;
+      if (next === MAX_CHUNKS) {
+        throw new RangeError(`Cannot store record: the store holds ${MAX_CHUNKS * 4} MiB of lines`);
+      }
+      this.#chunks.push(new Uint8Array(CHUNK_BYTES));
+      this.#dead.push(0);
+    }
+    this.#tail = next;
+    this.#tailUsed = 0;
+    this.#dead[next] = 0;
+    this.#forget(full, unused);
+  }
+
+  /**
+   * Counts `bytes` of chunk `c` as dead; once half the chunk is, moves its
+   * live lines to the end of the arena and puts it on the free list.
+   */
+  #forget(c: number, bytes: number): void {
+    this.#dead[c] += bytes;
+    if (c === this.#tail || this.#dead[c] < CHUNK_BYTES / 2) return;
+    const chunk = this.#chunks[c];
+    this.#dead[c] = CHUNK_BYTES;
+    for (let p = 0; p < this.#pages.length; p++) {
+      const page = this.#pages[p];
+      const from = p === 0 ? 1 : 0;
+      const to = Math.min(PAGE_MASK, this.#size - (p << PAGE_BITS));
+      for (let i = from; i <= to; i++) {
+        const o = i * SLOTS;
+        const start = page[o + START];
+        if (start >>> CHUNK_BITS !== c) continue;
+        const at = start & CHUNK_MASK;
+        const n = page[o + LENGTH];
+        if (this.#tailUsed + n > CHUNK_BYTES) this.#nextChunk();
+        this.#chunks[this.#tail].set(chunk.subarray(at, at + n), this.#tailUsed);
+        page[o + START] = (this.#tail << CHUNK_BITS | this.#tailUsed) | 0;
+        this.#tailUsed += n;
+      }
+    }
+    this.#free.push(c);
+  }
+
+  /** Doubles the buckets (one more bit of key hash) and re-chains every record. */
+  #rebucket(): void {
+    this.#shift--;
+    const heads = new Int32Array(this.#heads.length * 2);
+    for (let r = 1; r <= this.#size; r++) {
+      const page = this.#pages[r >>> PAGE_BITS];
+      const o = (r & PAGE_MASK) * SLOTS;
+      const bucket = page[o + KEY] >>> this.#shift;
+      page[o + NEXT] = heads[bucket];
+      heads[bucket] = r;
+    }
+    this.#heads = heads;
   }
 }
 
@@ -107,4 +463,80 @@ function recordOf(line: WireText): ClientRecord {
   const msg = parseMessage(line);
   if (msg.kind !== "AT") throw new Error(`Cannot read stored record: not an AT line: ${line}`);
   return msg.record;
+}
+
+/** The client id of an AT line: its fourth field. */
+function idOf(line: WireText): WireText {
+  const skew = line.indexOf(" ", 3) + 1;
+  const id = line.indexOf(" ", skew) + 1;
+  return line.slice(id, line.indexOf(" ", id));
+}
+
+/** Writes wire text as bytes (one per char) into `chunk` at `at`. */
+function writeLine(line: WireText, chunk: Uint8Array, at: number): void {
+  for (let j = 0; j < line.length; j++) chunk[at + j] = line.charCodeAt(j);
+}
+
+/** Copies the stored line at `start` (`length` bytes) into `out` at `p`: the index after it. */
+function copyLine(
+  chunks: Uint8Array[],
+  start: number,
+  length: number,
+  out: Uint8Array,
+  p: number,
+): number {
+  const chunk = chunks[start >>> CHUNK_BITS];
+  const at = start & CHUNK_MASK;
+  if (length <= SHORT_LINE) {
+    for (let j = 0; j < length; j++) out[p + j] = chunk[at + j];
+  } else {
+    out.set(chunk.subarray(at, at + length), p);
+  }
+  return p + length;
+}
+
+/** Char codes of a short line being decoded (a plain array: `apply()` reads it fastest). */
+const codes: number[] = [];
+
+/** Wire text of `bytes[start, end)`: one char per byte. */
+function decodeWire(bytes: Uint8Array, start: number, end: number): WireText {
+  const n = end - start;
+  if (n <= SHORT_LINE) {
+    codes.length = n;
+    for (let i = 0; i < n; i++) codes[i] = bytes[start + i];
+    return String.fromCharCode.apply(null, codes);
+  }
+  for (let i = start; i < end; i++) {
+    if (bytes[i] >= 0x80) return bytesToWire(bytes.subarray(start, end));
+  }
+  return asciiDecoder.decode(bytes.subarray(start, end));
+}
+
+/**
+ * Compares two client times exactly, as decimals `D+[.D+]` (no parse, no
+ * allocation): `a` as text, `b` as the bytes `[start, end)` of `bytes`.
+ *
+ * @returns Negative if `a < b`, 0 if equal in value (`1.5` and `1.50` are), positive if greater.
+ */
+function compareTimes(a: WireText, bytes: Uint8Array, start: number, end: number): number {
+  let ai = 0;
+  let bi = start;
+  // Leading zeros do not count; then the longer whole part is the greater.
+  while (ai < a.length && a.charCodeAt(ai) === ZERO) ai++;
+  while (bi < end && bytes[bi] === ZERO) bi++;
+  let aDot = ai;
+  while (aDot < a.length && a.charCodeAt(aDot) !== DOT) aDot++;
+  let bDot = bi;
+  while (bDot < end && bytes[bDot] !== DOT) bDot++;
+  if (aDot - ai !== bDot - bi) return aDot - ai < bDot - bi ? -1 : 1;
+  for (; ai < aDot; ai++, bi++) {
+    const d = a.charCodeAt(ai) - bytes[bi];
+    if (d !== 0) return d;
+  }
+  // Fractions digit by digit, the shorter one padded with zeros.
+  for (ai = aDot + 1, bi = bDot + 1; ai < a.length || bi < end; ai++, bi++) {
+    const d = (ai < a.length ? a.charCodeAt(ai) : ZERO) - (bi < end ? bytes[bi] : ZERO);
+    if (d !== 0) return d;
+  }
+  return 0;
 }

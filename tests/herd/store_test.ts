@@ -1,12 +1,13 @@
 import assert from "node:assert/strict";
+import { flood, type FloodTarget, flushLinks, RecordStore } from "../../src/herd/mod.ts";
 import {
-  DigestTree,
-  flood,
-  type FloodTarget,
-  flushLinks,
-  RecordStore,
-} from "../../src/herd/mod.ts";
-import { DIGEST_FANOUT, sameDigest } from "../../src/protocol/mod.ts";
+  DIGEST_FANOUT,
+  isNewer,
+  keyHash,
+  type NodeDigest,
+  recordHash,
+  sameDigest,
+} from "../../src/protocol/mod.ts";
 import { record } from "./_port.ts";
 
 const BASE = "AT Hill +0.100000000 kiwi +34-118 200";
@@ -23,6 +24,12 @@ Deno.test("RecordStore.apply() keeps the newer record by the last-writer-wins or
     ["same time and place, smaller origin", "AT Campbell +0.100000000 kiwi +34-118 200", "Hill"],
     ["longer equal time text", "AT Hill +0.100000000 kiwi +34-118 200.0", "200.0"],
     ["greater skew", "AT Hill +0.200000000 kiwi +34-118 200", "+0.2"],
+    ["same time with leading zeros, smaller text", "AT Hill +0.100000000 kiwi +34-118 0200", "200"],
+    ["earlier time with more digits", "AT Hill +0.100000000 kiwi +34-118 199.99999", "200"],
+    ["later by a fraction", "AT Hill +0.100000000 kiwi +34-118 200.000001", "200.000001"],
+    ["a longer whole part", "AT Hill +0.100000000 kiwi +34-118 1000", "1000"],
+    ["a shorter whole part", "AT Hill +0.100000000 kiwi +34-118 99.9", "200"],
+    ["later, longer line", "AT Singleton +0.100000000 kiwi +34.0689-118.4451 201.5", "Singleton"],
   ];
   for (const [name, line, expect] of table) {
     await t.step(name, () => {
@@ -69,14 +76,119 @@ Deno.test("DigestTree: two stores with the same records in any order have the sa
   assert.equal(a.digests.children("").length, DIGEST_FANOUT);
 });
 
-Deno.test("DigestTree counts a replaced record once and lists its client id once", () => {
-  const tree = new DigestTree();
+Deno.test("RecordStore counts a replaced record once and lists it once under its node", () => {
+  const store = new RecordStore();
   const line1 = "AT Hill +0.100000000 kiwi +34-118 1";
   const line2 = "AT Hill +0.100000000 kiwi +34-118 2";
-  tree.update("kiwi", undefined, line1);
-  tree.update("kiwi", line1, line2);
-  assert.deepEqual([...tree.clientIds("")], ["kiwi"], "one id, not two");
-  assert.equal(tree.node("").count, 1);
+  store.apply(record(line1));
+  store.apply(record(line2));
+  assert.deepEqual(store.linesUnder(""), { text: line2 + "\n", records: 1 });
+  const leaf = (keyHash("kiwi") >>> 16).toString(16).padStart(4, "0");
+  assert.deepEqual(store.linesUnder(leaf), { text: line2 + "\n", records: 1 });
+  assert.deepEqual([...store.timesUnder(leaf.slice(0, 2))], [[keyHash("kiwi"), "2"]]);
+  assert.equal(store.digests.node("").count, 1);
+  assert.ok(sameDigest(store.digests.node(leaf), recordHash(line2, digest())));
+});
+
+/** A new empty digest. */
+const digest = (): NodeDigest => ({ count: 0, hi: 0, lo: 0 });
+
+Deno.test("RecordStore keeps two clients whose key hashes collide apart", () => {
+  // Found by a birthday search over `c<n>`; the first pair there is.
+  const [a, b] = ["c693596", "c1170850"];
+  assert.equal(keyHash(a), keyHash(b));
+  const store = new RecordStore();
+  const lineA = `AT Hill +0.100000000 ${a} +34-118 5`;
+  const lineB = `AT Hill +0.100000000 ${b} +34-118 4`;
+  assert.ok(store.apply(record(lineA)));
+  assert.ok(store.apply(record(lineB)));
+  // Older than a's record, but b's first: the times of different clients are not compared.
+  assert.ok(store.apply(record(`AT Hill +0.100000000 ${b} +34-118 4.5`)));
+  assert.equal(store.line(a), lineA);
+  assert.equal(store.line(b), `AT Hill +0.100000000 ${b} +34-118 4.5`);
+  assert.equal(store.size, 2);
+  assert.equal(store.line(`${a}x`), undefined);
+});
+
+Deno.test("RecordStore agrees with a map of the newest records over 100,000 random updates", () => {
+  let seed = 7;
+  const random = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
+  const pick = <T>(xs: T[]) => xs[Math.floor(random() * xs.length)];
+  const origins = ["Hill", "Singleton", "Jaquez"];
+  const locations = ["+34-118", "+34.068930-118.445127", "-1.5+2.25"];
+  const times = ["1700000000", "1700000000.5", "1700000000.50", "1700000001", "01700000001", "9"];
+  const store = new RecordStore();
+  const newest = new Map<string, string>();
+  // 70,000 clients: more than one bucket each for the first 65,536 (re-bucketed once).
+  for (let n = 0; n < 100_000; n++) {
+    const id = n < 70_000 ? `client-${n}` : `client-${Math.floor(random() * 70_000)}`;
+    const line = `AT ${pick(origins)} +0.${String(n % 1000).padStart(9, "0")} ${id} ${
+      pick(locations)
+    } ${pick(times)}`;
+    const r = record(line);
+    const held = newest.get(id);
+    const expected = held === undefined || isNewer(r, record(held));
+    assert.equal(store.apply(r, line), expected, line);
+    if (expected) newest.set(id, line);
+  }
+  assert.equal(store.size, newest.size);
+  const sorted = (text: string) => text.split("\n").filter((l) => l !== "").sort();
+  assert.deepEqual(sorted(store.linesUnder("").text), [...newest.values()].sort());
+  for (const [id, line] of [...newest].slice(0, 1000)) assert.equal(store.line(id), line);
+  assert.deepEqual(new Map(store.lines()), newest);
+  // The digests are those of the records held, however they got there.
+  const fresh = new RecordStore();
+  for (const line of newest.values()) fresh.apply(record(line));
+  for (const prefix of ["", "a", "3f", "c07"]) {
+    assert.deepEqual(store.digests.children(prefix), fresh.digests.children(prefix));
+  }
+  let hi = 0;
+  let lo = 0;
+  for (const line of newest.values()) {
+    const h = recordHash(line, digest());
+    hi ^= h.hi;
+    lo ^= h.lo;
+  }
+  assert.deepEqual(store.digests.node(""), { count: newest.size, hi: hi >>> 0, lo: lo >>> 0 });
+});
+
+Deno.test("RecordStore keeps every record when replacements keep growing its lines", () => {
+  // 80,000 clients (about 5 MB of lines: more than one 4 MiB chunk), then seven rounds that
+  // each replace a quarter of them with longer lines: chunks fill with replaced lines and are
+  // emptied and reused while other chunks hold live ones.
+  const store = new RecordStore();
+  const lines = new Map<string, string>();
+  // A few ids past 256 bytes too (lines copied natively rather than byte by byte).
+  const ids = Array.from(
+    { length: 80_000 },
+    (_, i) => i % 5000 === 0 ? `c${i}-${"x".repeat(300)}` : `c${i}`,
+  );
+  for (let round = 0; round < 8; round++) {
+    for (const [i, id] of ids.entries()) {
+      if (round > 0 && i % 4 !== round % 4) continue;
+      const time = `${1000 + round}.${"5".repeat(round * 9 + 1)}`;
+      const line = `AT Hill +0.100000000 ${id} +34.068930-118.445127 ${time}`;
+      assert.ok(store.apply(record(line), line));
+      lines.set(id, line);
+    }
+  }
+  assert.deepEqual(new Map(store.lines()), lines);
+  assert.equal(store.linesUnder("").text.length, [...lines.values()].join("\n").length + 1);
+  const fresh = new RecordStore();
+  for (const line of lines.values()) fresh.apply(record(line));
+  assert.deepEqual(store.digests.node(""), fresh.digests.node(""));
+});
+
+Deno.test("RecordStore.linesUnder() filters by key hash and client time, byte for byte", () => {
+  const store = new RecordStore();
+  const ids = Array.from({ length: 300 }, (_, i) => `\xf0\x9f\xa5\x9d-${i}`);
+  for (const [i, id] of ids.entries()) store.apply(record(`AT Hill +0.100000000 ${id} +1+1 ${i}`));
+  const odd = store.linesUnder("", (_key, time) => Number(time) % 2 === 1);
+  assert.equal(odd.records, 150);
+  assert.ok(odd.text.includes(`AT Hill +0.100000000 ${ids[299]} +1+1 299\n`));
+  const one = store.linesUnder("", (key) => key === keyHash(ids[7]));
+  assert.deepEqual(one, { text: `AT Hill +0.100000000 ${ids[7]} +1+1 7\n`, records: 1 });
+  assert.deepEqual(store.linesUnder("", () => false), { text: "", records: 0 });
 });
 
 Deno.test("flood() hands a line to every link but the sender's; flushLinks() flushes each", () => {

@@ -1,0 +1,100 @@
+/**
+ * Micro-benchmarks of the record store as a member uses it (`deno task
+ * microbench`; alone: `deno bench --allow-read scripts/store_bench.ts`), with
+ * what `scripts/herd_bench.ts` leaves out: every call gets a record parsed
+ * from its own line, as one read from a socket does (fresh strings, no hash
+ * or flattening left from an earlier call), the line a flood carries
+ * (`formatAt()`, not yet flattened) and the answer to an anti-entropy `WANT`
+ * of every record. See docs/PERFORMANCE.md.
+ *
+ * @module
+ */
+
+import { answerWant } from "../src/herd/anti_entropy.ts";
+import { RecordStore } from "../src/herd/store.ts";
+import { type ClientRecord, formatAt, parseMessage } from "../src/protocol/mod.ts";
+
+/** The record an AT line carries, parsed from a copy of the line that nothing else shares. */
+function record(line: string): ClientRecord {
+  const m = parseMessage(line.split("").join(""));
+  if (m.kind !== "AT") throw new Error(`not an AT line: ${line}`);
+  return m.record;
+}
+
+/** Records prepared per benchmark: each is applied once per pass over them. */
+const PREPARED = 200_000;
+
+const lineOf = (origin: string, i: number, time: string) =>
+  `AT ${origin} +0.000123456 bench-1234-${i & 3}-${i} +34.068930-118.445127 ${time}`;
+
+const fresh: ClientRecord[] = [];
+const copies: ClientRecord[] = [];
+const newer: ClientRecord[] = [];
+const older: ClientRecord[] = [];
+for (let i = 0; i < PREPARED; i++) {
+  const time = `1764000000.${String(i).padStart(6, "0")}`;
+  fresh.push(record(lineOf("Campbell", i, time)));
+  copies.push(record(lineOf("Campbell", i, time)));
+  newer.push(record(lineOf("Smith", i, `1764000001.${String(i).padStart(6, "0")}`)));
+  older.push(record(lineOf("Hill", i, `1763999999.${String(i).padStart(6, "0")}`)));
+}
+
+/** A store holding `fresh`, the records the other benchmarks compare with. */
+function filled(): RecordStore {
+  const store = new RecordStore();
+  for (const r of fresh) store.apply(record(formatAt(r)));
+  return store;
+}
+
+let newStore = new RecordStore();
+let n = 0;
+Deno.bench("apply() a new client", { group: "store" }, (b) => {
+  if (n === PREPARED) {
+    newStore = new RecordStore();
+    n = 0;
+  }
+  const r = fresh[n++];
+  b.start();
+  const stored = newStore.apply(r, formatAt(r));
+  b.end();
+  if (!stored) throw new Error("not stored");
+});
+
+const known = filled();
+let c = 0;
+Deno.bench("apply() an identical copy (a flood coming back)", { group: "store" }, () => {
+  const r = copies[c++ % PREPARED];
+  if (known.apply(r, formatAt(r))) throw new Error("stored a copy");
+});
+
+let o = 0;
+Deno.bench("apply() an older record of a known client", { group: "store" }, () => {
+  const r = older[o++ % PREPARED];
+  if (known.apply(r, formatAt(r))) throw new Error("stored an older record");
+});
+
+let updated = filled();
+let u = 0;
+Deno.bench("apply() a newer record of a known client", { group: "store" }, (b) => {
+  if (u === PREPARED) {
+    updated = filled(); // not timed
+    u = 0;
+  }
+  const r = newer[u++];
+  b.start();
+  const stored = updated.apply(r, formatAt(r));
+  b.end();
+  if (!stored) throw new Error("not stored");
+});
+
+let l = 0;
+Deno.bench("line() of a known client", { group: "store" }, () => {
+  if (known.line(copies[l++ % PREPARED].clientId) === undefined) throw new Error("unknown");
+});
+
+Deno.bench(`answerWant() of every record, ${PREPARED.toLocaleString("en")}`, {
+  group: "anti-entropy",
+}, () => {
+  const sent = answerWant({ kind: "WANT", prefixes: [""] }, known);
+  if (sent.records !== PREPARED) throw new Error(`${sent.records} records`);
+});
