@@ -13,7 +13,7 @@
  * fresh herd with its own log folder, stops Hill and Jaquez (SIGTERM: the
  * partition cuts {Hill, Jaquez} off), pipelines 100,000 IAMATs of distinct
  * clients into Campbell and waits until Singleton and Smith logged every record
- * (Campbell is their origin and logs no `record.stored` for them), then starts
+ * (Campbell is their origin), then starts
  * Hill and Jaquez again with empty stores. The heal time runs from just before
  * they are spawned (wall clock) to the `@timestamp` of the last of the run's
  * 100,000 `record.stored` events in either log: the moment both hold every
@@ -120,7 +120,7 @@ async function bench(args: string[]): Promise<{ r: BenchJson; pid: number }> {
 }
 
 /**
- * `record.stored` events of member `name` for client ids starting with `prefix`, in every one
+ * Client ids starting with `prefix` in the `record.stored` events of member `name`, in every one
  * of its log files in `logDir` (rotated ones too, oldest first).
  */
 async function storedCount(logDir: string, name: string, prefix: string): Promise<number> {
@@ -129,7 +129,8 @@ async function storedCount(logDir: string, name: string, prefix: string): Promis
   const out = await new Deno.Command("sh", {
     args: [
       "-c",
-      `cat "$@" | grep -F '"record.stored"' | grep -cF '"client":"${prefix}'`,
+      // One event per read, naming one client (`client`) or several (`clients`): count the ids.
+      `cat "$@" | grep -F '"record.stored"' | grep -oF '"${prefix}' | wc -l`,
       "sh",
       ...files,
     ],
@@ -293,7 +294,7 @@ async function storedSpan(logDir: string, name: string, prefix: string): Promise
   const out = await new Deno.Command("sh", {
     args: [
       "-c",
-      `cat "$@" | grep -F '"record.stored"' | grep -F '"client":"${prefix}' | sed -n '1p;$p'`,
+      `cat "$@" | grep -F '"record.stored"' | grep -F '"${prefix}' | sed -n '1p;$p'`,
       "sh",
       ...files,
     ],

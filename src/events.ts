@@ -21,13 +21,13 @@ export const EVENTS = {
   "conn.refused":
     "Connections refused over `max_connections`, at most one event a second (`refused`).",
   "msg.in":
-    "One line received, on any connection, either side of a link, or a client line from the HTTP API (`conn`, `remote`, `peer`, `via`: `http`, `line`, `overlong`).",
+    "The lines of one read, on any connection, either side of a link, or a client line from the HTTP API (`conn`, `remote`, `peer`, `via`: `http`; `line` for one line, `lines` for several, in order; an overlong line alone, with `overlong`).",
   "msg.invalid":
     "A client line that does not parse, answered with a `?` line (`conn`, `reason`; debug).",
   "reply.out":
     "One reply written, or handed to our link's writer, or answered over HTTP (`conn`, `remote`, `via`, `reply`; `reason` if a `?` line).",
   "record.stored":
-    "A neighbour's record was newer and stored (`peer`, `client`, `forwardedTo`; debug).",
+    "Records stored by the lines of one read, whatever their source: a client's IAMAT, a neighbour's AT, an anti-entropy answer (`conn`, `peer`, `via`; `client` for one, `clients` for several; debug). Its `@timestamp` is when they were stored.",
   "peer.invalid": "A neighbour sent a line that is not a peer message; dropped (`peer`, `reason`).",
   "peer.link.hello": "Our hello was written on a dialled link (`peer`, `address`; debug).",
   "peer.link.welcome": "The neighbour's welcome was verified (`peer`; debug).",

@@ -50,9 +50,11 @@
  * {"@timestamp":"2026-05-19T22:53:47.959Z","level":"INFO","message":"msg.in","logger":"herd.Hill","event":"msg.in","conn":3,"remote":"127.0.0.1:50120","line":"IAMAT kiwi +34-118 1621464827.95"}
  * ```
  *
- * `msg.in` (`conn`, `remote`, `peer` on a neighbour's link, `line`, `overlong`)
- * is one event per line received and `reply.out` (`conn`, `remote`, `reply`,
- * the whole reply text) one per reply written.
+ * `msg.in` (`conn`, `remote`, `peer` on a neighbour's link) is one event per
+ * read, its line in `line` or, for several, its lines in order in `lines`
+ * (an overlong line gets an event of its own, with `overlong`), and
+ * `reply.out` (`conn`, `remote`, `reply`, the whole reply text) one per reply
+ * written.
  *
  * Event names (the `event` field of every JSON line, also its `message`) are
  * listed, with their meaning, in one place: `EVENTS` in src/events.ts
@@ -78,8 +80,14 @@ import {
 /** Severity of an event. */
 export type EventLevel = "debug" | "info" | "warning" | "error";
 
-/** Fields of an event; values must be JSON-serialisable. */
-export type EventFields = Record<string, string | number | boolean | null | undefined>;
+/**
+ * Fields of an event; values must be JSON-serialisable. A list of strings holds one item per
+ * line or client of a batch (`lines` of `msg.in`, `clients` of `record.stored`).
+ */
+export type EventFields = Record<
+  string,
+  string | number | boolean | null | undefined | readonly string[]
+>;
 
 /** Where a member sends its events. */
 export interface EventLog {
@@ -359,6 +367,7 @@ class JsonLinesFile {
       this.#string(key);
       this.#ascii(":");
       if (typeof v === "string") this.#string(v);
+      else if (typeof v === "object" && v !== null) this.#strings(v);
       else this.#ascii(typeof v === "number" && !isFinite(v) ? "null" : String(v));
     }
     this.#ascii("}\n");
@@ -424,6 +433,16 @@ class JsonLinesFile {
     let len = this.#len;
     for (let i = 0; i < text.length; i++) buf[len++] = text.charCodeAt(i);
     this.#len = len;
+  }
+
+  /** Appends a list of strings as a JSON array, exactly as `JSON.stringify(list)` would. */
+  #strings(list: readonly string[]): void {
+    this.#ascii("[");
+    for (let i = 0; i < list.length; i++) {
+      if (i > 0) this.#ascii(",");
+      this.#string(list[i]);
+    }
+    this.#ascii("]");
   }
 
   /** Appends `text` as a JSON string, exactly as `JSON.stringify(text)` would. */
@@ -866,6 +885,10 @@ function consoleLine(record: LogRecord): string {
   const parts: string[] = [];
   for (const [k, v] of Object.entries(p)) {
     if (k === "event" || v === undefined) continue;
+    if (Array.isArray(v)) {
+      parts.push(`${k}=${shorten(JSON.stringify(v))}`);
+      continue;
+    }
     const text = typeof v === "string" ? shorten(v) : v;
     parts.push(
       `${k}=${typeof text === "string" && /[\s"]/.test(text) ? JSON.stringify(text) : text}`,

@@ -9,7 +9,7 @@ import { request, requestBytes } from "../src/client/mod.ts";
 import { type HerdConfig, testConfig } from "../src/config.ts";
 import { type AddressBook, Member, type PeerAddress } from "../src/herd/mod.ts";
 import { writeAll } from "../src/herd/socket.ts";
-import { MemoryLog } from "../src/log.ts";
+import { type EventFields, MemoryLog } from "../src/log.ts";
 import { createGeonamesProvider } from "../src/places/mod.ts";
 import type { PlacesProvider } from "../src/places/types.ts";
 
@@ -74,6 +74,23 @@ export class TestHerd {
   async stop(): Promise<void> {
     await Promise.all([...this.members.values()].map((m) => m.stop()));
   }
+}
+
+/**
+ * The lines of `msg.in` events in order, whether an event holds one (`line`) or
+ * a whole read's (`lines`).
+ *
+ * @param events Logged `msg.in` events (their fields).
+ * @returns One entry per line: the event's fields and the line.
+ */
+export function linesIn(
+  events: ReadonlyArray<{ fields: EventFields }>,
+): Array<{ fields: EventFields; line: string }> {
+  return events.flatMap((e) => {
+    const lines = e.fields.lines;
+    const all = Array.isArray(lines) ? lines : [String(e.fields.line)];
+    return all.map((line) => ({ fields: e.fields, line }));
+  });
 }
 
 /**

@@ -57,8 +57,11 @@ Deno.test("a member's log file records messages in, replies out and its listenin
     ) => JSON.parse(l));
     const listening = events.find((e) => e.event === "member.listening");
     assert.equal(listening?.address, `127.0.0.1:${addr.port}`);
-    const ins = events.filter((e) => e.event === "msg.in").map((e) => e.line);
-    assert.deepEqual(ins, ["IAMAT logme +1+1 1700000000", "bad line"]);
+    // One read: its two lines in one event.
+    const ins = events.filter((e) => e.event === "msg.in").map((e) => e.lines);
+    assert.deepEqual(ins, [["IAMAT logme +1+1 1700000000", "bad line"]]);
+    const stored = events.filter((e) => e.event === "record.stored");
+    assert.deepEqual(stored.map((e) => e.client), ["logme"]);
     const outs = events.filter((e) => e.event === "reply.out");
     assert.equal(outs.length, 2);
     assert.match(outs[0].reply, /^AT Campbell \S+ logme /);

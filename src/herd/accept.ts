@@ -4,20 +4,21 @@
  * answer. In this order: store it if newer (last-writer-wins, store.ts),
  * persist it (persistence.ts, when the member has a data directory),
  * disseminate it (flood.ts: to every neighbour link but the sender's; or
- * broadcast_tree.ts: along the epidemic broadcast tree), log it, then tell
- * the observers (the HTTP face's streams and geo index). An older or equal
+ * broadcast_tree.ts: along the epidemic broadcast tree), then tell the
+ * observers (the HTTP face's streams and geo index). An older or equal
  * record stops at the first step; on a tree, an exact copy pushed by the tree
  * may prune the link it came on.
  *
  * Disseminating only hands the AT line to each link's queue; the session
  * then calls {@linkcode FloodTarget.flush} on every link before it writes
  * the reply (session.ts), which is what makes a flood leave before its reply.
+ * The session logs the stored records (`record.stored`), one event per read.
  *
  * @module
  */
 
 import type { EventLog } from "../log.ts";
-import { type ClientRecord, type WireText, wireToDisplay } from "../protocol/mod.ts";
+import type { ClientRecord, WireText } from "../protocol/mod.ts";
 import type { BroadcastTree } from "./broadcast_tree.ts";
 import { flood, type FloodTarget } from "./flood.ts";
 import { reason } from "./socket.ts";
@@ -58,7 +59,7 @@ export interface StoredRecord {
 export type RecordObserver = (stored: StoredRecord) => void;
 
 /**
- * Accepts a record: stores it if newer, then persists, disseminates and logs
+ * Accepts a record: stores it if newer, then persists and disseminates
  * it. Never throws.
  *
  * @param sink The member's store, persistence, links and log.
@@ -88,16 +89,8 @@ export function acceptRecord(
       sink.log.emit("error", "error", { reason: `cannot persist record: ${reason(e)}` });
     }
   }
-  const n = tree === null
-    ? flood(atLine, sink.links, from ?? undefined)
-    : tree.relay(record, atLine, from, marked);
-  if (from !== null) {
-    sink.log.emit("debug", "record.stored", {
-      peer: from,
-      client: wireToDisplay(record.clientId),
-      forwardedTo: n,
-    });
-  }
+  if (tree === null) flood(atLine, sink.links, from ?? undefined);
+  else tree.relay(record, atLine, from, marked);
   if (sink.observers.size > 0) {
     const stored: StoredRecord = { record, line: atLine, previous, from };
     for (const observe of sink.observers) {

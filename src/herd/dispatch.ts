@@ -207,6 +207,11 @@ export function dispatch(
   member: MemberView,
   receivedNs: bigint,
 ): Outcome | Promise<Outcome> {
+  // A neighbour's copy of the record we hold needs nothing: not even a parse.
+  if (
+    session.peer !== null && (session.role === "listener" || session.welcomed) &&
+    isHeldCopy(line, member.store)
+  ) return HELD_COPY;
   const msg = parseMessage(line);
   // Blank lines do not count: the hello may follow them.
   if (msg.kind === "empty") return BLANK;
@@ -247,6 +252,27 @@ export function dispatch(
         event("debug", "msg.invalid", { conn: session.id, reason: msg.reason }),
       );
   }
+}
+
+/**
+ * The outcome of a neighbour's unmarked `AT` line that is exactly the record held for its
+ * client (a flood's duplicate): no reply, no effect, but a line.
+ */
+export const HELD_COPY: Outcome = Object.freeze({ reply: null, effects: [] }) as Outcome;
+
+/**
+ * True if `line` is an unmarked `AT` line, single-spaced as members write them, equal to the
+ * record held for its client. Finds the client id by its spaces: no parse, no allocation but
+ * the id's slice. A marked copy (`... tree`) is not one: the broadcast tree acts on it.
+ */
+function isHeldCopy(line: WireText, store: RecordStore): boolean {
+  if (!line.startsWith("AT ")) return false;
+  const origin = line.indexOf(" ", 3);
+  const skew = origin === -1 ? -1 : line.indexOf(" ", origin + 1);
+  const id = skew === -1 ? -1 : line.indexOf(" ", skew + 1);
+  if (id === -1) return false;
+  const held = store.line(line.slice(skew + 1, id));
+  return held !== undefined && held.length === line.length && held === line;
 }
 
 /**

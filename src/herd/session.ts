@@ -213,6 +213,13 @@ export async function serveLine(
     // client's line here, and the other effects belong to neighbours' sessions.
     if (effect.kind === "accept") {
       stored = port.accept(effect.record, effect.line, effect.from, effect.tree);
+      if (stored) {
+        log.emit("debug", "record.stored", {
+          conn: source.id,
+          via: source.via,
+          client: wireToDisplay(effect.record.clientId),
+        });
+      }
     } else if (effect.kind === "event") log.emit(effect.level, effect.event, effect.fields);
   }
   port.flushLinks();
@@ -275,6 +282,7 @@ export async function runSession(
   const pending: Reply[] = [];
   let pendingBytes = 0;
   const flush = async (): Promise<void> => {
+    logBatch();
     // The floods these replies' lines caused go first (flood.ts).
     port.flushLinks();
     if (pending.length === 0) return;
@@ -297,10 +305,40 @@ export async function runSession(
     }
   };
 
+  // The lines of the read being handled, logged as one `msg.in`, and the clients whose records
+  // they stored, as one `record.stored` (PROTOCOL.md section 5): an event per read, not per line.
+  let linesIn: string[] = [];
+  let storedIn: string[] = [];
+  const logBatch = (): void => {
+    if (linesIn.length > 0) {
+      const lines = linesIn;
+      linesIn = [];
+      log.emit("info", "msg.in", {
+        conn: state.id,
+        remote,
+        peer: state.peer ?? undefined,
+        line: lines.length === 1 ? lines[0] : undefined,
+        lines: lines.length === 1 ? undefined : lines,
+      });
+    }
+    if (storedIn.length > 0) {
+      const clients = storedIn;
+      storedIn = [];
+      log.emit("debug", "record.stored", {
+        conn: state.id,
+        peer: state.peer ?? undefined,
+        client: clients.length === 1 ? clients[0] : undefined,
+        clients: clients.length === 1 ? undefined : clients,
+      });
+    }
+  };
+
   const apply = (effect: Effect): void => {
     switch (effect.kind) {
       case "accept":
-        port.accept(effect.record, effect.line, effect.from, effect.tree);
+        if (port.accept(effect.record, effect.line, effect.from, effect.tree)) {
+          storedIn.push(wireToDisplay(effect.record.clientId));
+        }
         return;
       case "tree":
         port.tree(effect.from, effect.message);
@@ -324,6 +362,8 @@ export async function runSession(
         port.synced(effect.digests, effect.bytes, effect.records);
         return;
       case "event":
+        // After the msg.in of the line it is about.
+        logBatch();
         log.emit(effect.level, effect.event, effect.fields);
     }
   };
@@ -345,14 +385,19 @@ export async function runSession(
 
   // Handles one frame; `receivedNs` is when its bytes were read (the skew's clock).
   const serveFrame = (frame: Frame, receivedNs: bigint): void | Promise<void> => {
-    const wire = bytesToWire(frame.kind === "line" ? frame.bytes : frame.head);
-    log.emit("info", "msg.in", {
-      conn: state.id,
-      remote,
-      peer: state.peer ?? undefined,
-      line: wireToDisplay(wire),
-      overlong: frame.kind === "overlong" ? true : undefined,
-    });
+    const wire = frame.kind === "line" ? frame.text : frame.head;
+    if (frame.kind === "line") {
+      linesIn.push(wireToDisplay(wire));
+    } else {
+      logBatch();
+      log.emit("info", "msg.in", {
+        conn: state.id,
+        remote,
+        peer: state.peer ?? undefined,
+        line: wireToDisplay(wire),
+        overlong: true,
+      });
+    }
     const outcome = frame.kind === "line"
       ? dispatch(wire, state, port.view, receivedNs)
       : dispatchOverlong(wire, state, splitter.maxLineBytes);
@@ -373,7 +418,7 @@ export async function runSession(
         await flush();
         break;
       }
-      splitter.feed(buf.subarray(0, n));
+      splitter.feed(bytesToWire(buf.subarray(0, n)));
       for (let f = splitter.next(); f !== null && !ended; f = splitter.next()) {
         const served = serveFrame(f, receivedNs);
         if (served !== undefined) await served;

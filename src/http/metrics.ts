@@ -51,6 +51,9 @@ export const LINE_KINDS = [
   "ASK",
   "HAVE",
   "WANT",
+  "IHAVE",
+  "GRAFT",
+  "PRUNE",
   "other",
 ] as const;
 
@@ -525,13 +528,19 @@ export class MemberMetrics {
   #count(event: EventName, fields: EventFields): void {
     switch (event) {
       case "msg.in": {
-        const line = fields.line;
+        // One line (`line`), or every line of a read (`lines`).
         const peer = fields.peer;
         const fromPeer = typeof peer === "string";
-        const i = ((typeof line === "string" ? kindIndex(line) : OTHER_KIND) * 2 +
-              (fromPeer ? 1 : 0)) * 2 + (fields.via === "http" ? 1 : 0);
-        this.#linesIn[i]++;
-        if (fromPeer) bump(this.#linesByPeer, peer);
+        const source = (fromPeer ? 1 : 0) * 2 + (fields.via === "http" ? 1 : 0);
+        const lines = fields.lines;
+        if (Array.isArray(lines)) {
+          for (const line of lines) this.#linesIn[kindIndex(line) * 4 + source]++;
+          if (fromPeer) bump(this.#linesByPeer, peer, lines.length);
+        } else {
+          const line = fields.line;
+          this.#linesIn[(typeof line === "string" ? kindIndex(line) : OTHER_KIND) * 4 + source]++;
+          if (fromPeer) bump(this.#linesByPeer, peer);
+        }
         return;
       }
       case "reply.out": {
@@ -731,8 +740,8 @@ function byLabel(c: Counter<string>, label: string, counts: ReadonlyMap<string, 
 }
 
 /** Adds one to `key`'s count. */
-function bump(counts: Map<string, number>, key: string): void {
-  counts.set(key, (counts.get(key) ?? 0) + 1);
+function bump(counts: Map<string, number>, key: string, by = 1): void {
+  counts.set(key, (counts.get(key) ?? 0) + by);
 }
 
 /** `v` if it is a finite number >= 0, else 0 (a counter must not go negative). */
@@ -771,6 +780,9 @@ const DIGEST = LINE_KINDS.indexOf("DIGEST");
 const ASK = LINE_KINDS.indexOf("ASK");
 const HAVE = LINE_KINDS.indexOf("HAVE");
 const WANT = LINE_KINDS.indexOf("WANT");
+const IHAVE = LINE_KINDS.indexOf("IHAVE");
+const GRAFT = LINE_KINDS.indexOf("GRAFT");
+const PRUNE = LINE_KINDS.indexOf("PRUNE");
 
 /**
  * The index in {@linkcode LINE_KINDS} of a line's first word, without allocating: leading
@@ -785,7 +797,11 @@ function kindIndex(line: string): number {
   if (i === n) return OTHER_KIND;
   switch (c) {
     case 0x49: // I
-      return wordAt(line, i, IAMAT);
+      return wordAt(line, i, line.charCodeAt(i + 1) === 0x48 ? IHAVE : IAMAT);
+    case 0x47: // G
+      return wordAt(line, i, GRAFT);
+    case 0x50: // P
+      return wordAt(line, i, PRUNE);
     case 0x57: // W
       return wordAt(line, i, line.charCodeAt(i + 1) === 0x48 ? WHATSAT : WANT);
     case 0x41: // A

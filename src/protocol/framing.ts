@@ -9,21 +9,25 @@
  * @module
  */
 
+import { bytesToWire, type WireText } from "./wire_text.ts";
+
 /** Default line limit in bytes (16 KiB), PROTOCOL.md section 1. */
 export const DEFAULT_MAX_LINE_BYTES = 16 * 1024;
 
-const LF = 0x0a;
 const CR = 0x0d;
 
-/** One framed line, without its terminator. */
+/** One framed line, without its terminator, as wire text (one char per byte). */
 export type Frame =
-  /** A complete line of at most the limit. `bytes` is a fresh copy, safe to keep. */
-  | { kind: "line"; bytes: Uint8Array }
+  /** A complete line of at most the limit. */
+  | { kind: "line"; text: WireText }
   /** A line over the limit: its first `maxLineBytes` bytes; the rest was skipped. */
-  | { kind: "overlong"; head: Uint8Array };
+  | { kind: "overlong"; head: WireText };
 
 /**
- * Splits a byte stream into lines with a hard per-line byte cap.
+ * Splits a byte stream into lines with a hard per-line byte cap. The bytes
+ * are handled as wire text (`bytesToWire`, one char per byte), so a read is
+ * decoded once and each line of it is a slice of that string: no per-line
+ * copy or decode.
  *
  * Memory held is at most `maxLineBytes + 1` bytes whatever the input.
  *
@@ -37,25 +41,22 @@ export type Frame =
  */
 export class LineSplitter {
   #maxLineBytes: number;
-  #buf: Uint8Array;
-  #len = 0;
+  /** The start of a line that spans reads (at most `maxLineBytes + 1` chars). */
+  #partial = "";
   /** True while discarding the tail of an overlong line. */
   #skipping = false;
   /** The chunk being framed by {@linkcode LineSplitter.next}, and where in it. */
-  #chunk: Uint8Array | null = null;
+  #chunk: WireText | null = null;
   #pos = 0;
 
   /**
-   * Creates a splitter with an empty buffer.
+   * Creates a splitter with nothing held.
    *
    * @param maxLineBytes Longest line kept, in bytes, terminator excluded.
    * @throws {RangeError} If `maxLineBytes` is not a positive integer.
    */
   constructor(maxLineBytes: number = DEFAULT_MAX_LINE_BYTES) {
     this.#maxLineBytes = checkLimit(maxLineBytes);
-    // +1 so a line of exactly the limit can still hold the CR of its CR-LF.
-    // Small: a line is only assembled here when it spans reads; #grow() doubles it.
-    this.#buf = new Uint8Array(Math.min(maxLineBytes + 1, 256));
   }
 
   /** Longest line kept, bytes, terminator excluded. */
@@ -64,11 +65,11 @@ export class LineSplitter {
   }
 
   /**
-   * Bytes of buffer the splitter holds for a line that spans reads: at most
+   * Bytes the splitter holds of a line that spans reads: at most
    * `maxLineBytes + 1`, however long the line on the wire.
    */
   get heldBytes(): number {
-    return this.#buf.length;
+    return this.#partial.length;
   }
 
   /**
@@ -85,13 +86,12 @@ export class LineSplitter {
   }
 
   /**
-   * Hands over a chunk to frame with {@linkcode LineSplitter.next}. The chunk is
-   * referenced, not copied, until `next()` returns `null`: do not overwrite it
-   * (or feed another) before then.
+   * Hands over a chunk to frame with {@linkcode LineSplitter.next}, until
+   * `next()` returns `null`.
    *
-   * @param chunk Bytes as read from the socket.
+   * @param chunk The bytes of one read, as wire text (`bytesToWire`).
    */
-  feed(chunk: Uint8Array): void {
+  feed(chunk: WireText): void {
     this.#chunk = chunk;
     this.#pos = 0;
   }
@@ -101,24 +101,24 @@ export class LineSplitter {
    * Pulling frames one at a time lets the caller change the limit between
    * lines (see {@linkcode LineSplitter.setMaxLineBytes}).
    *
-   * @returns A frame (a fresh copy, safe to keep) or `null`.
+   * @returns A frame or `null`.
    */
   next(): Frame | null {
     const chunk = this.#chunk;
     while (chunk !== null && this.#pos < chunk.length) {
       const start = this.#pos;
-      const lf = chunk.indexOf(LF, start);
+      const lf = chunk.indexOf("\n", start);
       const end = lf === -1 ? chunk.length : lf;
       this.#pos = lf === -1 ? chunk.length : lf + 1;
       if (this.#skipping) {
         if (lf !== -1) this.#skipping = false;
         continue;
       }
-      if (lf !== -1 && this.#len === 0) {
-        // The whole line is in this chunk (the usual case): one copy, straight from it.
-        const stop = lf > start && chunk[lf - 1] === CR ? lf - 1 : lf;
+      if (lf !== -1 && this.#partial === "") {
+        // The whole line is in this chunk (the usual case): a slice of it.
+        const stop = lf > start && chunk.charCodeAt(lf - 1) === CR ? lf - 1 : lf;
         if (stop - start <= this.#maxLineBytes) {
-          return { kind: "line", bytes: chunk.slice(start, stop) };
+          return { kind: "line", text: chunk.slice(start, stop) };
         }
       }
       const overlong = this.#append(chunk, start, end);
@@ -136,11 +136,11 @@ export class LineSplitter {
    * Feeds bytes; returns every line they complete, in order.
    *
    * @param chunk Bytes as read from the socket (not retained).
-   * @returns Completed frames; each is a fresh copy, safe to keep.
+   * @returns Completed frames.
    */
   push(chunk: Uint8Array): Frame[] {
     const frames: Frame[] = [];
-    this.feed(chunk);
+    this.feed(bytesToWire(chunk));
     for (let f = this.next(); f !== null; f = this.next()) frames.push(f);
     return frames;
   }
@@ -156,46 +156,32 @@ export class LineSplitter {
       this.#skipping = false;
       return [];
     }
-    if (this.#len === 0) return [];
+    if (this.#partial === "") return [];
     return [this.#takeLine(false)];
   }
 
   /** Appends to the line being assembled; returns an overlong frame if it overflowed. */
-  #append(chunk: Uint8Array, from: number, to: number): Frame | null {
-    const room = this.#maxLineBytes + 1 - this.#len;
-    const n = to - from;
-    if (n > room) {
-      const head = new Uint8Array(this.#maxLineBytes);
-      const kept = Math.min(this.#len, this.#maxLineBytes);
-      head.set(this.#buf.subarray(0, kept));
-      head.set(chunk.subarray(from, from + this.#maxLineBytes - kept), kept);
-      this.#len = 0;
+  #append(chunk: WireText, from: number, to: number): Frame | null {
+    const room = this.#maxLineBytes + 1 - this.#partial.length;
+    if (to - from > room) {
+      const kept = this.#partial.slice(0, this.#maxLineBytes);
+      const head = kept + chunk.slice(from, from + this.#maxLineBytes - kept.length);
+      this.#partial = "";
       this.#skipping = true;
       return { kind: "overlong", head };
     }
-    this.#grow(this.#len + n);
-    this.#buf.set(chunk.subarray(from, to), this.#len);
-    this.#len += n;
+    this.#partial += chunk.slice(from, to);
     return null;
   }
 
-  #grow(need: number): void {
-    if (need <= this.#buf.length) return;
-    const next = new Uint8Array(
-      Math.min(Math.max(need, this.#buf.length * 2), this.#maxLineBytes + 1),
-    );
-    next.set(this.#buf.subarray(0, this.#len));
-    this.#buf = next;
-  }
-
   #takeLine(terminated: boolean): Frame {
-    let len = this.#len;
-    if (terminated && len > 0 && this.#buf[len - 1] === CR) len--;
-    this.#len = 0;
-    if (len > this.#maxLineBytes) {
-      return { kind: "overlong", head: this.#buf.slice(0, this.#maxLineBytes) };
+    let text = this.#partial;
+    this.#partial = "";
+    if (terminated && text.charCodeAt(text.length - 1) === CR) text = text.slice(0, -1);
+    if (text.length > this.#maxLineBytes) {
+      return { kind: "overlong", head: text.slice(0, this.#maxLineBytes) };
     }
-    return { kind: "line", bytes: this.#buf.slice(0, len) };
+    return { kind: "line", text };
   }
 }
 

@@ -18,7 +18,7 @@ import { splitFields } from "./fields.ts";
 import { type Location, parseIso6709 } from "./iso6709.ts";
 import type { ClientRecord } from "./record.ts";
 import { isSkew } from "./skew.ts";
-import type { WireText } from "./wire_text.ts";
+import { ownCopy, type WireText } from "./wire_text.ts";
 
 /** Protocol version carried in the hello line. */
 export const HELLO_VERSION = "1";
@@ -310,7 +310,14 @@ function parseIamat(fields: WireText[]): Message {
   } catch (e) {
     return invalid("bad POSIX time", `Cannot parse IAMAT: ${describe(e)}`);
   }
-  return { kind: "IAMAT", clientId: fields[1], location, clientTime, clientTimeText: fields[3] };
+  // The id outlives the read it came in (the store keeps it): a copy of its own.
+  return {
+    kind: "IAMAT",
+    clientId: ownCopy(fields[1]),
+    location,
+    clientTime,
+    clientTimeText: fields[3],
+  };
 }
 
 // WHATSAT <client-id> <radius-km> <bound>
@@ -384,7 +391,7 @@ function parseAt(fields: WireText[]): Message {
     record: {
       origin: fields[1],
       skew: fields[2],
-      clientId: fields[3],
+      clientId: ownCopy(fields[3]),
       location,
       clientTime,
       clientTimeText: fields[5],

@@ -4,6 +4,7 @@ import {
   dispatch,
   dispatchOverlong,
   type Effect,
+  HELD_COPY,
   HELLO_REFUSED,
   INVALID_REASONS,
   type InvalidReason,
@@ -238,9 +239,30 @@ Deno.test("dispatch() refuses a hello that is not first, from a non-neighbour, o
 });
 
 Deno.test("dispatch() accepts a neighbour's AT line without reply, naming the sender", async () => {
-  const out = await run(KIWI_AT, neighbour());
-  assert.equal(out.reply, null);
-  assert.deepEqual(out.effects.map((e) => e.kind === "accept" && e.from), ["Smith"]);
+  const newer = KIWI_AT.replace("1621464827.959498503", "1621464828");
+  for (const [line, tree] of [[newer, false], [`${newer} tree`, true]] as const) {
+    const out = await run(line, neighbour());
+    assert.equal(out.reply, null);
+    assert.deepEqual(out.effects.map((e) => e.kind === "accept" && [e.from, e.tree]), [
+      ["Smith", tree],
+    ]);
+  }
+});
+
+Deno.test("dispatch() does nothing with a neighbour's unmarked copy of the held record", async () => {
+  // Exactly the held line: nothing to parse, store or relay.
+  assert.equal(await run(KIWI_AT, neighbour()), HELD_COPY);
+  assert.equal(await run(KIWI_AT, dialled(true)), HELD_COPY);
+  // A marked copy goes to the tree (it may prune); an older record or a differently spaced
+  // copy is judged by the store; a client's copy gets `? `.
+  const marked = await run(`${KIWI_AT} tree`, neighbour());
+  assert.deepEqual(kinds(marked.effects), ["accept"]);
+  const older = await run(KIWI_AT.replace("1621464827.959498503", "1600000000"), neighbour());
+  assert.deepEqual(kinds(older.effects), ["accept"]);
+  const spaced = await run(KIWI_AT.replace(" kiwi ", "  kiwi "), neighbour());
+  assert.deepEqual(kinds(spaced.effects), ["accept"]);
+  assert.notEqual(await run(KIWI_AT, dialled(false)), HELD_COPY);
+  assert.equal((await run(KIWI_AT, client(1))).reply?.reason, "peer message from a client");
 });
 
 Deno.test("dispatch() logs a neighbour's invalid line and sends nothing back", async () => {
@@ -285,7 +307,8 @@ Deno.test("dispatch() on our own link ignores records before the welcome", async
   const out = await run(KIWI_AT, dialled(false));
   assert.equal(out.reply, null);
   assert.deepEqual(kinds(out.effects), ["event:peer.link.reply"]);
-  const after = await run(KIWI_AT, dialled(true));
+  const newer = KIWI_AT.replace("1621464827.959498503", "1621464828");
+  const after = await run(newer, dialled(true));
   assert.deepEqual(kinds(after.effects), ["accept"]);
 });
 

@@ -7,7 +7,7 @@ import { parseConfig, testConfig } from "../../src/config.ts";
 import { Member, type PeerAuth } from "../../src/herd/mod.ts";
 import { MemoryLog } from "../../src/log.ts";
 import { createGeonamesProvider } from "../../src/places/mod.ts";
-import { exchange, exchangeBytes, OpenClient, TestHerd, waitFor } from "../_harness.ts";
+import { exchange, exchangeBytes, linesIn, OpenClient, TestHerd, waitFor } from "../_harness.ts";
 
 const NAMES = ["Campbell", "Hill", "Jaquez", "Singleton", "Smith"];
 const LOC = "+34.068930-118.445127";
@@ -399,16 +399,19 @@ Deno.test("member logs every message in and reply out with connection id and rem
     await exchange(herd.address("Hill"), `IAMAT logged ${LOC} 1700000004\nnope\n`);
     const log = herd.logs.get("Hill")!;
     // Neighbours' lines (hellos, anti-entropy digests) are logged too; keep the client's.
-    const ins = log.named("msg.in").filter((e) =>
-      e.fields.peer === undefined && !String(e.fields.line).startsWith("HERD ")
+    const ins = linesIn(log.named("msg.in")).filter((e) =>
+      e.fields.peer === undefined && !e.line.startsWith("HERD ")
     );
     const outs = log.named("reply.out").filter((e) => !String(e.fields.reply).startsWith("HERD "));
-    assert.deepEqual(ins.map((e) => e.fields.line), [`IAMAT logged ${LOC} 1700000004`, "nope"]);
+    assert.deepEqual(ins.map((e) => e.line), [`IAMAT logged ${LOC} 1700000004`, "nope"]);
     assert.equal(outs.length, 2);
     assert.match(String(outs[0].fields.reply), /^AT Hill \S+ logged /);
     assert.equal(outs[1].fields.reply, "? nope\n");
     assert.equal(ins[0].fields.conn, outs[0].fields.conn);
     assert.match(String(ins[0].fields.remote), /^127\.0\.0\.1:\d+$/);
+    // The member that took the update from its client logs storing it too.
+    const stored = log.named("record.stored").filter((e) => e.fields.peer === undefined);
+    assert.deepEqual(stored.map((e) => e.fields.client), ["logged"]);
     // A link is open once the neighbour's welcome is verified, which follows its accept.
     for (const ev of ["peer.link.open", "peer.link.accepted"] as const) {
       await waitFor(() => log.named(ev).length >= 2, 5000, ev);

@@ -118,6 +118,44 @@ Deno.test("runSession() logs every line in as msg.in, with the peer once a hello
   ]);
 });
 
+Deno.test("runSession() logs the lines of one read as one msg.in, and the records they stored as one record.stored", async () => {
+  const trace: string[] = [];
+  const { port, log, store } = testPort();
+  const conn = scriptedConn(
+    [
+      "HERD 1 Smith\n",
+      "AT Smith +0.1 emu +34-118 5\nAT Smith +0.1 kiwi +34-118 1621464828\nAT Smith +0.1 emu +34-118 4\n",
+      "AT Smith +0.1 owl +34-118 7\n",
+    ].map((c) => c.replaceAll("+0.1 ", "+0.100000000 ")),
+    trace,
+  );
+  await runSession(conn, port, OPTS);
+  assert.equal(store.size, 3);
+  const ins = log.named("msg.in").map((e) => [e.fields.line, e.fields.lines]);
+  assert.deepEqual(ins, [
+    ["HERD 1 Smith", undefined],
+    [undefined, [
+      "AT Smith +0.100000000 emu +34-118 5",
+      "AT Smith +0.100000000 kiwi +34-118 1621464828",
+      "AT Smith +0.100000000 emu +34-118 4",
+    ]],
+    ["AT Smith +0.100000000 owl +34-118 7", undefined],
+  ]);
+  // The older emu record stored nothing; the batch names the clients stored, in order.
+  const stored = log.named("record.stored").map((
+    e,
+  ) => [e.fields.peer, e.fields.client, e.fields.clients]);
+  assert.deepEqual(stored, [
+    ["Smith", undefined, ["emu", "kiwi"]],
+    ["Smith", "owl", undefined],
+  ]);
+  // Each read's msg.in comes before its record.stored.
+  const order = log.events.map((e) => e.event).filter((e) =>
+    e === "msg.in" || e === "record.stored"
+  );
+  assert.deepEqual(order, ["msg.in", "msg.in", "record.stored", "msg.in", "record.stored"]);
+});
+
 Deno.test("runSession() on our own link hands replies to the link's output, never to the socket", async () => {
   const trace: string[] = [];
   const out: string[] = [];
@@ -186,6 +224,10 @@ Deno.test("serveLine() serves another face's line as a TCP client's: logged with
   assert.equal(bad.stored, false);
   const ins = log.named("msg.in").map((e) => [e.fields.conn, e.fields.via, e.fields.line]);
   assert.deepEqual(ins[0], [7, "http", iamat]);
+  const stored = log.named("record.stored").map((
+    e,
+  ) => [e.fields.conn, e.fields.via, e.fields.client]);
+  assert.deepEqual(stored, [[7, "http", "kiwi"]]);
   const outs = log.named("reply.out").map((e) => [e.fields.via, e.fields.reason]);
   assert.deepEqual(outs, [["http", undefined], ["http", undefined], ["http", "unknown client"]]);
 });

@@ -151,6 +151,12 @@ Deno.test("lineKind() names a line by its first word, case-sensitive", () => {
     ["ASK 0 1", "ASK"],
     ["HAVE 0 1:2", "HAVE"],
     ["WANT 0", "WANT"],
+    ["IHAVE kiwi 1", "IHAVE"],
+    ["GRAFT kiwi 1", "GRAFT"],
+    ["PRUNE", "PRUNE"],
+    ["IHAV kiwi 1", "other"],
+    ["GRAFTS", "other"],
+    ["P", "other"],
     [" \t\v\f\rIAMAT x", "IAMAT"],
     ["WHATSAT", "WHATSAT"],
     ["AT\tx", "AT"],
@@ -223,6 +229,26 @@ Deno.test("MemberMetrics counts msg.in by kind, source and via, and lines per ne
   assert.equal(value(s, "herd_received_lines_total", { peer: "Bailey" }), 2);
   assert.equal(value(s, "herd_received_lines_total", { peer: "Campbell" }), 1);
   assert.equal(series(s, "herd_received_lines_total").length, 2);
+});
+
+Deno.test("MemberMetrics counts every line of a read logged as one msg.in with lines", async () => {
+  const { metrics, log } = setup();
+  log.emit("info", "msg.in", {
+    conn: 3,
+    remote: "127.0.0.1:1",
+    peer: "Bailey",
+    lines: ["AT Hill +0.1 kiwi +1+1 1 tree", "AT Hill +0.1 emu +1+1 1", "IHAVE owl 2", "PRUNE"],
+  });
+  log.emit("info", "msg.in", { conn: 4, remote: "127.0.0.1:2", lines: ["IAMAT a b c", "x"] });
+  const s = await scrape(metrics);
+  const lines = (kind: string, source: string) =>
+    value(s, "herd_lines_in_total", { kind, source, via: "tcp" });
+  assert.deepEqual(
+    [lines("AT", "peer"), lines("IHAVE", "peer"), lines("PRUNE", "peer")],
+    [2, 1, 1],
+  );
+  assert.deepEqual([lines("IAMAT", "client"), lines("other", "client")], [1, 1]);
+  assert.equal(value(s, "herd_received_lines_total", { peer: "Bailey" }), 4);
 });
 
 Deno.test("MemberMetrics counts reply.out as ok or invalid, invalid ones by a bounded reason", async () => {

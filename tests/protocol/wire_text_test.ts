@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   bytesToWire,
+  ownCopy,
   unicodeToWire,
   wireToBytes,
   wireToDisplay,
@@ -36,8 +37,8 @@ Deno.test("bytesToWire() converts only the bytes of a subarray view", () => {
   assert.equal(bytesToWire(view), "bc");
 });
 
-Deno.test("bytesToWire() converts inputs larger than its internal chunk exactly", async (t) => {
-  for (const size of [8191, 8192, 8193, 16384, 100_003]) {
+Deno.test("bytesToWire() converts short and long inputs (two decoders) exactly", async (t) => {
+  for (const size of [63, 64, 65, 8191, 8192, 8193, 16384, 100_003]) {
     await t.step(`${size} bytes`, () => {
       const bytes = Uint8Array.from({ length: size }, (_, i) => (i * 31 + 7) % 256);
       const text = bytesToWire(bytes);
@@ -106,4 +107,11 @@ Deno.test("wireToDisplay() replaces invalid UTF-8 bytes with U+FFFD", async (t) 
 
 Deno.test("wireToDisplay() rejects text that is not wire text", () => {
   assert.throws(() => wireToDisplay("caf\u00e9\u20ac"), RangeError);
+});
+
+Deno.test("ownCopy() returns equal text, sliced or not", () => {
+  const read = bytesToWire(ALL_BYTES) + "AT Hill +0.1 a-long-client-identifier +1+1 1\n";
+  for (const text of [read.slice(267, 293), read.slice(256, 258), "", read]) {
+    assert.equal(ownCopy(text), text);
+  }
 });
