@@ -893,8 +893,9 @@ async function linkedPeers(logDir: string, name: string): Promise<Set<string>> {
 }
 
 /**
- * `record.stored` events of member `name` for client ids starting with `prefix`: how many, and
- * the `@timestamp` of the last (ms since the epoch; NaN if none).
+ * Client ids starting with `prefix` in the `record.stored` events of member `name` (one event
+ * per read, naming one client or several): how many, and the `@timestamp` of the last event
+ * naming one (ms since the epoch; NaN if none).
  */
 async function storedStats(
   logDir: string,
@@ -906,8 +907,8 @@ async function storedStats(
   const out = await new Deno.Command("sh", {
     args: [
       "-c",
-      `cat "$@" | grep -F '"record.stored"' | grep -F '"client":"${prefix}' | ` +
-      "awk 'END { print NR; print $0 }'",
+      `cat "$@" | grep -F '"record.stored"' | grep -F '"${prefix}' | ` +
+      `awk -v p='"${prefix}' '{ n += gsub(p, p) } END { print n + 0; print $0 }'`,
       "sh",
       ...files,
     ],
@@ -1043,7 +1044,7 @@ async function startHerd(opts: Options, dir: string): Promise<Cluster> {
       }),
     async after(run, startWallMs, lastReplyWallMs) {
       if (!opts.verify) return { note: "" };
-      // Hill is the origin of the run's records and logs no record.stored for them.
+      // Hill is the origin of the run's records: the others are the ones that must catch up.
       const others = names.filter((n) => n !== "Hill");
       const want = run === 0 ? opts.warmup : opts.updates;
       const prefix = `client-${run}-`;
