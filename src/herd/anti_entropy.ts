@@ -10,21 +10,27 @@
  * own link to the dialler reconciles, just as floods do):
  * 1. The dialler (the pusher) opens with `DIGEST - <16 root children>`.
  * 2. A member answering a `DIGEST <p> ...` compares each child `p+i` with its
- *    own. Equal: nothing. Different and big: it answers
- *    `DIGEST p+i <its 16 children>` and the other side does the same one
- *    level down. Different and small (both counts together at most
+ *    own. Equal, or the pusher holds nothing there: nothing. The listener
+ *    holds at most 1/{@linkcode SEND_ALL_RATIO} as many records there as the
+ *    pusher (none, after a restart): every record goes at once, the pusher
+ *    sending them as AT lines, the listener asking for them
+ *    (`WANT p+i ...`, one line per DIGEST answered). Different and big: it
+ *    answers `DIGEST p+i <its 16 children>` and the other side does the same
+ *    one level down. Different and small (both counts together at most
  *    {@linkcode EXCHANGE_RECORDS}) or a leaf: the listener says what it holds
  *    there (`HAVE p+i <key>:<client-time> ...`); the pusher asks it to
  *    (`ASK p+i ...`, one line per DIGEST answered).
  * 3. The pusher answers `HAVE` with its records under that node whose
  *    client time is not older than the listener's for the same client, so a
- *    stale side's records are never sent just to be refused. A `HAVE` that
+ *    stale side's records are not sent just to be refused. A `HAVE` that
  *    would exceed {@linkcode MAX_HAVE_BYTES} is replaced by `WANT <p>`,
  *    answered with every record under `p`.
  *
- * The stale side of a pair therefore never pushes records only to have them
- * refused. Two identical stores exchange one DIGEST line (about 400 bytes),
- * whatever their size; the depth of the tree bounds the number of rounds.
+ * Two identical stores exchange one DIGEST line (about 400 bytes), whatever
+ * their size; the depth of the tree bounds the number of rounds, and a
+ * member restarted empty has every record after one round trip. Every line
+ * is one an older member sends and answers too, so mixed versions reconcile
+ * (an older side only descends where a newer one would send everything).
  * Answers are built from the store's bytes in one buffer per node
  * ({@linkcode RecordStore.linesUnder}), not record by record.
  *
@@ -57,12 +63,25 @@ import type { RecordStore } from "./store.ts";
  */
 export const EXCHANGE_RECORDS = 16;
 
+/**
+ * Under a differing node where the listener holds at most 1/SEND_ALL_RATIO as
+ * many records as the pusher (none, for a member restarted empty), every
+ * record the pusher holds there is sent at once: the pusher sends them as
+ * soon as it sees that, the listener asks for them with one `WANT`. At most
+ * a quarter of what is sent is then records the listener already had (and
+ * refuses), and the descent's round trips, `DIGEST` and `HAVE` lines are
+ * saved: a restarted member gets the whole store after one round trip.
+ */
+export const SEND_ALL_RATIO = 4;
+
 /** What answering one DIGEST produced, for logs and counters. */
 export interface DigestAnswer {
-  /** Lines to send back (DIGEST, WANT and AT lines, each with `\n`), or `""`. */
+  /** Lines to send back (DIGEST, ASK, HAVE, WANT and AT lines, each with `\n`), or `""`. */
   text: WireText;
   /** Children that differed. */
   differing: number;
+  /** AT lines in `text` (the pusher sends every record under a node the listener lacks). */
+  records: number;
 }
 
 /**
@@ -92,22 +111,37 @@ export function answerDigest(
   const pusher = role === "dialler";
   let text = "";
   let differing = 0;
+  let records = 0;
   const asked: string[] = [];
+  const wanted: string[] = [];
   for (let i = 0; i < DIGEST_FANOUT; i++) {
     const child = msg.prefix + i.toString(16);
     const theirs = msg.children[i];
     const ours = store.digests.node(child);
     if (sameDigest(theirs, ours)) continue;
     differing++;
-    if (child.length === DIGEST_DEPTH || theirs.count + ours.count <= EXCHANGE_RECORDS) {
-      if (pusher && ours.count > 0) asked.push(child);
-      if (!pusher && theirs.count > 0) text += haveLine(store, child) + "\n";
+    // Only the pusher's records travel: where it holds none, there is nothing to send.
+    const pushed = pusher ? ours.count : theirs.count;
+    const held = pusher ? theirs.count : ours.count;
+    if (pushed === 0) continue;
+    if (held * SEND_ALL_RATIO <= pushed) {
+      if (pusher) {
+        const sent = store.linesUnder(child);
+        text += sent.text;
+        records += sent.records;
+      } else {
+        wanted.push(child);
+      }
+    } else if (child.length === DIGEST_DEPTH || theirs.count + ours.count <= EXCHANGE_RECORDS) {
+      if (pusher) asked.push(child);
+      else text += haveLine(store, child) + "\n";
     } else {
       text += formatDigest(child, store.digests.children(child)) + "\n";
     }
   }
   if (asked.length > 0) text += formatAsk(asked) + "\n";
-  return { text, differing };
+  if (wanted.length > 0) text += formatWant(wanted) + "\n";
+  return { text, differing, records };
 }
 
 /** Our `HAVE` line for a node, or `WANT` for it if the HAVE would be too long. */
@@ -141,7 +175,7 @@ export function answerAsk(msg: AskMessage, store: RecordStore): WireText {
  *
  * @param msg What the listener holds there.
  * @param store Our records.
- * @returns The AT lines and how many there are.
+ * @returns The AT lines (each with `\n`) and how many there are.
  */
 export function answerHave(
   msg: HaveMessage,
@@ -155,22 +189,16 @@ export function answerHave(
 }
 
 /**
- * Answers a neighbour's `WANT` (step 3 of the exchange).
+ * Answers a neighbour's `WANT` (step 3 of the exchange): every record under
+ * each node named, as AT lines.
  *
  * @param msg The nodes wanted.
  * @param store Our records.
- * @returns The AT lines and how many there are.
+ * @returns The AT lines (each with `\n`) and how many there are.
  */
 export function answerWant(
   msg: WantMessage,
   store: RecordStore,
 ): { text: WireText; records: number } {
-  let text = "";
-  let records = 0;
-  for (const prefix of msg.prefixes) {
-    const sent = store.linesUnder(prefix);
-    text += sent.text;
-    records += sent.records;
-  }
-  return { text, records };
+  return store.linesUnder(msg.prefixes);
 }

@@ -57,6 +57,9 @@ const LF = 0x0a;
  * so the records under any tree node are a run of whole buckets.
  */
 const MIN_BUCKET_BITS = 4 * DIGEST_DEPTH;
+/** Digest-tree leaves, and the shift that turns a key hash into its leaf. */
+const LEAVES = 2 ** (4 * DIGEST_DEPTH);
+const LEAF_SHIFT = 32 - 4 * DIGEST_DEPTH;
 
 /**
  * Records are numbered from 1 (0 ends a bucket's chain, so fresh zeroed
@@ -192,19 +195,21 @@ export class RecordStore {
   }
 
   /**
-   * The AT lines of the records under a digest-tree node, each followed by
-   * LF, as one wire text: what an anti-entropy answer sends. Built from the
-   * stored bytes in one buffer and decoded once.
+   * The AT lines of the records under one or more digest-tree nodes, each
+   * followed by LF, as one wire text: what an anti-entropy answer sends.
+   * Built from the stored bytes in one buffer and decoded once.
    *
-   * @param prefix The node: hex nibbles (`""` for the root), at most DIGEST_DEPTH.
+   * @param nodes The nodes: hex nibbles (`""` for the root), at most DIGEST_DEPTH each. A
+   *   record under two of them (`a` and `ab`) may be listed twice.
    * @param keep Which records to include, by their client's key hash (unsigned) and client
    *   time text. @default all
    * @returns The text (`""` if none) and how many records it holds.
    */
   linesUnder(
-    prefix: string,
+    nodes: string | readonly string[],
     keep?: (key: number, clientTime: WireText) => boolean,
   ): { text: WireText; records: number } {
+    const prefixes = typeof nodes === "string" ? [nodes] : nodes;
     const kept: number[] = [];
     let bytes = 0;
     const visit = (r: number, page: Int32Array, o: number) => {
@@ -213,24 +218,32 @@ export class RecordStore {
         bytes += page[o + LENGTH] + 1;
       }
     };
-    if (prefix.length <= 1) {
-      // A sixteenth of the store or all of it: reading every record in order (pages and, mostly,
-      // arena too) costs less than visiting a sixteenth of them in bucket order.
-      const shift = 32 - 4 * prefix.length;
-      const node = prefix === "" ? 0 : parseInt(prefix, 16);
+    let leaves = 0;
+    for (const prefix of prefixes) leaves += LEAVES / 16 ** prefix.length;
+    if (leaves * 16 >= LEAVES) {
+      // A sixteenth of the store or more: reading every record in order (pages and, mostly,
+      // the arena too) costs less than visiting them in bucket order.
+      const wanted = new Uint8Array(LEAVES);
+      for (const prefix of prefixes) {
+        const span = LEAVES / 16 ** prefix.length;
+        const first = prefix === "" ? 0 : parseInt(prefix, 16) * span;
+        wanted.fill(1, first, first + span);
+      }
       for (let r = 1; r <= this.#size; r++) {
         const page = this.#pages[r >>> PAGE_BITS];
         const o = (r & PAGE_MASK) * SLOTS;
-        if (shift === 32 || page[o + KEY] >>> shift === node) visit(r, page, o);
+        if (wanted[page[o + KEY] >>> LEAF_SHIFT] === 1) visit(r, page, o);
       }
     } else {
-      const [first, end] = this.#buckets(prefix);
-      for (let b = first; b < end; b++) {
-        for (let r = this.#heads[b]; r !== 0;) {
-          const page = this.#pages[r >>> PAGE_BITS];
-          const o = (r & PAGE_MASK) * SLOTS;
-          visit(r, page, o);
-          r = page[o + NEXT];
+      for (const prefix of prefixes) {
+        const [first, end] = this.#buckets(prefix);
+        for (let b = first; b < end; b++) {
+          for (let r = this.#heads[b]; r !== 0;) {
+            const page = this.#pages[r >>> PAGE_BITS];
+            const o = (r & PAGE_MASK) * SLOTS;
+            visit(r, page, o);
+            r = page[o + NEXT];
+          }
         }
       }
     }

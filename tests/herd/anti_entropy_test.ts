@@ -5,13 +5,24 @@ import {
   answerDigest,
   answerHave,
   answerWant,
+  EXCHANGE_RECORDS,
   Member,
   openingDigest,
   RecordStore,
   type SessionRole,
 } from "../../src/herd/mod.ts";
 import { MemoryLog } from "../../src/log.ts";
-import { type ClientRecord, formatAt, parseMessage } from "../../src/protocol/mod.ts";
+import {
+  type ClientRecord,
+  DIGEST_DEPTH,
+  DIGEST_FANOUT,
+  type DigestMessage,
+  formatAsk,
+  formatAt,
+  formatDigest,
+  parseMessage,
+  sameDigest,
+} from "../../src/protocol/mod.ts";
 import { exchange, TestHerd, waitFor } from "../_harness.ts";
 import { noPlaces } from "../_no_places.ts";
 
@@ -24,22 +35,56 @@ function at(origin: string, client: string, time: string, location = "+34-118"):
   return m.record;
 }
 
+/** How one side answers a DIGEST: this version's `answerDigest()`, or an older member's. */
+type DigestAnswerer = (msg: DigestMessage, store: RecordStore, role: SessionRole) => string;
+
+const current: DigestAnswerer = (msg, store, role) => answerDigest(msg, store, role).text;
+
+/**
+ * How a member answered a DIGEST before it sent (or asked for) every record
+ * under a node the other side lacks: it only descends, lists (HAVE) or asks
+ * (ASK). Its ASK, HAVE and WANT answers are this version's.
+ */
+const older: DigestAnswerer = (msg, store, role) => {
+  let text = "";
+  const asked: string[] = [];
+  for (let i = 0; i < DIGEST_FANOUT; i++) {
+    const child = msg.prefix + i.toString(16);
+    const theirs = msg.children[i];
+    const ours = store.digests.node(child);
+    if (sameDigest(theirs, ours)) continue;
+    if (child.length === DIGEST_DEPTH || theirs.count + ours.count <= EXCHANGE_RECORDS) {
+      if (role === "dialler" && ours.count > 0) asked.push(child);
+      if (role === "listener" && theirs.count > 0) {
+        text += answerAsk({ kind: "ASK", prefixes: [child] }, store);
+      }
+    } else {
+      text += formatDigest(child, store.digests.children(child)) + "\n";
+    }
+  }
+  return asked.length > 0 ? text + formatAsk(asked) + "\n" : text;
+};
+
 /**
  * Runs one reconciliation in memory until nothing more is said: `a` dials `b`,
- * so `a` pushes its records to `b`.
+ * so `a` pushes its records to `b`. `rounds` counts the times the two sides
+ * took turns (the opening DIGEST's delivery is the first).
  */
 function push(
   a: RecordStore,
   b: RecordStore,
-): { lines: number; bytes: number; pushed: number } {
+  answerers: { a: DigestAnswerer; b: DigestAnswerer } = { a: current, b: current },
+): { lines: number; bytes: number; pushed: number; rounds: number } {
   let lines = 0;
   let bytes = 0;
   let pushed = 0;
+  let rounds = 0;
   // Outboxes: what each side has to deliver to the other.
   let toB = openingDigest(a);
   let toA = "";
   while (toA !== "" || toB !== "") {
     const deliver = (text: string, store: RecordStore, role: SessionRole) => {
+      const digest = role === "dialler" ? answerers.a : answerers.b;
       let answer = "";
       for (const line of text.split("\n")) {
         if (line === "") continue;
@@ -47,7 +92,7 @@ function push(
         bytes += line.length + 1;
         const msg = parseMessage(line);
         if (msg.kind === "AT") store.apply(msg.record);
-        else if (msg.kind === "DIGEST") answer += answerDigest(msg, store, role).text;
+        else if (msg.kind === "DIGEST") answer += digest(msg, store, role);
         else if (msg.kind === "WANT") answer += answerWant(msg, store).text;
         else if (msg.kind === "ASK") answer += answerAsk(msg, store);
         else if (msg.kind === "HAVE") answer += answerHave(msg, store).text;
@@ -55,13 +100,14 @@ function push(
       }
       return answer;
     };
+    rounds++;
     pushed += toB.split("\n").filter((l) => l.startsWith("AT ")).length;
     const nextToA = deliver(toB, b, "listener");
     const nextToB = deliver(toA, a, "dialler");
     toA = nextToA;
     toB = nextToB;
   }
-  return { lines, bytes, pushed };
+  return { lines, bytes, pushed, rounds };
 }
 
 /** Both links of a pair reconcile: each side pushes to the other. */
@@ -265,4 +311,121 @@ Deno.test("a HAVE that would be too long becomes WANT, and the records still arr
   push(pusher, listener);
   assert.equal(listener.get("huge")?.origin, "Smith");
   assert.equal(listener.get("other")?.origin, "Smith");
+});
+
+/** A store of `n` clients `client-<i>` (origin Hill, client time 1700000000.<i>). */
+function storeOf(n: number, first = 0): RecordStore {
+  const store = new RecordStore();
+  for (let i = first; i < first + n; i++) {
+    store.apply(at("Hill", `client-${i}`, `1700000000.${i}`));
+  }
+  return store;
+}
+
+Deno.test("a listener restarted empty asks for every record with one WANT", () => {
+  const full = storeOf(1000);
+  const empty = new RecordStore();
+  const opening = parseMessage(openingDigest(full).trimEnd()) as DigestMessage;
+  // Every child of the root holds records at the pusher and none here.
+  assert.equal(
+    answerDigest(opening, empty, "listener").text,
+    "WANT 0 1 2 3 4 5 6 7 8 9 a b c d e f\n",
+  );
+  const run = push(full, empty);
+  assert.equal(empty.size, 1000);
+  assert.deepEqual(dump(empty), dump(full));
+  // DIGEST, WANT, then the records: one round trip.
+  assert.equal(run.lines, 2 + 1000);
+  assert.equal(run.rounds, 3);
+});
+
+Deno.test("a pusher sends at once every record under a node its listener lacks", () => {
+  const full = storeOf(1000);
+  const empty = new RecordStore();
+  // The listener's digests of the root's children: all empty.
+  const theirs = parseMessage(openingDigest(empty).trimEnd()) as DigestMessage;
+  const answer = answerDigest(theirs, full, "dialler");
+  assert.equal(answer.records, 1000);
+  assert.equal(answer.differing, DIGEST_FANOUT);
+  assert.deepEqual(answer.text.trimEnd().split("\n").sort(), dump(full));
+});
+
+Deno.test("the side that holds nothing under a node is never asked about it", () => {
+  const full = storeOf(1000);
+  // Pushing an empty store: the listener sees nothing to receive, and says nothing.
+  const run = push(new RecordStore(), full);
+  assert.equal(run.lines, 1); // the opening DIGEST
+  assert.equal(full.size, 1000);
+});
+
+Deno.test("a listener holding a few of the records under a node asks for all of them", () => {
+  const full = storeOf(4000);
+  const few = storeOf(300); // the same first 300 records
+  const run = push(full, few);
+  assert.deepEqual(dump(few), dump(full));
+  // 300 <= 4000 / 4 under every child of the root: one WANT, every record sent.
+  assert.equal(run.pushed, 4000);
+  assert.equal(run.rounds, 3);
+});
+
+Deno.test("a reconciliation with an older member converges, whichever side is older", async (t) => {
+  const cases: Array<[string, { a: DigestAnswerer; b: DigestAnswerer }]> = [
+    ["older listener", { a: current, b: older }],
+    ["older pusher", { a: older, b: current }],
+    ["both older", { a: older, b: older }],
+  ];
+  for (const [name, answerers] of cases) {
+    await t.step(name, () => {
+      // Restarted empty, a few records in common, and diverged stores.
+      const pairs: Array<[RecordStore, RecordStore]> = [
+        [storeOf(3000), new RecordStore()],
+        [storeOf(3000), storeOf(200, 100)],
+        [storeOf(3000), storeOf(3000, 1500)],
+      ];
+      for (const [a, b] of pairs) {
+        const newest = new RecordStore();
+        for (const r of [...a.records(), ...b.records()]) newest.apply(r);
+        push(a, b, answerers);
+        assert.deepEqual(dump(b), dump(newest));
+      }
+    });
+  }
+  // A member restarted empty has every record after one round trip if either side is of this
+  // version (a pusher sends every record one level below an older listener's descent); two
+  // older members descend further.
+  const rounds = (answerers: { a: DigestAnswerer; b: DigestAnswerer }) =>
+    push(storeOf(3000), new RecordStore(), answerers).rounds;
+  const now = rounds({ a: current, b: current });
+  assert.equal(rounds({ a: current, b: older }), now);
+  assert.equal(rounds({ a: older, b: current }), now);
+  assert.ok(rounds({ a: older, b: older }) > now);
+});
+
+Deno.test("a member restarted with an empty store gets every record after one round trip, over TCP", async () => {
+  const config = parseConfig(
+    '[[servers]]\nname = "A"\nport = 1\n[[servers]]\nname = "B"\nport = 2\n[herd]\nlinks = [["A", "B"]]\n',
+  );
+  const test = { ...config, servers: config.servers.map((s) => ({ ...s, port: 0 })) };
+  const addresses = new Map();
+  const [logA, logB] = [new MemoryLog(), new MemoryLog()];
+  const a = new Member({ config: test, name: "A", places, log: logA, addresses });
+  const b = new Member({ config: test, name: "B", places, log: logB, addresses });
+  const n = 20_000;
+  for (let i = 0; i < n; i++) a.store.apply(at("A", `client-${i}`, `1700000000.${i}`));
+  try {
+    a.start({ port: 0 });
+    b.start({ port: 0 });
+    await waitFor(() => b.store.size === n, 20000, "B has every record");
+    assert.deepEqual(b.store.digests.node(""), a.store.digests.node(""));
+    // B answered A's opening with a WANT; A answered that with every record, once.
+    const wants = logA.named("sync.want");
+    assert.equal(wants.length, 1);
+    assert.equal(wants[0].fields.records, n);
+    assert.deepEqual(logB.named("sync.digest").map((e) => e.fields.prefix), ["-"]);
+    // B's own link pushed its empty store: A had nothing to ask for.
+    assert.equal(b.sync.recordsSent, 0);
+    assert.deepEqual(logA.named("sync.digest").map((e) => e.fields.differing), [DIGEST_FANOUT]);
+  } finally {
+    await Promise.all([a.stop(0), b.stop(0)]);
+  }
 });

@@ -191,6 +191,20 @@ Deno.test("RecordStore.linesUnder() filters by key hash and client time, byte fo
   assert.deepEqual(store.linesUnder("", () => false), { text: "", records: 0 });
 });
 
+Deno.test("RecordStore.linesUnder() of several nodes lists the records under each", () => {
+  const store = new RecordStore();
+  for (let i = 0; i < 5000; i++) store.apply(record(`AT Hill +0.100000000 c${i} +1+1 ${i}`));
+  const sorted = (text: string) => text.split("\n").filter((l) => l !== "").sort();
+  // Nodes near the root (every record read in order) and deep ones (their buckets walked).
+  for (const nodes of [["0", "7", "f"], ["", "3"], ["0a", "0b", "c3f"], ["ffff", "1234"]]) {
+    const each = nodes.filter((n) => !nodes.some((m) => m !== n && n.startsWith(m)))
+      .map((n) => store.linesUnder(n).text).join("");
+    const all = store.linesUnder(nodes);
+    assert.deepEqual(sorted(all.text), sorted(each), nodes.join(","));
+    assert.equal(all.records, sorted(each).length);
+  }
+});
+
 Deno.test("flood() hands a line to every link but the sender's; flushLinks() flushes each", () => {
   const sent: string[] = [];
   const flushed: string[] = [];

@@ -1,0 +1,186 @@
+/**
+ * Repair of a restarted member at network speed (issue 13): two `herd serve`
+ * processes on 127.0.0.1, `Keeper` holding N records (default 200,000) and
+ * `Fresh` starting with an empty store, linked to each other. Each run starts
+ * Keeper with its records already on disk (Keeper alone has a `data_dir`, so
+ * it loads them at start and Fresh persists nothing), then Fresh, and waits
+ * until Fresh's log holds one `record.stored` event per record.
+ *
+ * The figure is the time from Keeper's `sync.start` on its link to Fresh (the
+ * link welcomed, anti-entropy opening) to the `@timestamp` of the last record
+ * Fresh stored (target: 2 s). Nothing else travels meanwhile: no client
+ * writes, so every record Fresh stores came by anti-entropy. Both members log
+ * to files as usual (every line in, every reply out).
+ *
+ * Usage:
+ *
+ * ```sh
+ * deno run --allow-run --allow-net=127.0.0.1 --allow-read --allow-write --allow-env \
+ *   scripts/repair_bench.ts [--runs 5] [--records 200000] [--port 25490]
+ * ```
+ *
+ * Loopback only; every process it starts is stopped and its temporary folder
+ * (configs, record file, logs) removed before it exits.
+ *
+ * @module
+ */
+
+import { RecordFile } from "../src/herd/persistence.ts";
+import { logFilesOldestFirst } from "../src/log.ts";
+
+/** Value of `--<name> <value>` on the command line, or `fallback`. */
+function flag(name: string, fallback: string): string {
+  const i = Deno.args.indexOf(`--${name}`);
+  return i === -1 || i + 1 >= Deno.args.length ? fallback : Deno.args[i + 1];
+}
+
+const RUNS = Number(flag("runs", "5"));
+const N = Number(flag("records", "200000"));
+const PORT = Number(flag("port", "25490"));
+const MAIN = new URL("../main.ts", import.meta.url).pathname;
+const RUN_FLAGS = ["run", "--allow-net", "--allow-read", "--allow-write", "--allow-env", MAIN];
+const KEEPER = "Keeper";
+const FRESH = "Fresh";
+
+/** A herd.toml for the pair; `dataDir` only in Keeper's copy. */
+function configText(dataDir?: string): string {
+  return [
+    "[herd]",
+    `links = [["${KEEPER}", "${FRESH}"]]`,
+    ...(dataDir === undefined ? [] : [`data_dir = "${dataDir}"`]),
+    "[places]",
+    `provider = "geonames"`,
+    "[[servers]]",
+    `name = "${KEEPER}"`,
+    `port = ${PORT}`,
+    "[[servers]]",
+    `name = "${FRESH}"`,
+    `port = ${PORT + 1}`,
+  ].join("\n") + "\n";
+}
+
+/** Starts `herd serve <name>` and waits until its port accepts. */
+async function startMember(
+  name: string,
+  config: string,
+  logDir: string,
+  port: number,
+): Promise<Deno.ChildProcess> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [...RUN_FLAGS, "serve", name, "--config", config, "--log-dir", logDir, "--quiet"],
+    stdout: "null",
+    stderr: "inherit",
+  }).spawn();
+  const deadline = performance.now() + 30_000;
+  while (performance.now() < deadline) {
+    try {
+      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+      return child;
+    } catch {
+      await sleep(20);
+    }
+  }
+  child.kill("SIGTERM");
+  await child.status;
+  throw new Error(`${name} did not start listening on ${port}`);
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Log lines of `name` (every file, oldest first) that contain every one of `needles`. */
+async function grepLog(logDir: string, name: string, needles: string[]): Promise<string[]> {
+  const files = await logFilesOldestFirst(logDir, name);
+  if (files.length === 0) return [];
+  const filter = needles.map((n) => `grep -F '${n}'`).join(" | ");
+  const out = await new Deno.Command("sh", {
+    args: ["-c", `cat "$@" | ${filter}`, "sh", ...files],
+    stdout: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout).trim();
+  return text === "" ? [] : text.split("\n");
+}
+
+/** How many `record.stored` events Fresh logged. */
+async function storedCount(logDir: string): Promise<number> {
+  const files = await logFilesOldestFirst(logDir, FRESH);
+  if (files.length === 0) return 0;
+  const out = await new Deno.Command("sh", {
+    // One event per read: count the ids it names (`client`, or `clients` for several).
+    args: [
+      "-c",
+      `cat "$@" | grep -F '"record.stored"' | grep -oF '"bench-' | wc -l`,
+      "sh",
+      ...files,
+    ],
+    stdout: "piped",
+  }).output();
+  return Number(new TextDecoder().decode(out.stdout).trim() || "0");
+}
+
+/** `@timestamp` of a JSON log line, ms since the epoch. */
+const stampOf = (line: string) => Date.parse(JSON.parse(line)["@timestamp"]);
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const fmt = (xs: number[], digits = 2) =>
+  `${median(xs).toFixed(digits)} (${Math.min(...xs).toFixed(digits)} - ${
+    Math.max(...xs).toFixed(digits)
+  })`;
+
+const dir = await Deno.makeTempDir({ prefix: "herd-repair-" });
+try {
+  console.log(`deno ${Deno.version.deno}, ${navigator.hardwareConcurrency} cores, ${RUNS} runs`);
+  const dataDir = `${dir}/data`;
+  await Deno.writeTextFile(`${dir}/keeper.toml`, configText(dataDir));
+  await Deno.writeTextFile(`${dir}/fresh.toml`, configText());
+  // Keeper's records, on disk once for every run: distinct clients, as `herd bench` makes them.
+  const file = RecordFile.open(dataDir, KEEPER);
+  for (let i = 0; i < N; i++) {
+    const id = `bench-1234-${i % 4}-${i}`;
+    const time = `1764000000.${String(i % 1_000_000).padStart(6, "0")}`;
+    file.save(id, `AT ${KEEPER} +0.000123456 ${id} +34.068930-118.445127 ${time}`);
+  }
+  file.close();
+
+  const repairs: number[] = [];
+  const firsts: number[] = [];
+  for (let run = 0; run < RUNS; run++) {
+    const logDir = `${dir}/logs-${run}`;
+    const members: Deno.ChildProcess[] = [];
+    try {
+      members.push(await startMember(KEEPER, `${dir}/keeper.toml`, logDir, PORT));
+      members.push(await startMember(FRESH, `${dir}/fresh.toml`, logDir, PORT + 1));
+      const deadline = performance.now() + 60_000;
+      let count = 0;
+      while (performance.now() < deadline && (count = await storedCount(logDir)) < N) {
+        await sleep(250);
+      }
+      if (count < N) throw new Error(`${FRESH} stored only ${count} of ${N} records in 60 s`);
+      const opened = await grepLog(logDir, KEEPER, [
+        '"sync.start"',
+        `"peer":"${FRESH}"`,
+        '"reason":"link up"',
+      ]);
+      const stored = await grepLog(logDir, FRESH, ['"record.stored"']);
+      const t0 = stampOf(opened[0]);
+      const repair = (stampOf(stored[stored.length - 1]) - t0) / 1000;
+      const first = (stampOf(stored[0]) - t0) / 1000;
+      repairs.push(repair);
+      firsts.push(first);
+      console.log(
+        `run ${run + 1}: ${N} records in ${repair.toFixed(2)} s from Keeper's sync.start ` +
+          `(first after ${first.toFixed(2)} s)`,
+      );
+    } finally {
+      for (const m of members) m.kill("SIGTERM");
+      for (const m of members) await m.status;
+      await Deno.remove(logDir, { recursive: true }).catch(() => {});
+    }
+  }
+  console.log(
+    `\nrestarted member, empty store, ${N.toLocaleString("en")} records missing ` +
+      `(two processes)\n  repair s   ${fmt(repairs)}  (target 2 s; sync.start to the last ` +
+      `record stored)\n  first s    ${fmt(firsts)}`,
+  );
+} finally {
+  await Deno.remove(dir, { recursive: true });
+}
