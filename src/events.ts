@@ -25,7 +25,7 @@ export const EVENTS = {
   "msg.invalid":
     "A client line that does not parse, answered with a `?` line (`conn`, `reason`; debug).",
   "reply.out":
-    "One reply written, or handed to our link's writer, or answered over HTTP (`conn`, `remote`, `via`, `reply`; `reason` if a `?` line).",
+    "The replies of one write, or handed to our link's writer, or answered over HTTP (`conn`, `remote`, `via`; `reply` for one, `replies` for several, in order; a `?` reply alone, with its `reason`).",
   "record.stored":
     "Records stored by the lines of one read, whatever their source: a client's IAMAT, a neighbour's AT, an anti-entropy answer (`conn`, `peer`, `via`; `client` for one, `clients` for several; debug). Its `@timestamp` is when they were stored.",
   "peer.invalid": "A neighbour sent a line that is not a peer message; dropped (`peer`, `reason`).",

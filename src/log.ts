@@ -53,8 +53,9 @@
  * `msg.in` (`conn`, `remote`, `peer` on a neighbour's link) is one event per
  * read, its line in `line` or, for several, its lines in order in `lines`
  * (an overlong line gets an event of its own, with `overlong`), and
- * `reply.out` (`conn`, `remote`, `reply`, the whole reply text) one per reply
- * written.
+ * `reply.out` (`conn`, `remote`) one per write, its reply text in `reply` or
+ * its replies in `replies` (a `?` reply gets an event of its own, with its
+ * `reason`).
  *
  * Event names (the `event` field of every JSON line, also its `message`) are
  * listed, with their meaning, in one place: `EVENTS` in src/events.ts

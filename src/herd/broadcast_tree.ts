@@ -186,7 +186,16 @@ interface Missing {
   time: ReturnType<typeof parseDecimal>;
   /** Who announced it, oldest first; the next graft goes to the first. */
   announcers: string[];
-  timer: TimerId;
+  /** When it was first announced, and when it is next due for a graft, `timers.nowMs()`. */
+  sinceMs: number;
+  dueMs: number;
+}
+
+/** How many lines (LF-terminated) a text holds. */
+function lineCount(text: string): number {
+  let n = 0;
+  for (let i = text.indexOf("\n"); i !== -1; i = text.indexOf("\n", i + 1)) n++;
+  return n;
 }
 
 /** A member's side of the epidemic broadcast tree. */
@@ -198,6 +207,10 @@ export class BroadcastTree {
   #pending = new Map<string, Array<[WireText, WireText]>>();
   #pushTimer: TimerId | undefined;
   #missing = new Map<WireText, Missing>();
+  #graftTimer: TimerId | undefined;
+  /** How late, ms, the tree's copies have come after their announcements lately (decaying). */
+  #lateMs = 0;
+  #lateDecayedMs = 0;
   /** First-hop copies over links outside the tree, waiting for the tree's copy. */
   #held = new Map<WireText, { record: ClientRecord; line: WireText; dueMs: number }>();
   /** When each eager neighbour became eager, `timers.nowMs()`. */
@@ -447,8 +460,10 @@ export class BroadcastTree {
     this.#holdTimer = undefined;
     this.#held.clear();
     this.#pending.clear();
-    for (const m of this.#missing.values()) this.#opts.timers.clearTimeout(m.timer);
+    this.#opts.timers.clearTimeout(this.#graftTimer);
+    this.#graftTimer = undefined;
     this.#missing.clear();
+    this.#lateMs = 0;
   }
 
   #makeEager(peer: string): void {
@@ -471,8 +486,26 @@ export class BroadcastTree {
     const m = this.#missing.get(clientId);
     if (m === undefined) return;
     if (m.timeText !== timeText && compareDecimal(parseDecimal(timeText), m.time) < 0) return;
-    this.#opts.timers.clearTimeout(m.timer);
     this.#missing.delete(clientId);
+    // The tree's copy came after its announcement: under load the tree runs this late.
+    const lateMs = this.#opts.timers.nowMs() - m.sinceMs;
+    if (lateMs > this.#lateMs) this.#lateMs = lateMs;
+  }
+
+  /**
+   * How long to wait for a record after its announcement before a graft, ms:
+   * `graft_timeout_ms`, plus twice how late the tree's copies have come after
+   * their announcements lately (halved every second). Under load the tree's
+   * copies queue behind one another while announcements overtake them, and
+   * grafting each one would only fetch it twice and bend the tree.
+   */
+  #graftWaitMs(now: number): number {
+    const since = now - this.#lateDecayedMs;
+    if (since >= 1000) {
+      this.#lateMs *= 0.5 ** Math.floor(since / 1000);
+      this.#lateDecayedMs = now;
+    }
+    return this.#opts.graftTimeoutMs + 2 * this.#lateMs;
   }
 
   #announced(from: string, id: UpdateId): void {
@@ -486,45 +519,82 @@ export class BroadcastTree {
       if (!m.announcers.includes(from)) m.announcers.push(from);
       return;
     }
-    const clientId = id.clientId;
-    this.#missing.set(clientId, {
+    const now = this.#opts.timers.nowMs();
+    this.#missing.set(id.clientId, {
       timeText: id.clientTimeText,
       time: id.clientTime,
       announcers: [from],
-      timer: this.#opts.timers.setTimeout(() => this.#graft(clientId), this.#opts.graftTimeoutMs),
+      sinceMs: now,
+      dueMs: now + this.#graftWaitMs(now),
     });
+    this.#graftTimer ??= this.#opts.timers.setTimeout(
+      () => this.#graftDue(),
+      this.#opts.graftTimeoutMs,
+    );
   }
 
-  /** The graft timer of an announced record fired: ask the next announcer for it. */
-  #graft(clientId: WireText): void {
-    const m = this.#missing.get(clientId);
-    if (m === undefined) return;
-    if (this.#holds(clientId, m.timeText, m.time)) {
-      this.#missing.delete(clientId);
-      return;
+  /**
+   * The graft timer fired: each announced record still missing whose wait is
+   * over is asked of its next announcer, one GRAFT line per announcer.
+   */
+  #graftDue(): void {
+    this.#graftTimer = undefined;
+    const now = this.#opts.timers.nowMs();
+    const wait = this.#graftWaitMs(now);
+    const asks = new Map<string, Array<[WireText, WireText]>>();
+    let nextDue = Infinity;
+    for (const [clientId, m] of this.#missing) {
+      if (m.dueMs > now || m.sinceMs + wait > now) {
+        // Not yet, or the tree has been running later since this one was announced.
+        m.dueMs = Math.max(m.dueMs, m.sinceMs + wait);
+        nextDue = Math.min(nextDue, m.dueMs);
+        continue;
+      }
+      if (this.#holds(clientId, m.timeText, m.time)) {
+        this.#missing.delete(clientId);
+        continue;
+      }
+      let peer: string | undefined;
+      while (m.announcers.length > 0) {
+        const next = m.announcers.shift()!;
+        if (this.#opts.links.get(next)?.tree === true) {
+          peer = next;
+          break;
+        }
+      }
+      if (peer === undefined) {
+        this.#missing.delete(clientId); // anti-entropy is the safety net
+        continue;
+      }
+      let ids = asks.get(peer);
+      if (ids === undefined) asks.set(peer, ids = []);
+      ids.push([clientId, m.timeText]);
+      if (m.announcers.length === 0) {
+        this.#missing.delete(clientId);
+      } else {
+        m.dueMs = now + this.#opts.graftTimeoutMs;
+        nextDue = Math.min(nextDue, m.dueMs);
+      }
     }
-    let peer: string | undefined;
-    let link: TreeTarget | undefined;
-    while (m.announcers.length > 0) {
-      peer = m.announcers.shift()!;
-      link = this.#opts.links.get(peer);
-      if (link?.tree === true) break;
-      link = undefined;
+    for (const [peer, ids] of asks) {
+      const link = this.#opts.links.get(peer)!;
+      this.#makeEager(peer);
+      const text = formatTreeIds("GRAFT", ids, this.#opts.maxLineBytes);
+      link.send(text);
+      link.flush();
+      this.counters.graftsSent += lineCount(text);
+      this.#opts.log.emit("debug", "tree.graft", {
+        peer,
+        direction: "sent",
+        clients: ids.length,
+      });
     }
-    if (link === undefined || peer === undefined) {
-      this.#missing.delete(clientId); // anti-entropy is the safety net
-      return;
+    if (nextDue !== Infinity) {
+      this.#graftTimer = this.#opts.timers.setTimeout(
+        () => this.#graftDue(),
+        Math.max(1, nextDue - now),
+      );
     }
-    this.#makeEager(peer);
-    link.send(formatTreeIds("GRAFT", [[clientId, m.timeText]], this.#opts.maxLineBytes));
-    link.flush();
-    this.counters.graftsSent++;
-    this.#opts.log.emit("debug", "tree.graft", { peer, direction: "sent", clients: 1 });
-    if (m.announcers.length === 0) {
-      this.#missing.delete(clientId);
-      return;
-    }
-    m.timer = this.#opts.timers.setTimeout(() => this.#graft(clientId), this.#opts.graftTimeoutMs);
   }
 
   #announce(peer: string, clientId: WireText, timeText: WireText): void {
@@ -544,9 +614,7 @@ export class BroadcastTree {
       link.send(text);
       link.flush();
       this.counters.announced += ids.length;
-      for (let i = text.indexOf("\n"); i !== -1; i = text.indexOf("\n", i + 1)) {
-        this.counters.announcements++;
-      }
+      this.counters.announcements += lineCount(text);
     }
     this.#pending.clear();
   }

@@ -294,8 +294,25 @@ export async function runSession(
       await writeWithin(conn, joinReplies(batch), opts.writeTimeoutMs, port.timers);
     }
     activity.lastActiveMs = port.timers.nowMs();
+    // One event for the replies of one write (`reply`, or `replies` for several), and one of
+    // its own for each `? ` reply, with its `reason`; in the order written.
+    let run: string[] = [];
+    const logRun = () => {
+      if (run.length === 0) return;
+      log.emit("info", "reply.out", {
+        conn: state.id,
+        remote,
+        reply: run.length === 1 ? run[0] : undefined,
+        replies: run.length === 1 ? undefined : run,
+      });
+      run = [];
+    };
     for (const reply of batch) {
-      // `reason` only on a `? ` reply (undefined fields are left out of the line).
+      if (reply.reason === undefined) {
+        run.push(reply.text);
+        continue;
+      }
+      logRun();
       log.emit("info", "reply.out", {
         conn: state.id,
         remote,
@@ -303,6 +320,7 @@ export async function runSession(
         reason: reply.reason,
       });
     }
+    logRun();
   };
 
   // The lines of the read being handled, logged as one `msg.in`, and the clients whose records

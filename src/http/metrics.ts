@@ -544,6 +544,12 @@ export class MemberMetrics {
         return;
       }
       case "reply.out": {
+        // One reply (`reply`), or the replies of one write (`replies`, none of them `? `).
+        const replies = fields.replies;
+        if (Array.isArray(replies)) {
+          this.#repliesOk += replies.length;
+          return;
+        }
         const reason = fields.reason;
         if (reason === undefined || reason === null) {
           this.#repliesOk++;

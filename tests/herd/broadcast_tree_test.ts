@@ -184,6 +184,35 @@ Deno.test("BroadcastTree: an announced record that does not come is grafted from
   assert.equal(f.tree.counters.graftsSent, 2);
 });
 
+Deno.test("BroadcastTree: grafts wait longer while the tree's copies come late after their announcements", () => {
+  const f = fixture();
+  f.tree.receive("B", { kind: "PRUNE" });
+  const ihave = (line: string) => {
+    const m = parseMessage(line);
+    assert.ok(m.kind === "IHAVE");
+    f.tree.receive("B", m);
+  };
+  // The tree's copy of kiwi comes 15 ms after B announced it: no graft (20 ms), but noted.
+  ihave("IHAVE kiwi 1700000000.5");
+  f.tick(15);
+  store(f, record("Far"), "A", true);
+  taken(f);
+  // The next wait is 20 + 2 x 15 ms from the announcement.
+  const grafts = () => f.links.get("B")!.take().filter((l) => l.startsWith("GRAFT"));
+  ihave("IHAVE emu 1");
+  f.tick(49);
+  assert.deepEqual(grafts(), []);
+  f.tick(1);
+  assert.deepEqual(grafts(), ["GRAFT emu 1"]);
+  // Several records due together: one GRAFT line for the announcer.
+  f.tick(5000); // the lateness is all but forgotten (halved each second): 20 ms and a little
+  ihave("IHAVE owl 1 bat 2");
+  f.tick(19);
+  assert.deepEqual(grafts(), []);
+  f.tick(2);
+  assert.deepEqual(grafts(), ["GRAFT owl 1 bat 2"]);
+});
+
 Deno.test("BroadcastTree: a record that arrives, or is held already, needs no graft", () => {
   const f = fixture();
   const r = record("Far");

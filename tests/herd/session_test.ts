@@ -156,6 +156,28 @@ Deno.test("runSession() logs the lines of one read as one msg.in, and the record
   assert.deepEqual(order, ["msg.in", "msg.in", "record.stored", "msg.in", "record.stored"]);
 });
 
+Deno.test("runSession() logs the replies of one write as one reply.out, and each `? ` reply alone", async () => {
+  const trace: string[] = [];
+  const { port, log } = testPort();
+  const conn = scriptedConn([
+    "IAMAT a +34-118 1\nIAMAT b +34-118 1\nnope\nIAMAT c +34-118 1\n",
+  ], trace);
+  await runSession(conn, port, OPTS);
+  assert.equal(trace.filter((t) => t.startsWith("reply ")).length, 1, "one write");
+  const outs = log.named("reply.out").map((e) => [
+    e.fields.reply === undefined
+      ? undefined
+      : String(e.fields.reply).split(" ", 4)[3] ?? e.fields.reply,
+    (e.fields.replies as string[] | undefined)?.map((r) => r.split(" ")[3]),
+    e.fields.reason,
+  ]);
+  assert.deepEqual(outs, [
+    [undefined, ["a", "b"], undefined],
+    ["? nope\n", undefined, "unknown command"],
+    ["c", undefined, undefined],
+  ]);
+});
+
 Deno.test("runSession() on our own link hands replies to the link's output, never to the socket", async () => {
   const trace: string[] = [];
   const out: string[] = [];

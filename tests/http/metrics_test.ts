@@ -263,8 +263,10 @@ Deno.test("MemberMetrics counts reply.out as ok or invalid, invalid ones by a bo
   reply("line too long");
   reply("something a newer member says"); // not one of INVALID_REASONS
   log.emit("info", "reply.out", { conn: 1, remote: "r", via: "http", reply: "AT ..." });
+  // The replies of one write.
+  log.emit("info", "reply.out", { conn: 1, remote: "r", replies: ["AT 1", "AT 2", "AT 3"] });
   const s = await scrape(metrics);
-  assert.equal(value(s, "herd_replies_total", { result: "ok" }), 4);
+  assert.equal(value(s, "herd_replies_total", { result: "ok" }), 7);
   assert.equal(value(s, "herd_replies_total", { result: "invalid" }), 4);
   assert.equal(value(s, "herd_invalid_replies_total", { reason: "unknown command" }), 2);
   assert.equal(value(s, "herd_invalid_replies_total", { reason: "line too long" }), 1);
