@@ -1022,3 +1022,16 @@ function readFailure(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
   return message.split("\n")[0];
 }
+
+/**
+ * Where a server's HTTP API listens, from herd.toml.
+ *
+ * @param server The server.
+ * @returns Host and port, or `undefined` when it has no `http_port`.
+ */
+export function httpAddressOf(
+  server: ServerConfig,
+): { hostname: string; port: number } | undefined {
+  if (server.httpPort === undefined) return undefined;
+  return { hostname: server.httpHost ?? server.host, port: server.httpPort };
+}

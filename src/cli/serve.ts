@@ -10,13 +10,16 @@ import {
   ConfigError,
   findServer,
   type HerdConfig,
+  httpAddressOf,
   loadConfig,
   withHttpToken,
   withSecret,
 } from "../config.ts";
 import { type AddressBook, Member } from "../herd/mod.ts";
-import { httpAddressOf, HttpFace } from "../http/server.ts";
-import { MemberMetrics } from "../http/metrics.ts";
+// Types only: the HTTP face and its metrics (hono, zod, prom-client: about 28 MiB resident) are
+// imported when a member has an http_port, so a member without one idles lighter.
+import type { HttpFace } from "../http/server.ts";
+import type { MemberMetrics } from "../http/metrics.ts";
 import { VERSION } from "../version.ts";
 import {
   type ConsoleVerbosity,
@@ -185,14 +188,17 @@ export async function startMember(
   opts: StartOptions = {},
 ): Promise<RunningMember> {
   const server = findServer(config, name)!;
-  const metrics = opts.metrics ?? new MemberMetrics({ member: name });
-  const log = metrics.wrap(opts.log ?? memberLog(name));
+  // Metrics are read over HTTP only: a member without an http_port counts nothing.
+  const http = httpAddressOf(server);
+  const web = http === undefined ? null : await import("../http/mod.ts");
+  const metrics = opts.metrics ?? (web === null ? null : new web.MemberMetrics({ member: name }));
+  const plain = opts.log ?? memberLog(name);
+  const log = metrics === null ? plain : metrics.wrap(plain);
   const member = new Member({ config, name, places, log, addresses: opts.addresses });
   startOrFail(member, `${server.host}:${server.port}`, opts.portZero ? { port: 0 } : undefined);
   let face: HttpFace | null = null;
-  const http = httpAddressOf(server);
-  if (http !== undefined) {
-    face = new HttpFace({
+  if (http !== undefined && web !== null && metrics !== null) {
+    face = new web.HttpFace({
       member,
       config,
       log,
@@ -214,7 +220,7 @@ export async function startMember(
     }
   }
   const hub = face?.hub;
-  metrics.attach({
+  metrics?.attach({
     links: () => member.links.values(),
     connections: () => member.connections,
     records: () => member.store.size,
@@ -304,9 +310,12 @@ export async function serve(name: string, opts: RunOptions): Promise<void> {
       `unknown server "${name}" in ${opts.config}; ${valid}: ${names.join(", ")}`,
     );
   }
-  // One set of metrics for the member and its places provider (cache and upstream counters).
-  const metrics = new MemberMetrics({ member: name });
-  const places = placesOrFail(config, metrics.wrap(memberLog(name)));
+  // One set of metrics for the member and its places provider (cache and upstream counters),
+  // when the member has an HTTP face to show them.
+  const metrics = server.httpPort === undefined
+    ? undefined
+    : new (await import("../http/mod.ts")).MemberMetrics({ member: name });
+  const places = placesOrFail(config, metrics?.wrap(memberLog(name)) ?? memberLog(name));
   const stopLogging = await setupLoggingOrFail({
     logDir: opts.logDir,
     members: [name],

@@ -11,7 +11,7 @@
  * @module
  */
 
-import { MAX_NEAR_RADIUS_KM } from "../http/app.ts";
+import { MAX_NEAR_RADIUS_KM } from "../geo/mod.ts";
 import { parseHostPort, UserError } from "./args.ts";
 import { StopSignals } from "./stop_signals.ts";
 

@@ -39,6 +39,9 @@ import RBush from "rbush";
 /** Radius of the sphere distances are measured on, metres (IUGG mean Earth radius). */
 export const EARTH_RADIUS_M = 6_371_008.8;
 
+/** Half the Earth's circumference on the index's sphere, km: a circle this big holds everything. */
+export const MAX_NEAR_RADIUS_KM = 20_038;
+
 const RAD = Math.PI / 180;
 
 /**

@@ -57,8 +57,9 @@ export const MAX_BODY_BYTES = 16 * 1024;
 /** Most clients one `GET /v1/clients` page holds. */
 export const MAX_PAGE = 1000;
 
-/** Half the Earth's circumference on the index's sphere, km: a circle this big holds everything. */
-export const MAX_NEAR_RADIUS_KM = 20_038;
+/** Half the Earth's circumference on the index's sphere, km (src/geo, re-exported here). */
+export { MAX_NEAR_RADIUS_KM } from "../geo/mod.ts";
+import { MAX_NEAR_RADIUS_KM } from "../geo/mod.ts";
 
 /** Name of the cookie `GET /?token=` sets, holding the token for the page's own requests. */
 export const TOKEN_COOKIE = "herd_token";

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { HerdConfig, ServerConfig } from "../config.ts";
+import type { HerdConfig } from "../config.ts";
 import { ClientIndex } from "../geo/mod.ts";
 import type { LineResult, LineSource, PeerLink, RecordStore, StoredRecord } from "../herd/mod.ts";
 import type { EventLog } from "../log.ts";
@@ -261,17 +261,4 @@ function locationOf(atLine: WireText): { lat: number; lng: number } | undefined 
   } catch {
     return undefined;
   }
-}
-
-/**
- * Where a server's HTTP API listens, from herd.toml.
- *
- * @param server The server.
- * @returns Host and port, or `undefined` when it has no `http_port`.
- */
-export function httpAddressOf(
-  server: ServerConfig,
-): { hostname: string; port: number } | undefined {
-  if (server.httpPort === undefined) return undefined;
-  return { hostname: server.httpHost ?? server.host, port: server.httpPort };
 }
