@@ -84,6 +84,43 @@ Deno.test("MemoryLog keeps events in order and filters by name", () => {
   assert.equal(log.events.length, 3);
 });
 
+Deno.test("a log file writes strings and lists of strings exactly as JSON.stringify does", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "herd-log-" });
+  const plain = "AT Hill +0.000123456 a-plain-client-id +34.068930-118.445127 1700000000.5";
+  const table = [
+    plain,
+    "",
+    "short",
+    `${plain} "quoted"`,
+    `${plain} back\\slash`,
+    `${plain} \u0001\u001f control`,
+    `${plain} DEL \u007f`,
+    `${plain} é ü 🦆`,
+    `${plain} lone \ud800 surrogate`,
+  ];
+  try {
+    await setupLogging({ logDir: dir, members: ["Hill"], console: null });
+    const log = memberLog("Hill");
+    for (const text of table) log.emit("info", "msg.in", { conn: 1, line: text });
+    log.emit("info", "msg.in", { conn: 1, lines: [plain, plain, "x"] });
+    log.emit("info", "msg.in", { conn: 1, lines: table });
+    log.emit("info", "msg.in", { conn: 1, lines: [] });
+    await stopLogging();
+    const raw = (await Deno.readTextFile(`${dir}/Hill.log`)).trimEnd().split("\n");
+    const want = [
+      ...table.map((t) => `"line":${JSON.stringify(t)}}`),
+      `"lines":${JSON.stringify([plain, plain, "x"])}}`,
+      `"lines":${JSON.stringify(table)}}`,
+      `"lines":[]}`,
+    ];
+    assert.equal(raw.length, want.length);
+    raw.forEach((line, i) => assert.ok(line.endsWith(want[i]), `${i}: ${line}`));
+  } finally {
+    await stopLogging();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("a log file keeps every line whole and in order when events outpace its writes", async () => {
   const dir = await Deno.makeTempDir({ prefix: "herd-log-" });
   // About 6 MB in one synchronous burst: the first write is in flight for all of it, so the
