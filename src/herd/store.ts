@@ -24,11 +24,13 @@
  * moved to the end too and the chunk is reused.
  *
  * {@linkcode RecordStore.apply} recognises a copy identical to the stored
- * record (what most flood copies are) by comparing its line with the stored
+ * record (what most flood copies are) by comparing its fields with the stored
  * bytes, and compares a different record of a known client by client time
  * first, read from the end of the stored line without parsing it; only a tie
- * parses the whole line. {@linkcode RecordStore.line} and
- * {@linkcode RecordStore.get} decode the stored line (a new string per call).
+ * parses the whole line. {@linkcode RecordStore.holds} tells whether a line
+ * as received is the stored one, with neither a parse nor a decode.
+ * {@linkcode RecordStore.line} and {@linkcode RecordStore.get} decode the
+ * stored line (a new string per call, about a microsecond).
  *
  * @module
  */
@@ -37,7 +39,6 @@ import {
   bytesToWire,
   type ClientRecord,
   DIGEST_DEPTH,
-  formatAt,
   isNewer,
   keyHash,
   type NodeDigest,
@@ -48,6 +49,8 @@ import {
 import { DigestTree } from "./digest_tree.ts";
 
 const SPACE = 0x20;
+const A = 0x41;
+const T = 0x54;
 const DOT = 0x2e;
 const ZERO = 0x30;
 const LF = 0x0a;
@@ -144,12 +147,16 @@ export class RecordStore {
    * and updates the digest tree. Nothing else: persisting and flooding a stored
    * record is `acceptRecord()`'s (accept.ts).
    *
+   * The store compares and writes the record's fields, which spell the same
+   * text as its AT line, rather than `line` itself: a line built by
+   * concatenation (`formatAt()`) is then never flattened here.
+   *
    * @param record A record from an IAMAT, a flood or a reconciliation.
-   * @param line Its AT line, if the caller has it already (it floods the same line).
+   * @param _line Its AT line (`formatAt(record)`), which callers that flood it have already.
    * @returns True if stored (the caller then floods it), false if older or equal.
    * @throws {RangeError} If the arena is full (4 GiB of lines).
    */
-  apply(record: ClientRecord, line: WireText = formatAt(record)): boolean {
+  apply(record: ClientRecord, _line?: WireText): boolean {
     const key = keyHash(record.clientId) | 0;
     let r = this.#heads[key >>> this.#shift];
     let page = this.#pages[0];
@@ -159,11 +166,11 @@ export class RecordStore {
       o = (r & PAGE_MASK) * SLOTS;
       if (page[o + KEY] !== key) continue;
       // An identical line is the same client's, and not newer.
-      if (this.#holds(page[o + START], page[o + LENGTH], line)) return false;
+      if (this.#holdsRecord(page[o + START], page[o + LENGTH], record)) return false;
       if (this.#idIs(page[o + START], page[o + LENGTH], record.clientId)) break;
     }
     if (r === 0) {
-      this.#add(key, line);
+      this.#add(key, record);
       return true;
     }
     // The client time decides unless equal (isNewer's first rule): only a tie parses the line.
@@ -174,8 +181,35 @@ export class RecordStore {
     while (chunk[time - 1] !== SPACE) time--;
     const t = compareTimes(record.clientTimeText, chunk, time, end);
     if (t < 0 || (t === 0 && !isNewer(record, recordOf(this.#lineOf(r))))) return false;
-    this.#replace(page, o, line);
+    this.#replace(page, o, record);
     return true;
+  }
+
+  /**
+   * Whether an AT line is exactly the stored line of its client: a copy of
+   * the record held, which needs no parse. Finds the client by the line's
+   * spaces and compares bytes: nothing is decoded.
+   *
+   * @param atLine Wire text of a line, no terminator; any text (one that is not an AT line
+   *   is not held).
+   * @returns True if the store holds this very line.
+   */
+  holds(atLine: WireText): boolean {
+    if (!atLine.startsWith("AT ")) return false;
+    const skew = atLine.indexOf(" ", 3);
+    const id = skew === -1 ? -1 : atLine.indexOf(" ", skew + 1);
+    const end = id === -1 ? -1 : atLine.indexOf(" ", id + 1);
+    if (end === -1) return false;
+    const key = keyHash(atLine.slice(id + 1, end)) | 0;
+    for (let r = this.#heads[key >>> this.#shift]; r !== 0;) {
+      const page = this.#pages[r >>> PAGE_BITS];
+      const o = (r & PAGE_MASK) * SLOTS;
+      if (page[o + KEY] === key && this.#holds(page[o + START], page[o + LENGTH], atLine)) {
+        return true;
+      }
+      r = page[o + NEXT];
+    }
+    return false;
   }
 
   /**
@@ -328,6 +362,23 @@ export class RecordStore {
     return true;
   }
 
+  /** True if the stored line at `start` (of `length` bytes) is `record`'s AT line. */
+  #holdsRecord(start: number, length: number, record: ClientRecord): boolean {
+    if (length !== lineLength(record)) return false;
+    const chunk = this.#chunks[start >>> CHUNK_BITS];
+    let at = (start & CHUNK_MASK) + 3;
+    if (chunk[at - 3] !== A || chunk[at - 2] !== T || chunk[at - 1] !== SPACE) return false;
+    at = fieldAt(record.origin, chunk, at);
+    if (at === -1 || chunk[at++] !== SPACE) return false;
+    at = fieldAt(record.skew, chunk, at);
+    if (at === -1 || chunk[at++] !== SPACE) return false;
+    at = fieldAt(record.clientId, chunk, at);
+    if (at === -1 || chunk[at++] !== SPACE) return false;
+    at = fieldAt(record.location.text, chunk, at);
+    if (at === -1 || chunk[at++] !== SPACE) return false;
+    return fieldAt(record.clientTimeText, chunk, at) !== -1;
+  }
+
   /** True if the stored line at `start` is client `clientId`'s: `AT <origin> <skew> <id> ...`. */
   #idIs(start: number, length: number, clientId: WireText): boolean {
     const chunk = this.#chunks[start >>> CHUNK_BITS];
@@ -343,35 +394,31 @@ export class RecordStore {
     return chunk[p + n] === SPACE;
   }
 
-  /** Stores the line of a client new to the store. */
-  #add(key: number, line: WireText): void {
+  /** Stores the record of a client new to the store. */
+  #add(key: number, record: ClientRecord): void {
     const r = this.#size + 1;
     if (r >>> PAGE_BITS === this.#pages.length) {
       this.#pages.push(new Int32Array(SLOTS << PAGE_BITS));
     }
     const page = this.#pages[r >>> PAGE_BITS];
     const o = (r & PAGE_MASK) * SLOTS;
-    const start = this.#write(line);
+    const n = lineLength(record);
+    const start = this.#write(record, n);
     page[o + START] = start;
-    page[o + LENGTH] = line.length;
+    page[o + LENGTH] = n;
     page[o + KEY] = key;
     const bucket = key >>> this.#shift;
     page[o + NEXT] = this.#heads[bucket];
     this.#heads[bucket] = r;
     this.#size = r;
     const at = start & CHUNK_MASK;
-    const h = recordHashOfBytes(
-      this.#chunks[start >>> CHUNK_BITS],
-      at,
-      at + line.length,
-      this.#hash,
-    );
+    const h = recordHashOfBytes(this.#chunks[start >>> CHUNK_BITS], at, at + n, this.#hash);
     this.digests.change(key, 1, h.hi, h.lo);
     if (this.#size > this.#heads.length) this.#rebucket();
   }
 
-  /** Replaces the line of the record at `page[o]` with a newer one. */
-  #replace(page: Int32Array, o: number, line: WireText): void {
+  /** Replaces the line of the record at `page[o]` with a newer record's. */
+  #replace(page: Int32Array, o: number, record: ClientRecord): void {
     const start = page[o + START];
     const old = page[o + LENGTH];
     const c = start >>> CHUNK_BITS;
@@ -379,16 +426,16 @@ export class RecordStore {
     const h = recordHashOfBytes(this.#chunks[c], at, at + old, this.#hash);
     const oldHi = h.hi;
     const oldLo = h.lo;
-    const n = line.length;
+    const n = lineLength(record);
     if (n <= old) {
-      writeLine(line, this.#chunks[c], at);
+      writeRecord(record, this.#chunks[c], at);
       page[o + LENGTH] = n;
       this.#forget(c, old - n);
     } else {
       // Nothing of the record is left to move if chunks are emptied meanwhile.
       page[o + LENGTH] = 0;
       this.#forget(c, old);
-      page[o + START] = this.#write(line);
+      page[o + START] = this.#write(record, n);
       page[o + LENGTH] = n;
     }
     // Where the line is now (emptying a chunk may have moved it).
@@ -398,12 +445,11 @@ export class RecordStore {
     this.digests.change(page[o + KEY], 0, oldHi ^ h2.hi, oldLo ^ h2.lo);
   }
 
-  /** Writes a line at the end of the arena: its start. */
-  #write(line: WireText): number {
-    const n = line.length;
+  /** Writes a record's AT line (`n` bytes) at the end of the arena: its start. */
+  #write(record: ClientRecord, n: number): number {
     if (this.#tailUsed + n > CHUNK_BYTES) this.#nextChunk();
     const at = this.#tailUsed;
-    writeLine(line, this.#chunks[this.#tail], at);
+    writeRecord(record, this.#chunks[this.#tail], at);
     this.#tailUsed += n;
     return (this.#tail << CHUNK_BITS | at) | 0;
   }
@@ -485,9 +531,38 @@ function idOf(line: WireText): WireText {
   return line.slice(id, line.indexOf(" ", id));
 }
 
-/** Writes wire text as bytes (one per char) into `chunk` at `at`. */
-function writeLine(line: WireText, chunk: Uint8Array, at: number): void {
-  for (let j = 0; j < line.length; j++) chunk[at + j] = line.charCodeAt(j);
+/** Bytes of a record's AT line: `AT <origin> <skew> <client-id> <location> <client-time>`. */
+function lineLength(record: ClientRecord): number {
+  return 7 + record.origin.length + record.skew.length + record.clientId.length +
+    record.location.text.length + record.clientTimeText.length;
+}
+
+/** Writes a record's AT line (`formatAt(record)`) as bytes into `chunk` at `at`. */
+function writeRecord(record: ClientRecord, chunk: Uint8Array, at: number): void {
+  chunk[at++] = A;
+  chunk[at++] = T;
+  chunk[at++] = SPACE;
+  at = writeField(record.origin, chunk, at);
+  chunk[at++] = SPACE;
+  at = writeField(record.skew, chunk, at);
+  chunk[at++] = SPACE;
+  at = writeField(record.clientId, chunk, at);
+  chunk[at++] = SPACE;
+  at = writeField(record.location.text, chunk, at);
+  chunk[at++] = SPACE;
+  writeField(record.clientTimeText, chunk, at);
+}
+
+/** Writes wire text as bytes (one per char) into `chunk` at `at`: the index after it. */
+function writeField(text: WireText, chunk: Uint8Array, at: number): number {
+  for (let j = 0; j < text.length; j++) chunk[at + j] = text.charCodeAt(j);
+  return at + text.length;
+}
+
+/** If `chunk` holds `text` at `at`: the index after it; else -1. */
+function fieldAt(text: WireText, chunk: Uint8Array, at: number): number {
+  for (let j = 0; j < text.length; j++) if (chunk[at + j] !== text.charCodeAt(j)) return -1;
+  return at + text.length;
 }
 
 /** Copies the stored line at `start` (`length` bytes) into `out` at `p`: the index after it. */

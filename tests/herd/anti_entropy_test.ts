@@ -23,7 +23,7 @@ import {
   parseMessage,
   sameDigest,
 } from "../../src/protocol/mod.ts";
-import { exchange, TestHerd, waitFor } from "../_harness.ts";
+import { exchange, OpenClient, TestHerd, waitFor } from "../_harness.ts";
 import { noPlaces } from "../_no_places.ts";
 
 // The one WHATSAT here checks only the AT line: members need no GeoNames data.
@@ -228,11 +228,15 @@ Deno.test("a member keeps answering clients while a reconciliation of 100,000 re
   const b = new Member({ config: test, name: "B", places, log: new MemoryLog(), addresses });
   const n = 100_000;
   for (let i = 0; i < n; i++) a.store.apply(at("A", `client-${i}`, `1700000000.${i}`));
+  let client: OpenClient | undefined;
   try {
-    a.start({ port: 0 });
     b.start({ port: 0 });
+    // Connected before the repair starts: the IAMAT then waits for no accept.
+    client = await OpenClient.connect(b.address);
+    a.start({ port: 0 });
     await waitFor(() => b.store.size > 0, 10000, "B receiving A's records");
-    const iamat = await exchange(b.address, "IAMAT asker +34-118 1700000001\n");
+    await client.send("IAMAT asker +34-118 1700000001\n");
+    const iamat = (await client.line()) + "\n";
     const sizeAtReply = b.store.size;
     console.log(`IAMAT answered with ${sizeAtReply} of ${n} records reconciled`);
     assert.match(iamat, /^AT B [+-]\d+\.\d{9} asker \+34-118 1700000001\n$/);
@@ -243,6 +247,7 @@ Deno.test("a member keeps answering clients while a reconciliation of 100,000 re
     );
     await waitFor(() => b.store.size === n + 1 && a.store.size === n + 1, 30000, "both complete");
   } finally {
+    client?.close();
     await Promise.all([a.stop(0), b.stop(0)]);
   }
 });

@@ -43,6 +43,32 @@ Deno.test("RecordStore.apply() keeps the newer record by the last-writer-wins or
   }
 });
 
+Deno.test("RecordStore.holds() is true only for the very line stored", async (t) => {
+  const store = new RecordStore();
+  store.apply(record(BASE));
+  store.apply(record("AT Hill +0.100000000 \xf0\x9f\xa5\x9d +1+1 5"));
+  // Found by a birthday search over `c<n>`: the key hash of kiwi's neighbour in its bucket.
+  store.apply(record("AT Hill +0.100000000 c693596 +34-118 1"));
+  const table: Array<[string, string, boolean]> = [
+    ["the stored line", BASE, true],
+    ["a client id that is not ASCII", "AT Hill +0.100000000 \xf0\x9f\xa5\x9d +1+1 5", true],
+    ["another client time", "AT Hill +0.100000000 kiwi +34-118 201", false],
+    ["the same time written otherwise", "AT Hill +0.100000000 kiwi +34-118 200.0", false],
+    ["another origin", "AT Smith +0.100000000 kiwi +34-118 200", false],
+    ["an unknown client", "AT Hill +0.100000000 kiwis +34-118 200", false],
+    ["a client whose key hash collides", "AT Hill +0.100000000 c1170850 +34-118 1", false],
+    ["two spaces", "AT Hill +0.100000000  kiwi +34-118 200", false],
+    ["a tab", "AT Hill +0.100000000\tkiwi +34-118 200", false],
+    ["a trailing space", BASE + " ", false],
+    ["not an AT line", "IAMAT kiwi +34-118 200", false],
+    ["cut short", "AT Hill +0.100000000 kiwi", false],
+    ["empty", "", false],
+  ];
+  for (const [name, line, held] of table) {
+    await t.step(name, () => assert.equal(store.holds(line), held));
+  }
+});
+
 Deno.test("RecordStore keeps client ids byte for byte and returns parsed copies", () => {
   const store = new RecordStore();
   const line = "AT Hill +0.100000000 \xf0\x9f\xa5\x9d +34-118 1";
