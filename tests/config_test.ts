@@ -125,7 +125,7 @@ Deno.test("DEFAULT_SETTINGS holds the documented defaults and is frozen", () => 
     writeTimeoutMs: 30000,
     syncIntervalMs: 60000,
     drainMs: 2000,
-    dissemination: "flood",
+    dissemination: "tree",
     lazyPushMs: 200,
     graftTimeoutMs: 100,
   });

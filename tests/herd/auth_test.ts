@@ -102,7 +102,10 @@ Deno.test("without a secret, a hello is refused from any host but the one herd.t
     assert.equal(log.named("peer.link.rejected")[0].fields.reason, "not from 127.0.0.2");
     assert.equal(smith.store.size, 0);
     // Campbell is listed on 127.0.0.1, so the same hello naming it is accepted.
-    assert.equal(await exchange(address, `HERD 1 Campbell\n${at}\n`), "HERD 1 Smith\n");
+    assert.equal(
+      await exchange(address, `HERD 1 Campbell\n${at}\n`),
+      "HERD 1 Smith dissemination=tree\n",
+    );
     assert.equal(smith.store.get("evil")?.origin, "Hill");
   } finally {
     await smith.stop(0);
