@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { flood, type FloodTarget, flushLinks, RecordStore } from "../../src/herd/mod.ts";
+import {
+  flood,
+  type FloodTarget,
+  flushLinks,
+  RecordFile,
+  RecordStore,
+} from "../../src/herd/mod.ts";
 import {
   DIGEST_FANOUT,
   isNewer,
@@ -228,6 +234,22 @@ Deno.test("RecordStore.linesUnder() of several nodes lists the records under eac
     const all = store.linesUnder(nodes);
     assert.deepEqual(sorted(all.text), sorted(each), nodes.join(","));
     assert.equal(all.records, sorted(each).length);
+  }
+});
+
+Deno.test("RecordFile.loadInto() fills a store row by row and skips rows that do not parse", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const file = RecordFile.open(dir, "Hill");
+    const lines = Array.from({ length: 300 }, (_, i) => `AT Hill +0.100000000 c${i} +1+1 ${i}`);
+    for (const [i, line] of lines.entries()) file.save(`c${i}`, line);
+    file.save("broken", "AT Hill not a record");
+    const store = new RecordStore();
+    assert.deepEqual(file.loadInto(store), { records: 300, skipped: 1 });
+    file.close();
+    assert.deepEqual(new Map(store.lines()), new Map(lines.map((l, i) => [`c${i}`, l])));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });
 
