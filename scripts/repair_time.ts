@@ -16,11 +16,12 @@
  *
  * ```sh
  * deno run --allow-run --allow-net=127.0.0.1 --allow-read --allow-write --allow-env \
- *   scripts/repair_bench.ts [--runs 5] [--records 200000] [--port 25490]
+ *   scripts/repair_time.ts [--runs 5] [--records 200000] [--port 25490]
  * ```
  *
  * Loopback only; every process it starts is stopped and its temporary folder
- * (configs, record file, logs) removed before it exits.
+ * (configs, record file, logs) removed before it exits. Not named `*_bench.ts`,
+ * so `deno task microbench` does not start it.
  *
  * @module
  */
