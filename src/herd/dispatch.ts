@@ -262,17 +262,11 @@ export const HELD_COPY: Outcome = Object.freeze({ reply: null, effects: [] }) as
 
 /**
  * True if `line` is an unmarked `AT` line, single-spaced as members write them, equal to the
- * record held for its client. Finds the client id by its spaces: no parse, no allocation but
- * the id's slice. A marked copy (`... tree`) is not one: the broadcast tree acts on it.
+ * record held for its client (`RecordStore.holds()`: the stored bytes compared, nothing parsed or
+ * decoded). A marked copy (`... tree`) is not one: the broadcast tree acts on it.
  */
 function isHeldCopy(line: WireText, store: RecordStore): boolean {
-  if (!line.startsWith("AT ")) return false;
-  const origin = line.indexOf(" ", 3);
-  const skew = origin === -1 ? -1 : line.indexOf(" ", origin + 1);
-  const id = skew === -1 ? -1 : line.indexOf(" ", skew + 1);
-  if (id === -1) return false;
-  const held = store.line(line.slice(skew + 1, id));
-  return held !== undefined && held.length === line.length && held === line;
+  return store.holds(line);
 }
 
 /**
@@ -524,7 +518,7 @@ function antiEntropy(
   return syncReply(
     answer.text,
     1,
-    0,
+    answer.records,
     event(msg.prefix === "" ? "info" : "debug", "sync.digest", {
       peer,
       prefix: msg.prefix === "" ? "-" : msg.prefix,

@@ -367,14 +367,9 @@ export class Member {
   /** Opens the record file and loads it into the store (not written back: it is there). */
   #loadFile(dir: string): void {
     const file = RecordFile.open(dir, this.name);
-    const { records, skipped } = file.load();
-    for (const record of records) this.store.apply(record);
+    const { records, skipped } = file.loadInto(this.store);
     this.#file = file;
-    this.#log.emit("info", "member.loaded", {
-      file: file.path,
-      records: records.length,
-      skipped,
-    });
+    this.#log.emit("info", "member.loaded", { file: file.path, records, skipped });
   }
 
   /** Starts a reconciliation on a link (see anti_entropy.ts): sends our root digest. */
