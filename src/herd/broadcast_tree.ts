@@ -54,6 +54,7 @@ import {
   type TreeIdsMessage,
   type UpdateId,
   type WireText,
+  wireToDisplay,
 } from "../protocol/mod.ts";
 import type { TimerClock, TimerId } from "./clock.ts";
 import type { FloodTarget } from "./flood.ts";
@@ -136,6 +137,16 @@ export interface TreeTarget extends FloodTarget {
   readonly tree: boolean;
 }
 
+/** What a broadcast tree reads of the record store (`RecordStore` has it). */
+export interface TreeStore {
+  /** The stored AT line of a client (no terminator), or `undefined`. */
+  line(clientId: WireText): WireText | undefined;
+  /** Whether this AT line (no terminator, no mark) is exactly a stored record. */
+  holds(atLine: WireText): boolean;
+  /** The client time text of a client's stored record, or `undefined`. */
+  time(clientId: WireText): WireText | undefined;
+}
+
 /** Options of {@linkcode BroadcastTree}. */
 export interface BroadcastTreeOptions {
   /** Outgoing links by neighbour name (the member's map: links added later are seen). */
@@ -147,8 +158,8 @@ export interface BroadcastTreeOptions {
    * {@linkcode spanningTree}. Others start lazy. @default every neighbour
    */
   treeNeighbours?: ReadonlySet<string>;
-  /** The stored AT line of a client (no terminator), or `undefined`. */
-  held(clientId: WireText): WireText | undefined;
+  /** The member's records, read only. */
+  store: TreeStore;
   /** Timers for lazy pushes and grafts. */
   timers: TimerClock;
   /** How long ids are gathered before an IHAVE, ms. */
@@ -314,16 +325,35 @@ export class BroadcastTree {
    * @param marked True if it came as an eager tree push.
    */
   notNewer(record: ClientRecord, atLine: WireText, from: string, marked: boolean): void {
-    if (!marked) return;
-    const held = this.#held.get(record.clientId);
+    if (marked) this.#copied(from, atLine, record.clientId, record.origin);
+  }
+
+  /**
+   * An eager tree push (`AT ... tree`) of exactly the record held, recognised
+   * without a parse (`RecordStore.holds()`): as {@linkcode BroadcastTree.notNewer}
+   * for a marked copy, the origin and client id read from the line.
+   *
+   * @param from The neighbour that sent it.
+   * @param atLine The AT line without its mark, no terminator.
+   */
+  copy(from: string, atLine: WireText): void {
+    const origin = atLine.indexOf(" ", 3);
+    const skew = atLine.indexOf(" ", origin + 1);
+    const id = atLine.indexOf(" ", skew + 1);
+    if (origin === -1 || skew === -1 || id === -1) return;
+    this.#copied(from, atLine, atLine.slice(skew + 1, id), atLine.slice(3, origin));
+  }
+
+  #copied(from: string, atLine: WireText, clientId: WireText, origin: string): void {
+    const held = this.#held.get(clientId);
     if (held !== undefined && held.line === atLine) {
-      this.#held.delete(record.clientId);
+      this.#held.delete(clientId);
       if (this.#opts.links.get(from)?.tree === true) this.#makeEager(from);
-      this.#push(record, atLine, from, true);
+      this.#push(held.record, atLine, from, true);
       return;
     }
-    if (!this.#eager.has(from) || this.#opts.neighbours.has(record.origin)) return;
-    if (this.#opts.held(record.clientId) !== atLine) return; // an older record, not a copy
+    if (!this.#eager.has(from) || this.#opts.neighbours.has(origin)) return;
+    if (!this.#opts.store.holds(atLine)) return; // an older record, not a copy
     // A link just grafted (or just up) carries the copies sent before the tree settled.
     const sinceMs = this.#eagerSinceMs.get(from) ?? -Infinity;
     if (this.#opts.timers.nowMs() - sinceMs < this.#pruneHoldOffMs) return;
@@ -335,7 +365,7 @@ export class BroadcastTree {
     this.counters.prunesSent++;
     this.#opts.log.emit("debug", "tree.prune", {
       peer: from,
-      client: record.clientId,
+      client: wireToDisplay(clientId),
       direction: "sent",
     });
   }
@@ -386,7 +416,7 @@ export class BroadcastTree {
       }
       this.#held.delete(clientId);
       // A newer record of the client went its own way meanwhile.
-      if (this.#opts.held(clientId) !== h.line) continue;
+      if (!this.#opts.store.holds(h.line)) continue;
       this.counters.released++;
       // No tree copy came: we are cut off from the origin's part of the tree. Join it by the
       // link the first hop came on (a graft of that link), then relay as the tree would.
@@ -428,7 +458,7 @@ export class BroadcastTree {
         if (link.tree) this.#makeEager(from);
         let sent = 0;
         for (const id of message.ids) {
-          const line = this.#opts.held(id.clientId);
+          const line = this.#opts.store.line(id.clientId);
           if (line === undefined) continue;
           link.send(line + "\n");
           sent++;
@@ -475,9 +505,8 @@ export class BroadcastTree {
 
   /** True if we hold the record `id` names, or a newer one of its client. */
   #holds(clientId: WireText, timeText: WireText, time: Missing["time"]): boolean {
-    const line = this.#opts.held(clientId);
-    if (line === undefined) return false;
-    const held = line.slice(line.lastIndexOf(" ") + 1);
+    const held = this.#opts.store.time(clientId);
+    if (held === undefined) return false;
     return held === timeText || compareDecimal(parseDecimal(held), time) >= 0;
   }
 

@@ -33,6 +33,7 @@ import {
   parseMessage,
   type PruneMessage,
   skewNanos,
+  TREE_MARK,
   type TreeIdsMessage,
   unicodeToWire,
   type WantMessage,
@@ -62,6 +63,9 @@ export interface MemberView {
    */
   readonly helloParams: ReadonlyArray<[string, string]>;
 }
+
+/** The end of an `AT` line pushed along a broadcast tree. */
+const TREE_SUFFIX = ` ${TREE_MARK}`;
 
 /** The hello field by which a member announces epidemic broadcast trees. */
 export const TREE_HELLO_PARAM: readonly [string, string] = ["dissemination", "tree"];
@@ -146,6 +150,11 @@ export type Effect =
    * welcome announced epidemic broadcast trees.
    */
   | { kind: "welcomed"; tree: boolean }
+  /**
+   * A neighbour's tree push (`AT ... tree`) of exactly the record held (`line`, unmarked, no
+   * terminator), recognised without a parse: for the broadcast tree (broadcast_tree.ts).
+   */
+  | { kind: "copy"; from: string; line: WireText }
   /** A neighbour's broadcast-tree line: an announcement, a graft or a prune (tree.ts). */
   | { kind: "tree"; from: string; message: TreeIdsMessage | PruneMessage }
   /** Dialler: end the session; `refused` when the neighbour refused our hello. */
@@ -208,10 +217,19 @@ export function dispatch(
   receivedNs: bigint,
 ): Outcome | Promise<Outcome> {
   // A neighbour's copy of the record we hold needs nothing: not even a parse.
-  if (
-    session.peer !== null && (session.role === "listener" || session.welcomed) &&
-    isHeldCopy(line, member.store)
-  ) return HELD_COPY;
+  if (session.peer !== null && (session.role === "listener" || session.welcomed)) {
+    if (isHeldCopy(line, member.store)) return HELD_COPY;
+    // The tree's push of it: the tree may act (prune, or relay a held first-hop copy).
+    if (
+      line.endsWith(TREE_SUFFIX) && isHeldCopy(line.slice(0, -TREE_SUFFIX.length), member.store)
+    ) {
+      return only(null, {
+        kind: "copy",
+        from: session.peer,
+        line: line.slice(0, -TREE_SUFFIX.length),
+      });
+    }
+  }
   const msg = parseMessage(line);
   // Blank lines do not count: the hello may follow them.
   if (msg.kind === "empty") return BLANK;

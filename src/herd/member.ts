@@ -177,7 +177,7 @@ export class Member {
         treeNeighbours: new Set(
           [...this.#neighbours].filter((n) => start.has([name, n].sort().join(" "))),
         ),
-        held: (clientId) => store.line(clientId),
+        store,
         timers: this.#timers,
         lazyPushMs: settings.lazyPushMs,
         graftTimeoutMs: settings.graftTimeoutMs,
@@ -214,6 +214,9 @@ export class Member {
       accept: (record, line, from, marked) => acceptRecord(sink, record, line, from, marked),
       tree: (from, message) => {
         if (tree !== null) tree.receive(from, message);
+      },
+      treeCopy: (from, line) => {
+        if (tree !== null) tree.copy(from, line);
       },
       neighbourBack: (n) => links.get(n)?.redialNow(),
       flushLinks: () => flushLinks(links),

@@ -79,6 +79,8 @@ export interface SessionPort {
   accept(record: ClientRecord, atLine: WireText, from: string | null, marked: boolean): boolean;
   /** A neighbour's broadcast-tree line (IHAVE, GRAFT, PRUNE; broadcast_tree.ts). */
   tree(from: string, message: TreeIdsMessage | PruneMessage): void;
+  /** A neighbour's tree push of exactly the record held (AT line, unmarked, no terminator). */
+  treeCopy(from: string, atLine: WireText): void;
   /** A neighbour's hello was accepted: our own link to it may redial now. */
   neighbourBack(name: string): void;
   /** Issues the writes of every link's queued floods (flood.ts). */
@@ -360,6 +362,9 @@ export async function runSession(
         return;
       case "tree":
         port.tree(effect.from, effect.message);
+        return;
+      case "copy":
+        port.treeCopy(effect.from, effect.line);
         return;
       case "peer":
         state.peer = effect.name;

@@ -143,6 +143,19 @@ export class RecordStore {
   }
 
   /**
+   * The client time of a client's stored record, as its AT line writes it: only that field is
+   * decoded (a broadcast tree's check of an announced update).
+   *
+   * @param clientId Client id (wire text).
+   * @returns The client time text, or `undefined` if the client is unknown.
+   */
+  time(clientId: WireText): WireText | undefined {
+    const r = this.#find(clientId);
+    if (r === 0) return undefined;
+    return this.#timeOf(this.#pages[r >>> PAGE_BITS], (r & PAGE_MASK) * SLOTS);
+  }
+
+  /**
    * Stores `record` if it is newer than the stored one ({@linkcode isNewer})
    * and updates the digest tree. Nothing else: persisting and flooding a stored
    * record is `acceptRecord()`'s (accept.ts).

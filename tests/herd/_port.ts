@@ -98,6 +98,7 @@ export function testPort(opts: TestPortOptions = {}): TestPort {
     log,
     accept: (record, line, from, marked) => acceptRecord(sink, record, line, from, marked),
     tree: () => {},
+    treeCopy: () => {},
     neighbourBack: (n) => redialed.push(n),
     flushLinks: () => {
       for (const l of links.values()) l.flush();

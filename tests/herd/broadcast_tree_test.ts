@@ -51,7 +51,11 @@ function fixture(flood: string[] = [], names = ["A", "B", "C"]): Fixture {
   const tree = new BroadcastTree({
     links,
     neighbours: new Set(names),
-    held: (id) => held.get(id),
+    store: {
+      line: (id) => held.get(id),
+      holds: (line) => [...held.values()].includes(line),
+      time: (id) => held.get(id)?.split(" ").at(-1),
+    },
     timers,
     lazyPushMs: 50,
     graftTimeoutMs: 20,
@@ -132,6 +136,21 @@ Deno.test("BroadcastTree: an exact copy pushed by the tree prunes its sender, wh
   assert.deepEqual(f.links.get("B")!.take(), ["IHAVE emu 1700000001 owl 1700000002"]);
   assert.equal(f.tree.counters.announcements, 1);
   assert.equal(f.tree.counters.announced, 2);
+});
+
+Deno.test("BroadcastTree: copy() acts on a held record's tree push as notNewer() does, read from the line", () => {
+  const f = fixture();
+  const r = record("Far");
+  store(f, r, "A", true);
+  taken(f);
+  f.tick(HOLD_OFF_MS);
+  f.tree.copy("B", formatAt(r));
+  assert.deepEqual(taken(f), { A: [], B: ["PRUNE"], C: [] });
+  assert.deepEqual(f.log.named("tree.prune").map((e) => e.fields.client), ["kiwi"]);
+  // A line that is not an AT line, or is cut short, does nothing.
+  f.tree.copy("C", "AT Far");
+  f.tree.copy("C", "garbage");
+  assert.deepEqual(taken(f), { A: [], B: [], C: [] });
 });
 
 Deno.test("BroadcastTree: copies never prune when the origin is a neighbour, or when older", () => {

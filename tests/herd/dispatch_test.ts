@@ -253,10 +253,10 @@ Deno.test("dispatch() does nothing with a neighbour's unmarked copy of the held 
   // Exactly the held line: nothing to parse, store or relay.
   assert.equal(await run(KIWI_AT, neighbour()), HELD_COPY);
   assert.equal(await run(KIWI_AT, dialled(true)), HELD_COPY);
-  // A marked copy goes to the tree (it may prune); an older record or a differently spaced
-  // copy is judged by the store; a client's copy gets `? `.
+  // A marked copy goes to the tree unparsed (it may prune); an older record or a differently
+  // spaced copy is judged by the store; a client's copy gets `? `.
   const marked = await run(`${KIWI_AT} tree`, neighbour());
-  assert.deepEqual(kinds(marked.effects), ["accept"]);
+  assert.deepEqual(marked.effects, [{ kind: "copy", from: "Smith", line: KIWI_AT }]);
   const older = await run(KIWI_AT.replace("1621464827.959498503", "1600000000"), neighbour());
   assert.deepEqual(kinds(older.effects), ["accept"]);
   const spaced = await run(KIWI_AT.replace(" kiwi ", "  kiwi "), neighbour());

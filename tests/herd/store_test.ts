@@ -268,3 +268,13 @@ Deno.test("flood() hands a line to every link but the sender's; flushLinks() flu
   flushLinks(links);
   assert.deepEqual(flushed, ["Smith", "Jaquez", "Hill"]);
 });
+
+Deno.test("RecordStore.time() gives the held record's client time as written, or undefined", () => {
+  const store = new RecordStore();
+  assert.equal(store.time("kiwi"), undefined);
+  store.apply(record("AT Hill +0.000100000 kiwi +34-118 1700000000.500"));
+  assert.equal(store.time("kiwi"), "1700000000.500");
+  store.apply(record("AT Smith +0.000100000 kiwi +34-118 1700000001"));
+  assert.equal(store.time("kiwi"), "1700000001");
+  assert.equal(store.time("kiw"), undefined);
+});
