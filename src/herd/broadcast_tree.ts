@@ -512,6 +512,7 @@ export class BroadcastTree {
 
   /** A record of `clientId` was stored: an announcement of it no longer needs a graft. */
   #arrived(clientId: WireText, timeText: WireText): void {
+    if (this.#missing.size === 0) return; // the usual case: not even a lookup
     const m = this.#missing.get(clientId);
     if (m === undefined) return;
     if (m.timeText !== timeText && compareDecimal(parseDecimal(timeText), m.time) < 0) return;
