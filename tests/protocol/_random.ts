@@ -5,24 +5,20 @@
  * @module
  */
 
+import { seededRandom } from "../../src/topology.ts";
+
 /** A source of uniform floats in [0, 1). */
 export type Random = () => number;
 
 /**
- * Mulberry32: a small 32-bit generator, good enough to shuffle test inputs.
+ * Mulberry32, the generator `herd topology` draws its graphs from: deterministic
+ * for a seed, good enough to shuffle test inputs.
  *
  * @param seed Any 32-bit integer.
  * @returns A deterministic generator.
  */
 export function seeded(seed: number): Random {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return seededRandom(seed);
 }
 
 /** A uniform integer in [0, n). */
