@@ -223,7 +223,10 @@ export class BroadcastTree {
   #lateMs = 0;
   #lateDecayedMs = 0;
   /** First-hop copies over links outside the tree, waiting for the tree's copy. */
-  #held = new Map<WireText, { record: ClientRecord; line: WireText; dueMs: number }>();
+  #held = new Map<
+    WireText,
+    { record: ClientRecord; line: WireText; sinceMs: number; dueMs: number }
+  >();
   /** When each eager neighbour became eager, `timers.nowMs()`. */
   #eagerSinceMs = new Map<string, number>();
   /** How long a link that became eager is exempt from prunes, ms. */
@@ -348,6 +351,7 @@ export class BroadcastTree {
     const held = this.#held.get(clientId);
     if (held !== undefined && held.line === atLine) {
       this.#held.delete(clientId);
+      this.#late(held.sinceMs);
       if (this.#opts.links.get(from)?.tree === true) this.#makeEager(from);
       this.#push(held.record, atLine, from, true);
       return;
@@ -394,10 +398,18 @@ export class BroadcastTree {
     return n;
   }
 
-  /** Holds a first-hop copy until the tree's copy comes, or relays it after graft_timeout_ms. */
+  /**
+   * Holds a first-hop copy until the tree's copy comes, or relays it after the
+   * graft wait ({@linkcode BroadcastTree.#graftWaitMs}: longer while the tree runs late).
+   */
   #hold(record: ClientRecord, atLine: WireText): void {
-    const dueMs = this.#opts.timers.nowMs() + this.#opts.graftTimeoutMs;
-    this.#held.set(record.clientId, { record, line: atLine, dueMs });
+    const now = this.#opts.timers.nowMs();
+    this.#held.set(record.clientId, {
+      record,
+      line: atLine,
+      sinceMs: now,
+      dueMs: now + this.#graftWaitMs(now),
+    });
     this.#holdTimer ??= this.#opts.timers.setTimeout(
       () => this.#releaseDue(),
       this.#opts.graftTimeoutMs,
@@ -408,9 +420,12 @@ export class BroadcastTree {
   #releaseDue(): void {
     this.#holdTimer = undefined;
     const now = this.#opts.timers.nowMs();
+    const wait = this.#graftWaitMs(now);
     let nextDue = Infinity;
     for (const [clientId, h] of this.#held) {
-      if (h.dueMs > now) {
+      if (h.dueMs > now || h.sinceMs + wait > now) {
+        // Not yet, or the tree has been running later since this copy came.
+        h.dueMs = Math.max(h.dueMs, h.sinceMs + wait);
         nextDue = Math.min(nextDue, h.dueMs);
         continue;
       }
@@ -517,8 +532,12 @@ export class BroadcastTree {
     if (m === undefined) return;
     if (m.timeText !== timeText && compareDecimal(parseDecimal(timeText), m.time) < 0) return;
     this.#missing.delete(clientId);
-    // The tree's copy came after its announcement: under load the tree runs this late.
-    const lateMs = this.#opts.timers.nowMs() - m.sinceMs;
+    this.#late(m.sinceMs);
+  }
+
+  /** The tree's copy of a record came now, after its announcement or first-hop copy at `sinceMs`. */
+  #late(sinceMs: number): void {
+    const lateMs = this.#opts.timers.nowMs() - sinceMs;
     if (lateMs > this.#lateMs) this.#lateMs = lateMs;
   }
 

@@ -291,6 +291,25 @@ Deno.test("BroadcastTree: a held first-hop copy goes on after graft_timeout_ms i
   assert.deepEqual(taken(f), { A: [], B: [], Origin: [] });
 });
 
+Deno.test("BroadcastTree: a held first-hop copy waits longer while the tree's copies come late", () => {
+  const f = fixture([], ["A", "B", "Origin"]);
+  f.tree.receive("Origin", { kind: "PRUNE" });
+  // The tree's copy of kiwi comes 15 ms after its first-hop copy.
+  const kiwi = record("Origin");
+  store(f, kiwi, "Origin", false);
+  f.tick(15);
+  f.tree.notNewer(kiwi, formatAt(kiwi), "A", true);
+  taken(f);
+  // So the next held copy waits 20 + 2 x 15 ms before it is relayed without one.
+  const emu = record("Origin", "emu", "1");
+  store(f, emu, "Origin", false);
+  f.tick(49);
+  assert.deepEqual(taken(f), { A: [], B: [], Origin: [] });
+  f.tick(1);
+  const at = formatAt(emu);
+  assert.deepEqual(taken(f), { A: [`${at} tree`], B: [`${at} tree`], Origin: ["GRAFT emu 1"] });
+});
+
 Deno.test("BroadcastTree: a neighbour without trees is flooded and never sent tree lines", () => {
   const f = fixture(["C"]);
   f.tree.receive("C", { kind: "PRUNE" });
