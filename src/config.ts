@@ -223,9 +223,10 @@ export interface HerdSettings {
   lazyPushMs: number;
   /**
    * Tree dissemination: how long after an announcement of an update it does not hold a member
-   * waits for the update to arrive by the tree before it asks the announcer for it (a graft),
-   * in milliseconds (TOML key `graft_timeout_ms`). Shorter repairs sooner and grafts needlessly
-   * under load. At least 1.
+   * waits at least for the update to arrive by the tree before it asks the announcer for it (a
+   * graft), in milliseconds (TOML key `graft_timeout_ms`); the wait grows by twice the tree's
+   * recent lateness under load (docs/PROTOCOL.md). Shorter repairs sooner and grafts needlessly
+   * on a slow herd. At least 1.
    *
    * @default {100}
    */
