@@ -39,6 +39,7 @@
 
 import { defaultConfig } from "../src/config.ts";
 import { logFilesOldestFirst } from "../src/log.ts";
+import { MAIN, startServe, storedClients } from "./_serve.ts";
 
 /** Value of `--<name> <value>` on the command line, or `fallback`. */
 function flag(name: string, fallback: string): string {
@@ -54,7 +55,6 @@ const flags = {
 const RUNS = Number(flags.runs);
 const BASE_PORT = Number(flags.port);
 const ONLY = new Set(String(flags.only).split(","));
-const MAIN = new URL("../main.ts", import.meta.url).pathname;
 // The default herd of PROTOCOL.md section 6, on other ports.
 const NAMES = defaultConfig().servers.map((s) => s.name);
 const LINKS = defaultConfig().links;
@@ -81,32 +81,6 @@ async function writeConfig(path: string, names: string[], links: string[][], por
   await Deno.writeTextFile(path, lines.join("\n") + "\n");
 }
 
-/** Starts `herd serve <name>` and waits until its port accepts. */
-async function startMember(
-  name: string,
-  config: string,
-  logDir: string,
-  port: number,
-): Promise<Deno.ChildProcess> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [...RUN_FLAGS, "serve", name, "--config", config, "--log-dir", logDir, "--quiet"],
-    stdout: "null",
-    stderr: "inherit",
-  }).spawn();
-  const deadline = performance.now() + 20_000;
-  while (performance.now() < deadline) {
-    try {
-      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
-      return child;
-    } catch {
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  }
-  child.kill("SIGTERM");
-  await child.status;
-  throw new Error(`${name} did not start listening on ${port}`);
-}
-
 /** Runs `herd bench --json <args>`; returns its result and the bench process id. */
 async function bench(args: string[]): Promise<{ r: BenchJson; pid: number }> {
   const child = new Deno.Command(Deno.execPath(), {
@@ -117,26 +91,6 @@ async function bench(args: string[]): Promise<{ r: BenchJson; pid: number }> {
   const out = await child.output();
   const text = new TextDecoder().decode(out.stdout).trim();
   return { r: JSON.parse(text.slice(text.lastIndexOf("\n") + 1)) as BenchJson, pid: child.pid };
-}
-
-/**
- * Client ids starting with `prefix` in the `record.stored` events of member `name`, in every one
- * of its log files in `logDir` (rotated ones too, oldest first).
- */
-async function storedCount(logDir: string, name: string, prefix: string): Promise<number> {
-  const files = await logFilesOldestFirst(logDir, name);
-  if (files.length === 0) return 0;
-  const out = await new Deno.Command("sh", {
-    args: [
-      "-c",
-      // One event per read, naming one client (`client`) or several (`clients`): count the ids.
-      `cat "$@" | grep -F '"record.stored"' | grep -oF '"${prefix}' | wc -l`,
-      "sh",
-      ...files,
-    ],
-    stdout: "piped",
-  }).output();
-  return Number(new TextDecoder().decode(out.stdout).trim() || "0");
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -174,7 +128,7 @@ async function herdTargets(dir: string): Promise<void> {
   const members: Deno.ChildProcess[] = [];
   try {
     for (const [i, n] of NAMES.entries()) {
-      members.push(await startMember(n, config, logDir, BASE_PORT + i));
+      members.push(await startServe(n, config, logDir, BASE_PORT + i));
     }
     await new Promise((r) => setTimeout(r, 1000)); // links up, anti-entropy done
     const at = (name: string) => `127.0.0.1:${BASE_PORT + NAMES.indexOf(name)}`;
@@ -189,7 +143,7 @@ async function herdTargets(dir: string): Promise<void> {
           let counts: number[] = [];
           while (performance.now() < deadline) {
             counts = await Promise.all(
-              NAMES.slice(1).map((n) => storedCount(logDir, n, prefix)),
+              NAMES.slice(1).map((n) => storedClients(logDir, n, prefix).then((s) => s.count)),
             );
             if (counts.every((c) => c >= r.requests)) break;
             await new Promise((res) => setTimeout(res, 1000));
@@ -261,7 +215,7 @@ async function memoryTarget(dir: string): Promise<void> {
   await writeConfig(config, ["Solo"], [], BASE_PORT + 10);
   const rss: number[] = [];
   for (let i = 0; i < RUNS; i++) {
-    const solo = await startMember("Solo", config, `${dir}/solo-logs-${i}`, BASE_PORT + 10);
+    const solo = await startServe("Solo", config, `${dir}/solo-logs-${i}`, BASE_PORT + 10);
     try {
       const { r } = await bench([
         "--mode",
@@ -325,7 +279,7 @@ async function healTarget(dir: string): Promise<void> {
     const logDir = `${dir}/heal-logs-${run}`;
     const members = new Map<string, Deno.ChildProcess>();
     try {
-      for (const n of NAMES) members.set(n, await startMember(n, config, logDir, portOf(n)));
+      for (const n of NAMES) members.set(n, await startServe(n, config, logDir, portOf(n)));
       await sleep(1000); // links up, anti-entropy done
       for (const n of CUT) {
         const m = members.get(n)!;
@@ -350,7 +304,9 @@ async function healTarget(dir: string): Promise<void> {
       const deadline = performance.now() + 60_000;
       let counts: number[] = [];
       while (performance.now() < deadline) {
-        counts = await Promise.all(rest.map((n) => storedCount(logDir, n, prefix)));
+        counts = await Promise.all(
+          rest.map((n) => storedClients(logDir, n, prefix).then((s) => s.count)),
+        );
         if (counts.every((c) => c >= N)) break;
         await sleep(100);
       }
@@ -360,7 +316,7 @@ async function healTarget(dir: string): Promise<void> {
       const wall0 = Date.now();
       const t0 = performance.now();
       const started = await Promise.allSettled(
-        CUT.map((n) => startMember(n, config, logDir, portOf(n))),
+        CUT.map((n) => startServe(n, config, logDir, portOf(n))),
       );
       started.forEach((s, i) => s.status === "fulfilled" && members.set(CUT[i], s.value));
       const failed = started.find((s) => s.status === "rejected");
@@ -369,7 +325,9 @@ async function healTarget(dir: string): Promise<void> {
       const healDeadline = t0 + 60_000;
       let healMs = NaN;
       while (performance.now() < healDeadline) {
-        counts = await Promise.all(CUT.map((n) => storedCount(logDir, n, prefix)));
+        counts = await Promise.all(
+          CUT.map((n) => storedClients(logDir, n, prefix).then((s) => s.count)),
+        );
         if (counts.every((c) => c >= N)) {
           healMs = performance.now() - t0;
           break;

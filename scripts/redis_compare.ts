@@ -79,6 +79,7 @@
 
 import { ConfigError, defaultConfig, DISSEMINATIONS, parseConfig } from "../src/config.ts";
 import { logFilesOldestFirst } from "../src/log.ts";
+import { serveArgs, storedClients } from "./_serve.ts";
 import { ReplyFramer } from "../src/client/reply_framer.ts";
 
 // ---------------------------------------------------------------------------------------------
@@ -893,33 +894,20 @@ async function linkedPeers(logDir: string, name: string): Promise<Set<string>> {
 }
 
 /**
- * Client ids starting with `prefix` in the `record.stored` events of member `name` (one event
- * per read, naming one client or several): how many, and the `@timestamp` of the last event
- * naming one (ms since the epoch; NaN if none).
+ * Client ids starting with `prefix` in the `record.stored` events of member `name`: how many,
+ * and the `@timestamp` of the last event naming one (ms since the epoch; NaN if none).
  */
 async function storedStats(
   logDir: string,
   name: string,
   prefix: string,
 ): Promise<{ count: number; lastMs: number }> {
-  const files = await logFilesOldestFirst(logDir, name);
-  if (files.length === 0) return { count: 0, lastMs: NaN };
-  const out = await new Deno.Command("sh", {
-    args: [
-      "-c",
-      `cat "$@" | grep -F '"record.stored"' | grep -F '"${prefix}' | ` +
-      `awk -v p='"${prefix}' '{ n += gsub(p, p) } END { print n + 0; print $0 }'`,
-      "sh",
-      ...files,
-    ],
-    stdout: "piped",
-  }).output();
-  const [count, last] = decoder.decode(out.stdout).split("\n");
+  const { count, last } = await storedClients(logDir, name, prefix);
   let lastMs = NaN;
   try {
     lastMs = Date.parse(JSON.parse(last)["@timestamp"]);
   } catch { /* no line yet */ }
-  return { count: Number(count) || 0, lastMs };
+  return { count, lastMs };
 }
 
 /**
@@ -964,21 +952,7 @@ async function startHerd(opts: Options, dir: string): Promise<Cluster> {
   const started: Proc[] = [];
   for (const name of names) {
     const child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--allow-net",
-        "--allow-read",
-        "--allow-write",
-        "--allow-env",
-        main,
-        "serve",
-        name,
-        "--config",
-        config,
-        "--log-dir",
-        logDir,
-        "--quiet",
-      ],
+      args: serveArgs(name, config, logDir, main),
       cwd: opts.herdDir,
       stdin: "null",
       stdout: "null",

@@ -28,6 +28,7 @@
 
 import { RecordFile } from "../src/herd/persistence.ts";
 import { logFilesOldestFirst } from "../src/log.ts";
+import { startServe, storedClients } from "./_serve.ts";
 
 /** Value of `--<name> <value>` on the command line, or `fallback`. */
 function flag(name: string, fallback: string): string {
@@ -38,8 +39,6 @@ function flag(name: string, fallback: string): string {
 const RUNS = Number(flag("runs", "5"));
 const N = Number(flag("records", "200000"));
 const PORT = Number(flag("port", "25490"));
-const MAIN = new URL("../main.ts", import.meta.url).pathname;
-const RUN_FLAGS = ["run", "--allow-net", "--allow-read", "--allow-write", "--allow-env", MAIN];
 const KEEPER = "Keeper";
 const FRESH = "Fresh";
 
@@ -60,32 +59,6 @@ function configText(dataDir?: string): string {
   ].join("\n") + "\n";
 }
 
-/** Starts `herd serve <name>` and waits until its port accepts. */
-async function startMember(
-  name: string,
-  config: string,
-  logDir: string,
-  port: number,
-): Promise<Deno.ChildProcess> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [...RUN_FLAGS, "serve", name, "--config", config, "--log-dir", logDir, "--quiet"],
-    stdout: "null",
-    stderr: "inherit",
-  }).spawn();
-  const deadline = performance.now() + 30_000;
-  while (performance.now() < deadline) {
-    try {
-      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
-      return child;
-    } catch {
-      await sleep(20);
-    }
-  }
-  child.kill("SIGTERM");
-  await child.status;
-  throw new Error(`${name} did not start listening on ${port}`);
-}
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Log lines of `name` (every file, oldest first) that contain every one of `needles`. */
@@ -99,23 +72,6 @@ async function grepLog(logDir: string, name: string, needles: string[]): Promise
   }).output();
   const text = new TextDecoder().decode(out.stdout).trim();
   return text === "" ? [] : text.split("\n");
-}
-
-/** How many `record.stored` events Fresh logged. */
-async function storedCount(logDir: string): Promise<number> {
-  const files = await logFilesOldestFirst(logDir, FRESH);
-  if (files.length === 0) return 0;
-  const out = await new Deno.Command("sh", {
-    // One event per read: count the ids it names (`client`, or `clients` for several).
-    args: [
-      "-c",
-      `cat "$@" | grep -F '"record.stored"' | grep -oF '"bench-' | wc -l`,
-      "sh",
-      ...files,
-    ],
-    stdout: "piped",
-  }).output();
-  return Number(new TextDecoder().decode(out.stdout).trim() || "0");
 }
 
 /** `@timestamp` of a JSON log line, ms since the epoch. */
@@ -148,11 +104,14 @@ try {
     const logDir = `${dir}/logs-${run}`;
     const members: Deno.ChildProcess[] = [];
     try {
-      members.push(await startMember(KEEPER, `${dir}/keeper.toml`, logDir, PORT));
-      members.push(await startMember(FRESH, `${dir}/fresh.toml`, logDir, PORT + 1));
+      members.push(await startServe(KEEPER, `${dir}/keeper.toml`, logDir, PORT));
+      members.push(await startServe(FRESH, `${dir}/fresh.toml`, logDir, PORT + 1));
       const deadline = performance.now() + 60_000;
       let count = 0;
-      while (performance.now() < deadline && (count = await storedCount(logDir)) < N) {
+      while (
+        performance.now() < deadline &&
+        (count = (await storedClients(logDir, FRESH, "bench-")).count) < N
+      ) {
         await sleep(250);
       }
       if (count < N) throw new Error(`${FRESH} stored only ${count} of ${N} records in 60 s`);

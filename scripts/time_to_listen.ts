@@ -21,8 +21,9 @@
  * @module
  */
 
+import { serveArgs } from "./_serve.ts";
+
 const runs = Number(Deno.args[0] ?? 5);
-const main = new URL("../main.ts", import.meta.url).pathname;
 /** How long a member is left alone before its memory is read, ms: start-up work is over by then. */
 const SETTLE_MS = 3_000;
 /** Longest wait for a member to listen or answer, ms. */
@@ -66,21 +67,7 @@ async function spawnMember(): Promise<Member> {
   );
   const spawnedAt = performance.now();
   const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-net",
-      "--allow-read",
-      "--allow-write",
-      "--allow-env",
-      main,
-      "serve",
-      "Solo",
-      "--config",
-      `${dir}/herd.toml`,
-      "--log-dir",
-      `${dir}/logs`,
-      "--quiet",
-    ],
+    args: serveArgs("Solo", `${dir}/herd.toml`, `${dir}/logs`),
     stdout: "null",
     stderr: "null",
   }).spawn();
