@@ -218,18 +218,12 @@ export function dispatch(
 ): Outcome | Promise<Outcome> {
   // A neighbour's copy of the record we hold needs nothing: not even a parse.
   if (session.peer !== null && (session.role === "listener" || session.welcomed)) {
-    if (isHeldCopy(line, member.store)) return HELD_COPY;
+    const copy = heldCopy(line, member.store);
+    if (copy === "plain") return HELD_COPY;
     // The tree's push of it: the tree may act (prune, or relay a held first-hop copy).
-    if (
-      line.endsWith(TREE_SUFFIX) && isHeldCopy(line.slice(0, -TREE_SUFFIX.length), member.store)
-    ) {
-      return only(null, {
-        kind: "copy",
-        from: session.peer,
-        line: line.slice(0, -TREE_SUFFIX.length),
-      });
-    }
+    if (copy !== null) return only(null, { kind: "copy", from: session.peer, line: copy });
   }
+
   const msg = parseMessage(line);
   // Blank lines do not count: the hello may follow them.
   if (msg.kind === "empty") return BLANK;
@@ -279,12 +273,16 @@ export function dispatch(
 export const HELD_COPY: Outcome = Object.freeze({ reply: null, effects: [] }) as Outcome;
 
 /**
- * True if `line` is an unmarked `AT` line, single-spaced as members write them, equal to the
- * record held for its client (`RecordStore.holds()`: the stored bytes compared, nothing parsed or
- * decoded). A marked copy (`... tree`) is not one: the broadcast tree acts on it.
+ * Whether `line` is a neighbour's copy of exactly the record held for its client, recognised on
+ * the stored bytes (`RecordStore.holds()`: nothing parsed or decoded): `"plain"` for an unmarked
+ * `AT` line (a flood's duplicate), the line without its mark for an eager tree push, `null` for
+ * anything else.
  */
-function isHeldCopy(line: WireText, store: RecordStore): boolean {
-  return store.holds(line);
+function heldCopy(line: WireText, store: RecordStore): "plain" | WireText | null {
+  if (store.holds(line)) return "plain";
+  if (!line.endsWith(TREE_SUFFIX)) return null;
+  const unmarked = line.slice(0, -TREE_SUFFIX.length);
+  return store.holds(unmarked) ? unmarked : null;
 }
 
 /**
