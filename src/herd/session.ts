@@ -22,7 +22,7 @@
  * @module
  */
 
-import type { EventLog } from "../log.ts";
+import type { EventFields, EventLog } from "../log.ts";
 import {
   bytesToWire,
   type ClientRecord,
@@ -304,8 +304,7 @@ export async function runSession(
       log.emit("info", "reply.out", {
         conn: state.id,
         remote,
-        reply: run.length === 1 ? run[0] : undefined,
-        replies: run.length === 1 ? undefined : run,
+        ...oneOrAll("reply", "replies", run),
       });
       run = [];
     };
@@ -337,8 +336,7 @@ export async function runSession(
         conn: state.id,
         remote,
         peer: state.peer ?? undefined,
-        line: lines.length === 1 ? lines[0] : undefined,
-        lines: lines.length === 1 ? undefined : lines,
+        ...oneOrAll("line", "lines", lines),
       });
     }
     if (storedIn.length > 0) {
@@ -347,8 +345,7 @@ export async function runSession(
       log.emit("debug", "record.stored", {
         conn: state.id,
         peer: state.peer ?? undefined,
-        client: clients.length === 1 ? clients[0] : undefined,
-        clients: clients.length === 1 ? undefined : clients,
+        ...oneOrAll("client", "clients", clients),
       });
     }
   };
@@ -467,6 +464,14 @@ export async function runSession(
   }
   end.peer = state.peer;
   return end;
+}
+
+/**
+ * The field of a batch in a log event: `{[one]: item}` for a single item (the form of one line,
+ * reply or client), `{[all]: items}` for several.
+ */
+function oneOrAll(one: string, all: string, items: string[]): EventFields {
+  return items.length === 1 ? { [one]: items[0] } : { [all]: items };
 }
 
 /** The bytes of replies, joined: one conversion and one buffer per write. */
