@@ -4,17 +4,11 @@
  */
 
 import assert from "node:assert/strict";
+import { defaultConfig } from "../../../src/config.ts";
 import { layoutHerd, type Point } from "../../../src/http/dashboard/layout.ts";
 
-const NAMES = ["Campbell", "Hill", "Jaquez", "Singleton", "Smith"];
-const LINKS: [string, string][] = [
-  ["Hill", "Jaquez"],
-  ["Hill", "Smith"],
-  ["Singleton", "Jaquez"],
-  ["Singleton", "Smith"],
-  ["Singleton", "Campbell"],
-  ["Smith", "Campbell"],
-];
+const NAMES = defaultConfig().servers.map((s) => s.name);
+const LINKS = defaultConfig().links;
 
 function minDistance(at: Map<string, Point>): number {
   const p = [...at.values()];

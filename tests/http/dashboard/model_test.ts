@@ -5,6 +5,7 @@
  */
 
 import assert from "node:assert/strict";
+import { defaultConfig } from "../../../src/config.ts";
 import {
   boxAround,
   type ClientAnswer,
@@ -19,16 +20,9 @@ import {
   shortNumber,
 } from "../../../src/http/dashboard/model.ts";
 
-/** The default herd's links (herd.toml). */
-const LINKS: [string, string][] = [
-  ["Hill", "Jaquez"],
-  ["Hill", "Smith"],
-  ["Singleton", "Jaquez"],
-  ["Singleton", "Smith"],
-  ["Singleton", "Campbell"],
-  ["Smith", "Campbell"],
-];
-const NAMES = ["Campbell", "Hill", "Jaquez", "Singleton", "Smith"];
+/** The default herd (herd.toml). */
+const NAMES = defaultConfig().servers.map((s) => s.name);
+const LINKS = defaultConfig().links;
 
 /** A member's `/v1/herd` whose own links to `peers` are in the given states. */
 function report(member: string, peers: Record<string, "up" | "down">, sent = 0): HerdReport {
