@@ -25,6 +25,47 @@ export interface ServerConfig {
   httpPort?: number;
   /** Host the HTTP API listens on (TOML key `http_host`). @default the member's `host` */
   httpHost?: string;
+  /**
+   * Port of the member's separate peer listener (TOML key `peer_port`, 1..65535; 0 only from
+   * code, for tests). When set, neighbours dial this port and the client port refuses hellos
+   * (`? ` as for any client); a herd with peer ports requires `[herd] secret`
+   * ({@linkcode checkPeerSecret}). `undefined`: clients and neighbours share `port`.
+   */
+  peerPort?: number;
+  /** Host the peer listener binds and neighbours dial (TOML key `peer_host`). @default `host` */
+  peerHost?: string;
+}
+
+/**
+ * The `[tls]` table: TLS per listener, with Deno's built-in TLS (rustls). Paths are PEM files,
+ * relative to the working directory, read when a member starts and again on SIGHUP.
+ */
+export interface TlsConfig {
+  /** The member's certificate chain, PEM (TOML key `cert_file`). Required by `peers` or `clients`. */
+  certFile?: string;
+  /** The certificate's private key, PEM (TOML key `key_file`). Required with `cert_file`. */
+  keyFile?: string;
+  /**
+   * Certificate authorities a dialler trusts for neighbours' certificates, PEM (TOML key
+   * `ca_file`). Required by `peers`; `herd send --tls` and `herd bench --tls` take `--ca`.
+   */
+  caFile?: string;
+  /**
+   * The peer listener speaks TLS and links dial it with TLS, verifying that the neighbour's
+   * certificate chains to `ca_file` and names the neighbour's host (TOML key `peers`). Needs a
+   * `peer_port` on every server. The listener cannot verify client certificates, so it trusts the
+   * dialler through the HMAC hello (`[herd] secret`).
+   *
+   * @default {false}
+   */
+  peers: boolean;
+  /**
+   * The client port speaks TLS and the HTTP port HTTPS (TOML key `clients`). Off by default so
+   * that `nc`, telnet and the CS131 graders keep working.
+   *
+   * @default {false}
+   */
+  clients: boolean;
 }
 
 /** The `[http]` table: settings shared by every member's HTTP API. */
@@ -232,6 +273,59 @@ export interface HerdSettings {
    */
   graftTimeoutMs: number;
   /**
+   * Longest a neighbour's connection may stay silent, in milliseconds (TOML key
+   * `peer_timeout_ms`): any bytes received count as a sign of life; a link that hears nothing
+   * for half of it sends a ping, and one that hears nothing for all of it is dropped
+   * (`peer.link.dropped`, reason `timeout`) and redialled with backoff. A redial whose welcome
+   * does not come within it counts as failed. Catches a neighbour that is frozen, unplugged or
+   * stopped with SIGSTOP (its kernel still completes TCP handshakes). Shorter notices sooner and
+   * drops a merely slow neighbour sooner. 0 turns keepalive off (links wait for FIN or RST).
+   *
+   * @default {5000}
+   */
+  peerTimeoutMs: number;
+  /**
+   * How long a record lives after its client time, in seconds (TOML key `record_ttl_s`): a
+   * record whose client time is older than now minus it is dropped everywhere (store, digest,
+   * record file, spatial index, streams) by the same rule on every member, and refused on every
+   * way in, so nothing brings it back. 0 keeps records forever.
+   *
+   * @default {0}
+   */
+  recordTtlS: number;
+  /**
+   * Period of the expiry sweep, in milliseconds (TOML key `expiry_sweep_ms`); only used when
+   * `record_ttl_s` is set. Replicas drop an expired record within this period plus their
+   * clocks' offset. Shorter frees memory sooner and costs a scan of the oldest records each time.
+   *
+   * @default {1000}
+   */
+  expirySweepMs: number;
+  /**
+   * Most connections one source address may hold open at once on the client port, in
+   * connections (TOML key `max_connections_per_source`); past it a new one is closed at once and
+   * logged (`conn.refused`, reason `per source`). Neighbours are exempt. 0: no cap.
+   *
+   * @default {0}
+   */
+  maxConnectionsPerSource: number;
+  /**
+   * Most lines a client connection may send per second (TOML key `max_lines_per_s`); lines past
+   * it wait (the member stops reading that connection) rather than being dropped, so a client
+   * is slowed, never answered out of order. Neighbours are exempt. 0: no cap.
+   *
+   * @default {0}
+   */
+  maxLinesPerS: number;
+  /**
+   * Connections out of `max_connections` that clients may never take, kept for neighbours
+   * (TOML key `reserved_peer_connections`), so a flood of idle clients never locks the herd's
+   * own links out. Less than `max_connections` when given; the default is capped at half of it.
+   *
+   * @default {64}
+   */
+  reservedPeerConnections: number;
+  /**
    * Shared secret that authenticates peer hellos with HMAC-SHA256 (TOML key `secret`; the
    * `HERD_SECRET` environment variable overrides it). Without one, a hello is accepted only
    * from the host herd.toml lists for its server, and each member warns at start. At least 16
@@ -273,12 +367,21 @@ export interface LogConfig {
    * @default {5}
    */
   maxFiles: number;
+  /**
+   * Whether log files hold clients' locations (TOML key `locations`): `"full"` writes lines as
+   * they came; `"redacted"` replaces each ISO 6709 location in logged lines by `<location>`, so
+   * an erased client's whereabouts are not left in the files.
+   *
+   * @default {"full"}
+   */
+  locations: "full" | "redacted";
 }
 
 /** `[log]` settings used for every key the file leaves out: 64 MiB files, 5 rotated ones. */
 export const DEFAULT_LOG: Readonly<LogConfig> = Object.freeze({
   maxFileBytes: 64 * 1024 * 1024,
   maxFiles: 5,
+  locations: "full",
 });
 
 /**
@@ -301,6 +404,8 @@ export interface HerdConfig {
   log: LogConfig;
   /** The HTTP API's shared settings. */
   http: HttpConfig;
+  /** TLS for the peer and client listeners; both off by default. */
+  tls: TlsConfig;
 }
 
 /** Tunables used for every `[herd]` key the file leaves out. */
@@ -317,6 +422,12 @@ export const DEFAULT_SETTINGS: Readonly<HerdSettings> = Object.freeze({
   dissemination: "tree",
   lazyPushMs: 200,
   graftTimeoutMs: 100,
+  peerTimeoutMs: 5000,
+  recordTtlS: 0,
+  expirySweepMs: 1000,
+  maxConnectionsPerSource: 0,
+  maxLinesPerS: 0,
+  reservedPeerConnections: 64,
 });
 
 /**
@@ -352,10 +463,11 @@ const PLACES_PROVIDERS: readonly PlacesConfig["provider"][] = [
 const SERVER_NAME = /^[A-Za-z0-9._-]+$/;
 const SERVER_NAME_HINT = "one or more of A-Z a-z 0-9 . _ -";
 
-const TOP_KEYS = ["herd", "places", "log", "http", "servers"];
+const TOP_KEYS = ["herd", "places", "log", "http", "tls", "servers"];
 const HTTP_KEYS = ["token", "cors_origins"];
-const LOG_KEYS = ["max_file_bytes", "max_files"];
-const SERVER_KEYS = ["name", "host", "port", "http_port", "http_host"];
+const LOG_KEYS = ["max_file_bytes", "max_files", "locations"];
+const TLS_KEYS = ["cert_file", "key_file", "ca_file", "peers", "clients"];
+const SERVER_KEYS = ["name", "host", "port", "http_port", "http_host", "peer_port", "peer_host"];
 const PLACES_KEYS = [
   "provider",
   "endpoint",
@@ -411,6 +523,13 @@ const SETTING_KEYS: ReadonlyArray<IntegerKey<HerdSettings>> = [
   { key: "drain_ms", field: "drainMs", min: 0, max: 2147483647 },
   { key: "lazy_push_ms", field: "lazyPushMs", min: 1, max: 2147483647 },
   { key: "graft_timeout_ms", field: "graftTimeoutMs", min: 1, max: 2147483647 },
+  { key: "peer_timeout_ms", field: "peerTimeoutMs", min: 0, max: 2147483647 },
+  // Ten years: past it a TTL is "forever" spelled as a number.
+  { key: "record_ttl_s", field: "recordTtlS", min: 0, max: 10 * 366 * 24 * 3600 },
+  { key: "expiry_sweep_ms", field: "expirySweepMs", min: 1, max: 2147483647 },
+  { key: "max_connections_per_source", field: "maxConnectionsPerSource", min: 0, max: 1048576 },
+  { key: "max_lines_per_s", field: "maxLinesPerS", min: 0, max: 1_000_000_000 },
+  { key: "reserved_peer_connections", field: "reservedPeerConnections", min: 0, max: 1048576 },
 ];
 
 /** Values of `[herd] dissemination`. */
@@ -478,9 +597,28 @@ export function parseConfig(text: string, source?: string): HerdConfig {
   const settings = readSettings(herd ?? {}, fail);
   const log = readLog(optionalTable(doc, "log", fail), fail);
   const http = readHttp(optionalTable(doc, "http", fail), fail);
+  const tls = readTls(optionalTable(doc, "tls", fail), servers, fail);
   const links = readLinks(herd?.links, servers, fail);
   checkConnected(servers, links, fail);
-  return { servers, links, places, settings, log, http };
+  return { servers, links, places, settings, log, http, tls };
+}
+
+/**
+ * Checks that a herd whose servers have peer ports has a secret: a neighbour dialling a peer
+ * port from a private interface cannot be checked by source address against `host`, so only
+ * the HMAC hello can tell it from a stranger. Call it after {@linkcode withSecret}.
+ *
+ * @param config The herd, with any `HERD_SECRET` applied.
+ * @throws {ConfigError} If a server has `peer_port` and there is no `[herd] secret`.
+ */
+export function checkPeerSecret(config: HerdConfig): void {
+  const withPort = config.servers.find((s) => s.peerPort !== undefined);
+  if (withPort !== undefined && config.settings.secret === undefined) {
+    throw new ConfigError(
+      `herd.secret: required because ${withPort.name} has a peer_port (a peer dialling a peer ` +
+        "port cannot be checked by its source address); set [herd] secret or HERD_SECRET",
+    );
+  }
 }
 
 /**
@@ -577,6 +715,7 @@ export function defaultConfig(): HerdConfig {
     settings: { ...DEFAULT_SETTINGS },
     log: { ...DEFAULT_LOG },
     http: { corsOrigins: [] },
+    tls: { peers: false, clients: false },
   };
 }
 
@@ -689,6 +828,33 @@ function readServers(value: unknown, fail: Fail): ServerConfig[] {
       byAddress.set(httpAddress, i);
       server.httpPort = httpPort;
     }
+    if (entry.peer_host !== undefined) {
+      if (typeof entry.peer_host !== "string" || !/^\S+$/.test(entry.peer_host)) {
+        fail(
+          `${where}.peer_host`,
+          `must be a non-empty host name or IP address without white space, got ` +
+            `${describe(entry.peer_host)}; leave it out to use the server's host`,
+        );
+      }
+      if (entry.peer_port === undefined) {
+        fail(`${where}.peer_host`, "is set but peer_port is not; add peer_port = <1..65535>");
+      }
+      server.peerHost = entry.peer_host as string;
+    }
+    if (entry.peer_port !== undefined) {
+      const peerPort = readInteger(entry.peer_port, `${where}.peer_port`, 1, 65535, fail);
+      const peerAddress = `${(server.peerHost ?? hostValue).toLowerCase()}:${peerPort}`;
+      const taken = byAddress.get(peerAddress);
+      if (taken !== undefined) {
+        fail(
+          `${where}.peer_port`,
+          `${peerAddress} is already used by ${servers[taken]?.name ?? name}; ` +
+            "give each port its own number",
+        );
+      }
+      byAddress.set(peerAddress, i);
+      server.peerPort = peerPort;
+    }
     servers.push(server);
   });
   return servers;
@@ -753,6 +919,61 @@ export function withHttpToken(config: HerdConfig, token: string | undefined): He
     );
   }
   return { ...config, http: { ...config.http, token } };
+}
+
+function readTls(table: Table | undefined, servers: ServerConfig[], fail: Fail): TlsConfig {
+  const tls: TlsConfig = { peers: false, clients: false };
+  if (table === undefined) return tls;
+  checkKeys(table, "tls.", TLS_KEYS, fail);
+  for (
+    const [key, field] of [["cert_file", "certFile"], ["key_file", "keyFile"], [
+      "ca_file",
+      "caFile",
+    ]] as const
+  ) {
+    const value = table[key];
+    if (value === undefined) continue;
+    if (typeof value !== "string" || value === "") {
+      fail(`tls.${key}`, `must be a non-empty path to a PEM file, got ${describe(value)}`);
+    }
+    tls[field] = value as string;
+  }
+  for (const key of ["peers", "clients"] as const) {
+    const value = table[key];
+    if (value === undefined) continue;
+    if (typeof value !== "boolean") {
+      fail(`tls.${key}`, `must be true or false, got ${describe(value)}`);
+    }
+    tls[key] = value as boolean;
+  }
+  if ((tls.certFile === undefined) !== (tls.keyFile === undefined)) {
+    const [set, unset] = tls.certFile === undefined ? ["key_file", "cert_file"] : [
+      "cert_file",
+      "key_file",
+    ];
+    fail(`tls.${unset}`, `missing; ${set} is set, and a certificate needs both`);
+  }
+  if ((tls.peers || tls.clients) && tls.certFile === undefined) {
+    const which = tls.peers ? "peers" : "clients";
+    fail(`tls.cert_file`, `missing; tls.${which} = true needs cert_file and key_file`);
+  }
+  if (tls.peers) {
+    if (tls.caFile === undefined) {
+      fail(
+        "tls.ca_file",
+        "missing; tls.peers = true needs the CA that signs the members' certificates",
+      );
+    }
+    const without = servers.find((s) => s.peerPort === undefined);
+    if (without !== undefined) {
+      fail(
+        "tls.peers",
+        `needs a peer_port on every server, and ${without.name} has none; add peer_port ` +
+          "(TLS is per listener, and the client port stays plain unless tls.clients = true)",
+      );
+    }
+  }
+  return tls;
 }
 
 function readPlaces(value: unknown, fail: Fail): PlacesConfig {
@@ -859,6 +1080,16 @@ function readSettings(herd: Table, fail: Fail): HerdSettings {
     }
     settings.dissemination = herd.dissemination as HerdSettings["dissemination"];
   }
+  if (
+    herd.reserved_peer_connections !== undefined &&
+    settings.reservedPeerConnections >= settings.maxConnections
+  ) {
+    fail(
+      "herd.reserved_peer_connections",
+      `must be less than herd.max_connections (${settings.maxConnections}), got ` +
+        `${settings.reservedPeerConnections}; lower it or raise max_connections`,
+    );
+  }
   if (settings.redialMaxMs < settings.redialMinMs) {
     const given = herd.redial_max_ms === undefined ? " (the default)" : "";
     fail(
@@ -893,6 +1124,12 @@ function readLog(table: Table | undefined, fail: Fail): LogConfig {
   }
   if (table.max_files !== undefined) {
     log.maxFiles = readInteger(table.max_files, "log.max_files", 0, Number.MAX_SAFE_INTEGER, fail);
+  }
+  if (table.locations !== undefined) {
+    if (table.locations !== "full" && table.locations !== "redacted") {
+      fail("log.locations", `must be "full" or "redacted", got ${describe(table.locations)}`);
+    }
+    log.locations = table.locations;
   }
   return log;
 }
@@ -1039,4 +1276,16 @@ export function httpAddressOf(
 ): { hostname: string; port: number } | undefined {
   if (server.httpPort === undefined) return undefined;
   return { hostname: server.httpHost ?? server.host, port: server.httpPort };
+}
+
+/**
+ * Where a server's neighbours dial it: its peer listener when it has a `peer_port`, else its
+ * client port (PROTOCOL.md section 1).
+ *
+ * @param server The server.
+ * @returns Host and port.
+ */
+export function peerAddressOf(server: ServerConfig): { hostname: string; port: number } {
+  if (server.peerPort === undefined) return { hostname: server.host, port: server.port };
+  return { hostname: server.peerHost ?? server.host, port: server.peerPort };
 }

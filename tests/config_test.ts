@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import {
+  checkPeerSecret,
   ConfigError,
   DEFAULT_LOG,
   DEFAULT_PLACES,
@@ -10,6 +11,7 @@ import {
   MIN_LOG_FILE_BYTES,
   neighboursOf,
   parseConfig,
+  peerAddressOf,
   testConfig,
   withHttpToken,
   withSecret,
@@ -128,6 +130,12 @@ Deno.test("DEFAULT_SETTINGS holds the documented defaults and is frozen", () => 
     dissemination: "tree",
     lazyPushMs: 200,
     graftTimeoutMs: 100,
+    peerTimeoutMs: 5000,
+    recordTtlS: 0,
+    expirySweepMs: 1000,
+    maxConnectionsPerSource: 0,
+    maxLinesPerS: 0,
+    reservedPeerConnections: 64,
   });
   assert.ok(Object.isFrozen(DEFAULT_SETTINGS));
 });
@@ -179,6 +187,12 @@ Deno.test("parseConfig() reads every tunable and an explicit host", () => {
     dissemination: "tree",
     lazyPushMs: 5,
     graftTimeoutMs: 6,
+    peerTimeoutMs: DEFAULT_SETTINGS.peerTimeoutMs,
+    recordTtlS: DEFAULT_SETTINGS.recordTtlS,
+    expirySweepMs: DEFAULT_SETTINGS.expirySweepMs,
+    maxConnectionsPerSource: DEFAULT_SETTINGS.maxConnectionsPerSource,
+    maxLinesPerS: DEFAULT_SETTINGS.maxLinesPerS,
+    reservedPeerConnections: DEFAULT_SETTINGS.reservedPeerConnections,
     secret: "0123456789abcdef",
     dataDir: "var/herd",
   });
@@ -219,7 +233,7 @@ Deno.test("parseConfig() rejects an unknown top-level key and lists the allowed 
     `colour = "red"\n${VALID}`,
     "colour",
     "unknown key",
-    "herd, places, log, http, servers",
+    "herd, places, log, http, tls, servers",
   );
 });
 
@@ -611,7 +625,7 @@ Deno.test("parseConfig() rejects a field_mask that is not explicit places fields
 });
 
 Deno.test("DEFAULT_LOG rotates at 64 MiB, keeps 5 rotated files and is frozen", () => {
-  assert.deepEqual(DEFAULT_LOG, { maxFileBytes: 67108864, maxFiles: 5 });
+  assert.deepEqual(DEFAULT_LOG, { maxFileBytes: 67108864, maxFiles: 5, locations: "full" });
   assert.ok(Object.isFrozen(DEFAULT_LOG));
   assert.deepEqual(defaultConfig().log, DEFAULT_LOG);
   assert.deepEqual(testConfig().log, DEFAULT_LOG);
@@ -619,14 +633,20 @@ Deno.test("DEFAULT_LOG rotates at 64 MiB, keeps 5 rotated files and is frozen", 
 
 Deno.test("parseConfig() reads every [log] key, 0 included", () => {
   const read = (table: string) => parseConfig(`[log]\n${table}\n${VALID}`).log;
-  assert.deepEqual(read("max_file_bytes = 1048576\nmax_files = 12"), {
+  assert.deepEqual(read('max_file_bytes = 1048576\nmax_files = 12\nlocations = "redacted"'), {
     maxFileBytes: 1048576,
     maxFiles: 12,
+    locations: "redacted",
   });
-  assert.deepEqual(read("max_file_bytes = 0\nmax_files = 0"), { maxFileBytes: 0, maxFiles: 0 });
+  assert.deepEqual(read("max_file_bytes = 0\nmax_files = 0"), {
+    maxFileBytes: 0,
+    maxFiles: 0,
+    locations: "full",
+  });
   assert.deepEqual(read(`max_file_bytes = ${MIN_LOG_FILE_BYTES}`), {
     maxFileBytes: MIN_LOG_FILE_BYTES,
     maxFiles: DEFAULT_LOG.maxFiles,
+    locations: "full",
   });
   assert.deepEqual(read(""), DEFAULT_LOG);
 });
@@ -694,4 +714,122 @@ Deno.test("parseConfig() rejects bad HTTP settings with the key and the fix", ()
   // The token is a secret: never echoed.
   const error = assertRejects(`[http]\ntoken = 12345\n${VALID}`, "http.token");
   assert.doesNotMatch(error.message, /12345/);
+});
+
+const PEERS_AB = `
+[[servers]]
+name = "A"
+port = 12001
+peer_host = "10.0.0.1"
+peer_port = 13001
+
+[[servers]]
+name = "B"
+port = 12002
+peer_port = 13002
+`;
+
+Deno.test("parseConfig() reads peer_host and peer_port, and peerAddressOf() prefers them", () => {
+  const config = parseConfig(`[herd]\nlinks = [["A", "B"]]\n${PEERS_AB}`);
+  const [a, b] = config.servers;
+  assert.deepEqual([a.peerHost, a.peerPort, b.peerHost, b.peerPort], [
+    "10.0.0.1",
+    13001,
+    undefined,
+    13002,
+  ]);
+  assert.deepEqual(peerAddressOf(a), { hostname: "10.0.0.1", port: 13001 });
+  assert.deepEqual(peerAddressOf(b), { hostname: "127.0.0.1", port: 13002 });
+  const plain = parseConfig(VALID).servers[0];
+  assert.deepEqual(peerAddressOf(plain), { hostname: "127.0.0.1", port: 12001 });
+});
+
+Deno.test("parseConfig() rejects a peer_host without peer_port and a peer_port clash", () => {
+  assertRejects(
+    `[[servers]]\nname = "A"\nport = 12001\npeer_host = "10.0.0.1"\n`,
+    "servers[0].peer_host",
+    "add peer_port",
+  );
+  assertRejects(
+    `[[servers]]\nname = "A"\nport = 12001\npeer_port = 12001\n`,
+    "servers[0].peer_port",
+    "already used by A",
+  );
+  assertRejects(`[[servers]]\nname = "A"\nport = 12001\npeer_port = 0\n`, "servers[0].peer_port");
+});
+
+Deno.test("checkPeerSecret() requires a secret once a server has a peer port", () => {
+  const config = parseConfig(`[herd]\nlinks = [["A", "B"]]\n${PEERS_AB}`);
+  assert.throws(() => checkPeerSecret(config), (e: Error) => {
+    assert.ok(e instanceof ConfigError);
+    assert.match(e.message, /herd\.secret: required because A has a peer_port/);
+    return true;
+  });
+  checkPeerSecret(withSecret(config, "0123456789abcdef"));
+  checkPeerSecret(parseConfig(VALID));
+});
+
+Deno.test("parseConfig() reads [tls] and defaults it to off", () => {
+  assert.deepEqual(parseConfig(VALID).tls, { peers: false, clients: false });
+  const tls = parseConfig(
+    `[tls]\ncert_file = "c.pem"\nkey_file = "k.pem"\nca_file = "ca.pem"\npeers = true\n` +
+      `clients = true\n[herd]\nlinks = [["A", "B"]]\n${PEERS_AB}`,
+  ).tls;
+  assert.deepEqual(tls, {
+    certFile: "c.pem",
+    keyFile: "k.pem",
+    caFile: "ca.pem",
+    peers: true,
+    clients: true,
+  });
+});
+
+Deno.test("parseConfig() rejects a [tls] table that cannot work, naming the fix", () => {
+  const cases: Array<[string, string, string[]]> = [
+    ['cert_file = "c.pem"', VALID, ["tls.key_file: missing"]],
+    ["clients = true", VALID, ["tls.cert_file: missing", "tls.clients"]],
+    ['cert_file = "c.pem"\nkey_file = "k.pem"\npeers = true', PEERS_AB, ["tls.ca_file: missing"]],
+    [
+      'cert_file = "c.pem"\nkey_file = "k.pem"\nca_file = "a.pem"\npeers = true',
+      VALID,
+      ["tls.peers", "A has none"],
+    ],
+    ['peers = "yes"', VALID, ["tls.peers: must be true or false"]],
+    ["cert_file = 3", VALID, ["tls.cert_file: must be a non-empty path"]],
+    ["verify = false", VALID, ["tls.verify: unknown key"]],
+  ];
+  for (const [table, servers, fragments] of cases) {
+    const body = servers === VALID ? VALID : `[herd]\nlinks = [["A", "B"]]\n${servers}`;
+    assertRejects(`[tls]\n${table}\n${body}`, ...fragments);
+  }
+});
+
+Deno.test("parseConfig() reads the keepalive, expiry and limit keys and checks their ranges", () => {
+  const settings = parseConfig(
+    "[herd]\npeer_timeout_ms = 0\nrecord_ttl_s = 3600\nexpiry_sweep_ms = 250\n" +
+      "max_connections_per_source = 8\nmax_lines_per_s = 1000\nreserved_peer_connections = 4\n" +
+      `links = [["A", "B"]]\n${SERVERS_AB}`,
+  ).settings;
+  assert.deepEqual(
+    [
+      settings.peerTimeoutMs,
+      settings.recordTtlS,
+      settings.expirySweepMs,
+      settings.maxConnectionsPerSource,
+      settings.maxLinesPerS,
+      settings.reservedPeerConnections,
+    ],
+    [0, 3600, 250, 8, 1000, 4],
+  );
+  const herd = (line: string) => `[herd]\n${line}\nlinks = [["A", "B"]]\n${SERVERS_AB}`;
+  assertRejects(herd("record_ttl_s = -1"), "herd.record_ttl_s");
+  assertRejects(herd("expiry_sweep_ms = 0"), "herd.expiry_sweep_ms");
+  assertRejects(
+    herd("max_connections = 10\nreserved_peer_connections = 10"),
+    "herd.reserved_peer_connections: must be less than herd.max_connections (10)",
+  );
+  assertRejects(
+    `[log]\nlocations = "none"\n${VALID}`,
+    'log.locations: must be "full" or "redacted"',
+  );
 });

@@ -7,6 +7,7 @@
  */
 
 import {
+  checkPeerSecret,
   ConfigError,
   findServer,
   type HerdConfig,
@@ -59,6 +60,7 @@ export interface RunOptions {
 export async function loadConfigOrFail(path: string): Promise<HerdConfig> {
   try {
     const config = withSecret(await loadConfig(path), Deno.env.get("HERD_SECRET"));
+    checkPeerSecret(config);
     return withHttpToken(config, Deno.env.get("HERD_HTTP_TOKEN"));
   } catch (e) {
     if (e instanceof ConfigError) throw new UserError(e.message);
