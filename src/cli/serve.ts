@@ -16,7 +16,7 @@ import {
   withHttpToken,
   withSecret,
 } from "../config.ts";
-import { type AddressBook, Member } from "../herd/mod.ts";
+import { type AddressBook, Member, PeerPortError } from "../herd/mod.ts";
 // Types only: the HTTP face and its metrics (hono, zod, prom-client: about 28 MiB resident) are
 // imported when a member has an http_port, so a member without one idles lighter.
 import type { HttpFace } from "../http/server.ts";
@@ -100,26 +100,34 @@ export function placesOrFail(config: HerdConfig, log?: EventLog): PlacesProvider
  *
  * @param member The member.
  * @param where `host:port` it will listen on, for the message.
- * @param listen Override of herd.toml's port (`simulate --demo` uses port 0).
- * @throws {UserError} If it cannot listen.
+ * @param listen Override of herd.toml's port, and of its peer_port if it has one
+ *   (`simulate --demo` uses port 0).
+ * @throws {UserError} If it cannot listen (on its port or its peer port).
  */
 export function startOrFail(member: Member, where: string, listen?: { port: number }): void {
   try {
-    member.start(listen);
+    member.start(listen, listen);
   } catch (e) {
-    if (e instanceof Deno.errors.AddrInUse) {
+    let [key, cause] = ["port", e];
+    if (e instanceof PeerPortError) {
+      where = `${e.address.hostname}:${e.address.port} (peer port)`;
+      [key, cause] = ["peer_port", e.cause];
+    }
+    if (cause instanceof Deno.errors.AddrInUse) {
       throw new UserError(
-        `cannot listen on ${where} for ${member.name}: port in use (is it already running? change its port in herd.toml)`,
+        `cannot listen on ${where} for ${member.name}: port in use (is it already running? change its ${key} in herd.toml)`,
       );
     }
-    if (e instanceof Deno.errors.AddrNotAvailable) {
+    if (cause instanceof Deno.errors.AddrNotAvailable) {
+      const host = key === "port" ? "host" : "peer_host";
       throw new UserError(
-        `cannot listen on ${where} for ${member.name}: that host is not an address of this machine (fix its host in herd.toml)`,
+        `cannot listen on ${where} for ${member.name}: that host is not an address of this machine (fix its ${host} in herd.toml)`,
       );
     }
     // Anything else (permission, unknown host) is the config's or the
     // machine's, not a bug: one line, exit 2.
-    throw new UserError(`cannot listen on ${where} for ${member.name}: ${(e as Error).message}`);
+    const why = cause instanceof Error ? cause.message : String(cause);
+    throw new UserError(`cannot listen on ${where} for ${member.name}: ${why}`);
   }
 }
 
@@ -340,8 +348,10 @@ export async function serve(name: string, opts: RunOptions): Promise<void> {
     const http = running.face === null
       ? ""
       : `; HTTP on http://${running.face.address.hostname}:${running.face.address.port}`;
+    const peer = running.member.peerAddress;
+    const peers = peer === null ? "" : `; neighbours on ${peer.hostname}:${peer.port}`;
     console.log(
-      `${name} listening on ${where.hostname}:${where.port}${http}; logs in ${opts.logDir}/${name}.log; Ctrl-C stops`,
+      `${name} listening on ${where.hostname}:${where.port}${peers}${http}; logs in ${opts.logDir}/${name}.log; Ctrl-C stops`,
     );
     const unguard = survivePanics(memberLog(name));
     await stopOnSignals([running], signals);
