@@ -320,7 +320,9 @@ export interface HerdSettings {
   /**
    * Connections out of `max_connections` that clients may never take, kept for neighbours
    * (TOML key `reserved_peer_connections`), so a flood of idle clients never locks the herd's
-   * own links out. Less than `max_connections` when given; the default is capped at half of it.
+   * own links out. Less than `max_connections` when given; the reserve in effect is capped at
+   * half of it (so clients keep at least half), and is 0 on a member without neighbours
+   * (src/herd/limits.ts).
    *
    * @default {64}
    */

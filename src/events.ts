@@ -21,7 +21,9 @@ export const EVENTS = {
   "conn.close":
     "An accepted connection ended (`conn`, `remote`, `peer` for a neighbour's, `reason`).",
   "conn.refused":
-    "Connections refused over `max_connections`, at most one event a second (`refused`).",
+    "Connections refused by a limit, at most one event a second per reason (`reason`: `over max_connections`, `per source`, `reserved for peers` or `peer port full`; `limit`, `refused` since the last event, `remote` of the last). A connection admitted on probation and closed without an accepted hello counts here too.",
+  "conn.throttled":
+    "A client connection went over `max_lines_per_s`: its lines wait, in order (`conn`, `remote`, `limit`; once per episode, until it keeps within the rate for a second).",
   "msg.in":
     "The lines of one read, on any connection, either side of a link, or a client line from the HTTP API (`conn`, `remote`, `peer`, `via`: `http`; `line` for one line, `lines` for several, in order; an overlong line alone, with `overlong`).",
   "msg.invalid":

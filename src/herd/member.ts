@@ -13,6 +13,12 @@
  * where each member is dialled), so no other process holds a socket on the
  * client port.
  *
+ * Each accepted connection passes the limits of limits.ts first
+ * (`max_connections`, the reserve for neighbours, the per-source cap): it is
+ * served, admitted on probation (a hello first, or it goes), or closed at
+ * once; refusals are logged as `conn.refused`, at most once a second per
+ * reason. Its session paces a client over `max_lines_per_s`.
+ *
  * @module
  */
 
@@ -40,6 +46,15 @@ import {
 } from "./clock.ts";
 import { BroadcastTree, spanningTree } from "./broadcast_tree.ts";
 import { type ListenerKind, type MemberView, TREE_HELLO_PARAM } from "./dispatch.ts";
+import {
+  type Admission,
+  admit,
+  type ConnectionLimits,
+  connectionLimits,
+  type ListenerCounts,
+  PROBATION_MS,
+  type RefusalReason,
+} from "./limits.ts";
 import { flushLinks } from "./flood.ts";
 import { PeerLink, WELCOME_TIMEOUT_MS } from "./peer_link.ts";
 import { RecordFile } from "./persistence.ts";
@@ -178,7 +193,8 @@ export class Member {
   /** When the drain of the stop under way gives up, ms on `#timers`. */
   #drainDeadline = 0;
   #links = new Map<string, PeerLink>();
-  #conns = new Map<Conn, SessionActivity>();
+  /** Accepted connections, on either listener. */
+  #conns = new Map<Conn, Accepted>();
   #tasks = new Set<Promise<void>>();
   #acceptTasks: Promise<void>[] = [];
   #nextConnId = 1;
@@ -187,8 +203,12 @@ export class Member {
   #sync: SyncCounters = { digests: 0, bytesSent: 0, recordsSent: 0 };
   #timers: TimerClock;
   #intervals: TimerId[] = [];
-  #refused = 0;
-  #refusedLoggedMs = -Infinity;
+  /** Refusals not yet logged, and when each reason was last logged (`conn.refused`). */
+  #refusals = new Map<RefusalReason, { count: number; loggedMs: number }>();
+  /** Connection limits (limits.ts). */
+  #limits: ConnectionLimits;
+  /** Addresses herd.toml gives this member's neighbours (host and peer_host). */
+  #neighbourHosts: Set<string>;
   #file: RecordFile | null = null;
   /** What the dispatcher reads of this member. */
   #view: MemberView;
@@ -222,6 +242,12 @@ export class Member {
     this.#log = opts.log ?? NO_LOG;
     this.#addresses = opts.addresses ?? addressBookOf(opts.config);
     this.#neighbours = new Set(neighboursOf(opts.config, opts.name));
+    this.#limits = connectionLimits(opts.config.settings, this.#neighbours.size);
+    this.#neighbourHosts = new Set(
+      opts.config.servers.filter((s) => this.#neighbours.has(s.name)).flatMap((s) =>
+        [s.host, s.peerHost ?? s.host].map((h) => h.toLowerCase())
+      ),
+    );
     const secret = opts.config.settings.secret;
     this.#auth = opts.auth ?? (secret === undefined ? hostAuth(opts.config) : secretAuth(secret));
     this.#timers = opts.timers ?? systemTimers;
@@ -502,7 +528,7 @@ export class Member {
   /** Closes client connections idle for `idleMs`. */
   #closeIdle(idleMs: number): void {
     const now = this.#timers.nowMs();
-    for (const [conn, activity] of this.#conns) {
+    for (const [conn, { activity }] of this.#conns) {
       if (activity.peer || activity.busy || now - activity.lastActiveMs < idleMs) continue;
       activity.closeReason = `idle for ${idleMs} ms`;
       closeQuietly(conn);
@@ -556,12 +582,12 @@ export class Member {
   /** Waits until no connection is mid-reply and no link has lines queued, or the drain deadline. */
   async #drain(): Promise<void> {
     if (this.#timers.nowMs() >= this.#drainDeadline) return;
-    for (const [conn, activity] of this.#conns) {
+    for (const [conn, { activity }] of this.#conns) {
       activity.draining = true;
       if (!activity.busy) closeQuietly(conn);
     }
     const pending = () =>
-      [...this.#conns.values()].some((a) => a.busy) ||
+      [...this.#conns.values()].some((a) => a.activity.busy) ||
       [...this.#links.values()].some((l) => l.state === "welcomed" && l.queued > 0);
     while (pending() && this.#timers.nowMs() < this.#drainDeadline) {
       await sleepOn(this.#timers, DRAIN_POLL_MS);
@@ -570,7 +596,6 @@ export class Member {
 
   /** Accepts connections on one listener until stop() closes it. */
   async #accept(listener: Listener, kind: ListenerKind): Promise<void> {
-    const settings = this.#opts.config.settings;
     const open = () => (kind === "peer" ? this.#peerListener : this.#listener) === listener;
     while (open()) {
       let conn: Conn;
@@ -587,12 +612,20 @@ export class Member {
         closeQuietly(conn); // accepted while stopping: stop() has already swept #conns
         break;
       }
-      if (this.#conns.size >= settings.maxConnections) {
+      const host = conn.remoteAddr.hostname;
+      // Below every limit even counting all connections: no need to count them one by one.
+      const admission = this.#conns.size < this.#quickLimit(kind) ? SERVE : admit(
+        kind,
+        this.#counts(kind, host),
+        this.#limits,
+        this.#neighbourHosts.has(host.toLowerCase()),
+      );
+      if (admission.kind === "refuse") {
         closeQuietly(conn);
-        this.#refusedOne(settings.maxConnections);
+        this.#refusedOne(admission.reason, `${host}:${conn.remoteAddr.port}`);
         continue;
       }
-      const task = this.#serve(conn, kind).finally(() => {
+      const task = this.#serve(conn, kind, admission).finally(() => {
         this.#conns.delete(conn);
         this.#tasks.delete(task);
       });
@@ -600,8 +633,28 @@ export class Member {
     }
   }
 
+  /** A number of connections in all below which listener `kind` reaches none of its limits. */
+  #quickLimit(kind: ListenerKind): number {
+    const l = this.#limits;
+    if (kind === "peer") return l.peerPort;
+    return Math.min(l.maxConnections, l.maxStrangers, l.perSource > 0 ? l.perSource : Infinity);
+  }
+
+  /** What listener `kind` holds now, for {@linkcode admit}; `host` is the new connection's. */
+  #counts(kind: ListenerKind, host: string): ListenerCounts {
+    const counts: ListenerCounts = { all: 0, strangers: 0, strangersFromSource: 0 };
+    for (const a of this.#conns.values()) {
+      if (a.listener !== kind) continue;
+      counts.all++;
+      if (a.activity.peer) continue;
+      counts.strangers++;
+      if (a.host === host) counts.strangersFromSource++;
+    }
+    return counts;
+  }
+
   /** Runs an accepted connection's session, then closes it and logs why it ended. */
-  async #serve(conn: Conn, kind: ListenerKind): Promise<void> {
+  async #serve(conn: Conn, kind: ListenerKind, admission: Admission): Promise<void> {
     const settings = this.#opts.config.settings;
     const id = this.#nextConnId++;
     const remote = `${conn.remoteAddr.hostname}:${conn.remoteAddr.port}`;
@@ -611,18 +664,25 @@ export class Member {
       peer: false,
       draining: false,
     };
-    this.#conns.set(conn, activity);
-    this.#log.emit("debug", "conn.open", { conn: id, remote, listener: kind });
-    // A peer port holds neighbours only: a stranger that does not say hello in time goes.
-    const helloTimer = kind !== "peer" ? undefined : this.#timers.setTimeout(() => {
-      if (activity.peer) return;
-      activity.closeReason = `no hello within ${WELCOME_TIMEOUT_MS} ms`;
-      closeQuietly(conn);
-    }, WELCOME_TIMEOUT_MS);
+    this.#conns.set(conn, { activity, listener: kind, host: conn.remoteAddr.hostname });
+    const probation = admission.kind === "probation" ? admission.reason : undefined;
+    this.#log.emit("debug", "conn.open", { conn: id, remote, listener: kind, probation });
+    // A peer port holds neighbours only, and a connection on probation must prove it is one:
+    // a stranger that does not say hello in time goes.
+    const helloMs = probation !== undefined ? PROBATION_MS : WELCOME_TIMEOUT_MS;
+    const helloTimer = kind !== "peer" && probation === undefined
+      ? undefined
+      : this.#timers.setTimeout(() => {
+        if (activity.peer) return;
+        activity.closeReason = probation ?? `no hello within ${helloMs} ms`;
+        closeQuietly(conn);
+      }, helloMs);
     const end = await runSession(conn, this.#port, {
       id,
       role: "listener",
       listener: kind,
+      probation,
+      maxLinesPerS: settings.maxLinesPerS,
       maxLineBytes: settings.maxLineBytes,
       peerLineBytes: this.#peerLineBytes,
       writeTimeoutMs: settings.writeTimeoutMs,
@@ -630,6 +690,7 @@ export class Member {
     });
     if (helloTimer !== undefined) this.#timers.clearTimeout(helloTimer);
     closeQuietly(conn);
+    if (probation !== undefined && end.peer === null) this.#refusedOne(probation, remote);
     const level = end.enforced
       ? "info"
       : end.peer === null || end.closedByMember
@@ -643,19 +704,42 @@ export class Member {
     });
   }
 
-  /** Logs refused connections, at most one event per second (with the count since the last). */
-  #refusedOne(limit: number): void {
-    this.#refused++;
+  /**
+   * Logs a refused connection: at most one `conn.refused` a second per reason, with the count
+   * since the last one of that reason and the address of the last refused.
+   */
+  #refusedOne(why: RefusalReason, remote: string): void {
+    let r = this.#refusals.get(why);
+    if (r === undefined) this.#refusals.set(why, r = { count: 0, loggedMs: -Infinity });
+    r.count++;
     const now = this.#timers.nowMs();
-    if (now - this.#refusedLoggedMs < REFUSED_LOG_INTERVAL_MS) return;
-    this.#refusedLoggedMs = now;
-    this.#log.emit("warning", "conn.refused", {
-      reason: `over max_connections (${limit})`,
-      refused: this.#refused,
-    });
-    this.#refused = 0;
+    if (now - r.loggedMs < REFUSED_LOG_INTERVAL_MS) return;
+    r.loggedMs = now;
+    const limits = this.#limits;
+    const limit = why === "over max_connections"
+      ? limits.maxConnections
+      : why === "reserved for peers"
+      ? limits.maxStrangers
+      : why === "per source"
+      ? limits.perSource
+      : limits.peerPort;
+    this.#log.emit("warning", "conn.refused", { reason: why, limit, refused: r.count, remote });
+    r.count = 0;
   }
 }
+
+/** An accepted connection, as the member counts it. */
+interface Accepted {
+  /** Shared with its session. */
+  readonly activity: SessionActivity;
+  /** The listener that accepted it. */
+  readonly listener: ListenerKind;
+  /** Its source address (the per-source cap's key). */
+  readonly host: string;
+}
+
+/** The admission of a connection under every limit. */
+const SERVE: Admission = { kind: "serve" };
 
 /** Shortest interval between two `conn.refused` events, ms (each counts the refusals since). */
 const REFUSED_LOG_INTERVAL_MS = 1000;

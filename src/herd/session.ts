@@ -34,7 +34,7 @@ import {
   wireToBytes,
   wireToDisplay,
 } from "../protocol/mod.ts";
-import type { Clock, TimerClock } from "./clock.ts";
+import { type Clock, sleepOn, type TimerClock } from "./clock.ts";
 import {
   BLANK,
   dispatch,
@@ -47,6 +47,7 @@ import {
   type SessionRole,
   type SessionView,
 } from "./dispatch.ts";
+import { LineBucket } from "./limits.ts";
 import { reason, WriteTimeout, writeWithin } from "./socket.ts";
 import type { Conn } from "./transport.ts";
 
@@ -114,6 +115,17 @@ export interface SessionOptions {
   peer?: string;
   /** Listener sessions: which listener accepted the connection. @default "shared" */
   listener?: ListenerKind;
+  /**
+   * Listener sessions admitted on probation (limits.ts): the first line must be an accepted
+   * hello, or the session ends without a reply to it (`reason`: this text). @default none
+   */
+  probation?: string;
+  /**
+   * Listener sessions: most lines a second while the connection is no neighbour's; lines past
+   * it wait, in order, with the socket unread meanwhile (limits.ts `LineBucket`). 0: no cap.
+   * @default 0
+   */
+  maxLinesPerS?: number;
   /** Longest client line kept, bytes (PROTOCOL.md section 1). */
   maxLineBytes: number;
   /**
@@ -267,7 +279,8 @@ export async function runSession(
     lines: 0,
     peer: dialler ? opts.peer ?? null : null,
     welcomed: false,
-    listener: opts.listener,
+    // On probation, a connection is held to a peer port's rule: a hello first, or it ends.
+    listener: opts.probation !== undefined ? "peer" : opts.listener,
   };
   const activity: SessionActivity = opts.activity ??
     { lastActiveMs: port.timers.nowMs(), busy: false, peer: dialler, draining: false };
@@ -394,6 +407,12 @@ export async function runSession(
   // Synchronous unless the pending replies reached FLUSH_BYTES and are being written.
   const settle = (outcome: Outcome): void | Promise<void> => {
     for (const effect of outcome.effects) apply(effect);
+    // A connection on probation that did not become a neighbour's goes without a word.
+    if (ended && opts.probation !== undefined && state.peer === null) {
+      end.reason = opts.probation;
+      end.enforced = true;
+      return;
+    }
     const reply = outcome.reply;
     if (reply === null) return;
     pending.push(reply);
@@ -430,6 +449,32 @@ export async function runSession(
     return outcome instanceof Promise ? settleLater(outcome) : settle(outcome);
   };
 
+  // Lines a second, for a client (neighbours are exempt: activity.peer).
+  const rate = dialler ? 0 : opts.maxLinesPerS ?? 0;
+  const bucket = rate > 0 ? new LineBucket(rate, port.timers.nowMs()) : null;
+  let throttled = false;
+  // Waits until the bucket lets the next line go; false if the member is stopping meanwhile.
+  const paced = async (): Promise<boolean> => {
+    if (bucket === null || activity.peer) return true;
+    const now = port.timers.nowMs();
+    // A second within the rate ends an episode: the next excess is logged again.
+    if (throttled && bucket.full(now)) throttled = false;
+    let waitMs = bucket.take(now);
+    if (waitMs === 0) return true;
+    // What was answered so far goes out before the pause, in order.
+    await flush();
+    if (!throttled) {
+      throttled = true;
+      log.emit("warning", "conn.throttled", { conn: state.id, remote, limit: rate });
+    }
+    while (waitMs > 0) {
+      await sleepOn(port.timers, waitMs);
+      if (activity.draining) return false;
+      waitMs = bucket.take(port.timers.nowMs());
+    }
+    return true;
+  };
+
   try {
     conn.setNoDelay?.(true);
     while (!activity.draining && !ended) {
@@ -444,6 +489,7 @@ export async function runSession(
       }
       splitter.feed(bytesToWire(buf.subarray(0, n)));
       for (let f = splitter.next(); f !== null && !ended; f = splitter.next()) {
+        if (bucket !== null && !(await paced())) break;
         const served = serveFrame(f, receivedNs);
         if (served !== undefined) await served;
       }

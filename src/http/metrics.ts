@@ -331,7 +331,7 @@ export class MemberMetrics {
     counter(
       registry,
       "herd_connections_refused_total",
-      "TCP connections refused over max_connections, as logged (at most one conn.refused a second).",
+      "TCP connections refused by a limit, as logged (at most one conn.refused a second per reason).",
       [],
       (c) => c.inc(this.#refused),
     );

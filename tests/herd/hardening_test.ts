@@ -39,7 +39,8 @@ function solo(config: HerdConfig, log: MemoryLog, p: PlacesProvider = places): M
 
 Deno.test("over max_connections, a new connection is closed at once and logged", async () => {
   const log = new MemoryLog();
-  const hill = solo(tuned({ maxConnections: 2 }), log);
+  // No reserve for neighbours: the limit alone (limits_test.ts tests the reserve).
+  const hill = solo(tuned({ maxConnections: 2, reservedPeerConnections: 0 }), log);
   const address = hill.start({ port: 0 });
   const held: Deno.TcpConn[] = [];
   try {

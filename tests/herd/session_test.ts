@@ -6,7 +6,7 @@ import {
   serveLine,
   type SessionOptions,
 } from "../../src/herd/mod.ts";
-import { testPort } from "./_port.ts";
+import { fakeTimers, testPort } from "./_port.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -252,4 +252,59 @@ Deno.test("serveLine() serves another face's line as a TCP client's: logged with
   assert.deepEqual(stored, [[7, "http", "kiwi"]]);
   const outs = log.named("reply.out").map((e) => [e.fields.via, e.fields.reason]);
   assert.deepEqual(outs, [["http", undefined], ["http", undefined], ["http", "unknown client"]]);
+});
+
+Deno.test("runSession() paces a client over max_lines_per_s: in order, nothing dropped, one event per episode", async () => {
+  const { clock, timers } = fakeTimers();
+  const { port, log } = testPort({ timers });
+  const trace: string[] = [];
+  // Reads are released one at a time, so the test decides when each chunk arrives.
+  const chunks: Array<(text: string | null) => void> = [];
+  const conn: Conn = {
+    remoteAddr: { hostname: "127.0.0.1", port: 5000 },
+    read(buf) {
+      return new Promise((resolve) =>
+        chunks.push((text) => {
+          if (text === null) return resolve(null);
+          const bytes = encoder.encode(text);
+          buf.set(bytes);
+          resolve(bytes.length);
+        })
+      );
+    },
+    write(bytes) {
+      trace.push(decoder.decode(bytes));
+      return Promise.resolve(bytes.length);
+    },
+    closeWrite: () => Promise.resolve(),
+    close() {},
+  };
+  const lines = (tag: string) =>
+    ["a", "b", "c"].map((x) => `IAMAT ${tag}${x} +34-118 1621464828\n`).join("");
+  const ids = () => trace.join("").split("\n").filter((l) => l !== "").map((l) => l.split(" ")[3]);
+  const session = runSession(conn, port, { ...OPTS, maxLinesPerS: 2 });
+  const release = async (text: string | null) => {
+    while (chunks.length === 0) await clock.tickAsync(0);
+    chunks.shift()!(text);
+    await clock.tickAsync(0);
+  };
+
+  // Two lines a second: the third of a burst waits half a second, after the first two's replies.
+  await release(lines("1"));
+  assert.deepEqual(ids(), ["1a", "1b"]);
+  assert.equal(log.named("conn.throttled").length, 1);
+  await clock.tickAsync(499);
+  assert.deepEqual(ids(), ["1a", "1b"]);
+  await clock.tickAsync(1);
+  assert.deepEqual(ids(), ["1a", "1b", "1c"]);
+
+  // A quiet second ends the episode: the next burst is logged again.
+  await clock.tickAsync(1000);
+  await release(lines("2"));
+  assert.deepEqual(ids(), ["1a", "1b", "1c", "2a", "2b"]);
+  assert.equal(log.named("conn.throttled").length, 2);
+  await clock.tickAsync(500);
+  assert.deepEqual(ids(), ["1a", "1b", "1c", "2a", "2b", "2c"]);
+  await release(null);
+  assert.equal((await session).reason, "closed by client");
 });
