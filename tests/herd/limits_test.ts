@@ -8,12 +8,15 @@ import {
   type ListenerCounts,
   type ListenerKind,
   Member,
+  PROBATION_MS,
   secretAuth,
+  WELCOME_TIMEOUT_MS,
 } from "../../src/herd/mod.ts";
 import { MemoryLog } from "../../src/log.ts";
 import { formatHello } from "../../src/protocol/mod.ts";
 import { exchange, OpenClient, TestHerd, waitFor } from "../_harness.ts";
 import { cannedPlaces } from "../_no_places.ts";
+import { fakeTimers } from "./_port.ts";
 
 const places = cannedPlaces();
 const SECRET = "a-test-secret-of-32-characters!!";
@@ -322,5 +325,43 @@ Deno.test("a member stops promptly while a client is being paced", async () => {
     assert.ok(log.named("member.stopped").length === 1);
   } finally {
     client.close();
+  }
+});
+
+Deno.test("a silent stranger is let go: on a peer port after the welcome wait, on probation after PROBATION_MS", async () => {
+  for (const peerPorts of [true, false]) {
+    const { clock, timers } = fakeTimers();
+    const log = new MemoryLog();
+    // With a peer port the stranger comes to it; without, it arrives over the clients' share (0).
+    const config = pair({ maxConnections: 2, reservedPeerConnections: 1 }, peerPorts);
+    const hill = new Member({ config, name: "Hill", places, log, timers });
+    hill.start();
+    const held: Deno.TcpConn[] = [];
+    try {
+      if (!peerPorts) held.push(await Deno.connect(hill.address)); // the clients' one place
+      const silent = await Deno.connect(peerPorts ? hill.peerAddress! : hill.address);
+      held.push(silent);
+      await waitFor(() => hill.connections === held.length, 5000, "the silent stranger accepted");
+      const waitMs = peerPorts ? WELCOME_TIMEOUT_MS : PROBATION_MS;
+      await clock.tickAsync(waitMs - 1);
+      assert.equal(hill.connections, held.length, "still there 1 ms before");
+      await clock.tickAsync(1);
+      assert.equal(await closedWithin(silent, 5000), true);
+      await waitFor(() => hill.connections === held.length - 1, 5000, "the stranger gone");
+      const close = log.named("conn.close").at(-1)!;
+      assert.equal(close.level, "info");
+      assert.equal(
+        close.fields.reason,
+        peerPorts ? `no hello within ${WELCOME_TIMEOUT_MS} ms` : "reserved for peers",
+      );
+      if (!peerPorts) {
+        assert.equal(log.named("conn.refused").at(-1)!.fields.reason, "reserved for peers");
+      }
+    } finally {
+      closeAll(held);
+      const stopping = hill.stop(0);
+      await clock.runAllAsync();
+      await stopping;
+    }
   }
 });
