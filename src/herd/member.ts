@@ -23,7 +23,7 @@ import {
   wallClockNs,
 } from "./clock.ts";
 import { BroadcastTree, spanningTree } from "./broadcast_tree.ts";
-import { type MemberView, TREE_HELLO_PARAM } from "./dispatch.ts";
+import { KEEPALIVE_HELLO_KEY, type MemberView, TREE_HELLO_PARAM } from "./dispatch.ts";
 import { flushLinks } from "./flood.ts";
 import { PeerLink } from "./peer_link.ts";
 import { RecordFile } from "./persistence.ts";
@@ -191,7 +191,12 @@ export class Member {
       places: opts.places,
       auth: this.#auth,
       isNeighbour: (n: WireText) => this.#neighbours.has(n),
-      helloParams: this.#tree === null ? [] : [[...TREE_HELLO_PARAM]],
+      helloParams: [
+        ...(this.#tree === null ? [] : [[...TREE_HELLO_PARAM] as [string, string]]),
+        ...(settings.peerTimeoutMs > 0
+          ? [[KEEPALIVE_HELLO_KEY, String(settings.peerTimeoutMs)] as [string, string]]
+          : []),
+      ],
     };
     this.#sink = {
       store: this.store,
@@ -341,6 +346,7 @@ export class Member {
         nextConnId: () => this.#nextConnId++,
         dial: this.#opts.dial,
         timers: this.#timers,
+        peerTimeoutMs: settings.peerTimeoutMs,
         onWelcome: () => {
           this.#tree?.linkUp(peer, link.tree);
           this.#reconcile(link, "link up");
@@ -363,6 +369,7 @@ export class Member {
         this.#timers.setInterval(() => this.#closeIdle(settings.clientIdleMs), sweepMs),
       );
     }
+    if (settings.peerTimeoutMs > 0) this.#watchPeers(settings.peerTimeoutMs);
     this.#acceptTask = this.#accept(this.#listener);
     return address;
   }
@@ -401,6 +408,31 @@ export class Member {
       activity.closeReason = `idle for ${idleMs} ms`;
       closeQuietly(conn);
     }
+  }
+
+  /**
+   * Drops neighbours' connections to us that stay silent past their keepalive (a frozen dialler:
+   * its link would have pinged): the timeout is the larger of ours and the one its hello
+   * announced; a neighbour that announced none is never dropped for silence. Checked every
+   * quarter of the timeout; a check that comes late by more than half of it means this member's
+   * own event loop stalled, so that round drops nothing (the neighbours' bytes may be unread).
+   */
+  #watchPeers(timeoutMs: number): void {
+    const everyMs = Math.max(10, timeoutMs / 4);
+    let lastMs = this.#timers.nowMs();
+    this.#intervals.push(this.#timers.setInterval(() => {
+      const now = this.#timers.nowMs();
+      const late = now - lastMs - everyMs > timeoutMs / 2;
+      lastMs = now;
+      if (late) return;
+      for (const [conn, activity] of this.#conns) {
+        if (!activity.peer || activity.keepaliveMs === 0 || activity.busy) continue;
+        const limitMs = Math.max(timeoutMs, activity.keepaliveMs);
+        if (now - activity.heardMs < limitMs) continue;
+        activity.closeReason = "timeout";
+        closeQuietly(conn);
+      }
+    }, everyMs));
   }
 
   /**
@@ -496,6 +528,8 @@ export class Member {
     const remote = `${conn.remoteAddr.hostname}:${conn.remoteAddr.port}`;
     const activity: SessionActivity = {
       lastActiveMs: this.#timers.nowMs(),
+      heardMs: this.#timers.nowMs(),
+      keepaliveMs: 0,
       busy: false,
       peer: false,
       draining: false,
@@ -511,7 +545,10 @@ export class Member {
       activity,
     });
     closeQuietly(conn);
-    const level = end.enforced
+    // A neighbour's connection closed for silence (keepalive) is as worth seeing as its loss.
+    const level = end.enforced && end.peer !== null
+      ? "warning"
+      : end.enforced
       ? "info"
       : end.peer === null || end.closedByMember
       ? "debug"
