@@ -604,7 +604,7 @@ export class PeerLink implements TreeTarget {
         closeQuietly(conn);
         return;
       }
-      if (silentMs >= half && pingedAt < heard) {
+      if (silentMs >= half && pingedAt <= heard) {
         pingedAt = now;
         this.sendSync(formatKeepalive("PING", String(++this.#pings)) + "\n");
       }
