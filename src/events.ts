@@ -17,7 +17,7 @@ export const EVENTS = {
   "member.stopped": "The member stopped (`records` held).",
   "conn.open": "A connection was accepted (`conn`, `remote`; debug).",
   "conn.close":
-    "An accepted connection ended (`conn`, `remote`, `peer` for a neighbour's, `reason`).",
+    "An accepted connection ended (`conn`, `remote`, `peer` for a neighbour's, `reason`; `timeout`: a neighbour that announced keepalive was silent for `peer_timeout_ms`, a warning).",
   "conn.refused":
     "Connections refused over `max_connections`, at most one event a second (`refused`).",
   "msg.in":
@@ -37,8 +37,9 @@ export const EVENTS = {
   "peer.link.rejected": "A hello on our port was refused (`peer`, `reason`; warning).",
   "peer.link.refused": "The neighbour answered our link with a `?` line (`peer`, `line`; warning).",
   "peer.link.reply":
-    "The neighbour sent something else before its welcome (`peer`, `line`; debug).",
-  "peer.link.dropped": "Our link to a neighbour ended (`peer`, `address`, `reason`; warning).",
+    "The neighbour sent something else before its welcome, or a `? PING` after it (`peer`, `line`; debug).",
+  "peer.link.dropped":
+    "Our link to a neighbour ended (`peer`, `address`, `reason`; warning). Reason `timeout`: nothing heard for `peer_timeout_ms` (`silentMs`).",
   "peer.link.failed": "A dial failed (`peer`, `address`, `reason`; debug).",
   "peer.link.redial": "The link waits before it dials again (`peer`, `attempt`, `delayMs`; debug).",
   "peer.link.redial.now": "The neighbour dialled us, so our backoff was cut short (debug).",
