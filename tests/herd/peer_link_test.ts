@@ -7,6 +7,7 @@ import {
   redialDelayMs,
   secretAuth,
   tcpDial,
+  type TextChunks,
   WELCOME_TIMEOUT_MS,
 } from "../../src/herd/mod.ts";
 import { MemoryLog } from "../../src/log.ts";
@@ -505,6 +506,35 @@ Deno.test("PeerLink does not drop a link for silence its own stalled event loop 
     clock.tick(500);
     await waitFor(() => l.state === "down", 5000, "dropped");
     assert.equal(log.named("peer.link.dropped")[0].fields.reason, "timeout");
+  } finally {
+    await l.stop();
+    await neighbour.close();
+  }
+});
+
+Deno.test("PeerLink writes a large answer a chunk per write, with what was queued meanwhile in between", async () => {
+  const neighbour = new FakeNeighbour();
+  const l = link(() => neighbour.address);
+  const chunk = (n: number) =>
+    Array.from({ length: 3 }, (_, i) => `AT Campbell +0.000000001 c${n}-${i} +1+1 1\n`).join("");
+  let calls = 0;
+  const answer: TextChunks = {
+    next() {
+      calls++;
+      // Queued while the first chunk is being written: it must not wait for the whole answer.
+      if (calls === 1) queueMicrotask(() => l.sendSync("PING 9\n"));
+      return calls <= 3 ? { text: chunk(calls), records: 3 } : null;
+    },
+  };
+  try {
+    l.start();
+    await waitFor(() => l.state === "welcomed", 5000, "link up");
+    l.sendSync("", answer);
+    await waitFor(() => neighbour.lines.length === 1 + 9 + 1, 5000, "every line");
+    const lines = neighbour.lines.slice(1).map((line) => line.split(" ")[3] ?? line);
+    assert.deepEqual(lines.slice(0, 3), ["c1-0", "c1-1", "c1-2"]);
+    assert.ok(lines.indexOf("PING 9") < lines.indexOf("c3-0"), lines.join());
+    assert.equal(l.queued, 0);
   } finally {
     await l.stop();
     await neighbour.close();
