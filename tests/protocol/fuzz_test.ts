@@ -229,6 +229,8 @@ Deno.test("parseMessage() accepts every seed line of the fuzz corpus as its own 
     new Set(
       ["IAMAT", "WHATSAT", "AT", "HERD", "DIGEST", "WANT", "ASK", "HAVE", "IHAVE", "GRAFT"].concat([
         "PRUNE",
+        "PING",
+        "PONG",
       ]),
     ),
   );
