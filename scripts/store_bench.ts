@@ -93,9 +93,18 @@ Deno.bench("line() of a known client", { group: "store" }, () => {
   if (known.line(copies[l++ % PREPARED].clientId) === undefined) throw new Error("unknown");
 });
 
-Deno.bench(`answerWant() of every record, ${PREPARED.toLocaleString("en")}`, {
+Deno.bench(`answerWant() of every record, ${PREPARED.toLocaleString("en")}, every chunk built`, {
   group: "anti-entropy",
 }, () => {
   const sent = answerWant({ kind: "WANT", prefixes: [""] }, known);
+  let records = sent.records;
+  for (let c = sent.rest?.next() ?? null; c !== null; c = sent.rest!.next()) records += c.records;
+  if (records !== PREPARED) throw new Error(`${records} records`);
+});
+
+Deno.bench(`linesUnder() of every record at once, ${PREPARED.toLocaleString("en")}`, {
+  group: "anti-entropy",
+}, () => {
+  const sent = known.linesUnder("");
   if (sent.records !== PREPARED) throw new Error(`${sent.records} records`);
 });

@@ -19,7 +19,7 @@ export const EVENTS = {
   "conn.open":
     "A connection was accepted (`conn`, `remote`, `listener`: `shared`, `client` or `peer`; debug).",
   "conn.close":
-    "An accepted connection ended (`conn`, `remote`, `peer` for a neighbour's, `reason`).",
+    "An accepted connection ended (`conn`, `remote`, `peer` for a neighbour's, `reason`; `timeout`: a neighbour that announced keepalive was silent for `peer_timeout_ms`, a warning).",
   "conn.refused":
     "Connections refused by a limit, at most one event a second per reason (`reason`: `over max_connections`, `per source`, `reserved for peers` or `peer port full`; `limit`, `refused` since the last event, `remote` of the last). A connection admitted on probation and closed without an accepted hello counts here too.",
   "conn.throttled":
@@ -42,8 +42,9 @@ export const EVENTS = {
     "A hello on our port was refused, or came on the client port of a member with a peer port (`peer`, `reason`; warning).",
   "peer.link.refused": "The neighbour answered our link with a `?` line (`peer`, `line`; warning).",
   "peer.link.reply":
-    "The neighbour sent something else before its welcome (`peer`, `line`; debug).",
-  "peer.link.dropped": "Our link to a neighbour ended (`peer`, `address`, `reason`; warning).",
+    "The neighbour sent something else before its welcome, or a `? PING` after it (`peer`, `line`; debug).",
+  "peer.link.dropped":
+    "Our link to a neighbour ended (`peer`, `address`, `reason`; warning). Reason `timeout`: nothing heard for `peer_timeout_ms` (`silentMs`).",
   "peer.link.failed": "A dial failed (`peer`, `address`, `reason`; debug).",
   "peer.link.redial": "The link waits before it dials again (`peer`, `attempt`, `delayMs`; debug).",
   "peer.link.redial.now": "The neighbour dialled us, so our backoff was cut short (debug).",

@@ -32,7 +32,11 @@
  * is one an older member sends and answers too, so mixed versions reconcile
  * (an older side only descends where a newer one would send everything).
  * Answers are built from the store's bytes in one buffer per node
- * ({@linkcode RecordStore.linesUnder}), not record by record.
+ * ({@linkcode RecordStore.linesUnder}), not record by record. An answer of
+ * more than {@linkcode CHUNK_RECORDS} records is a {@linkcode RecordStream}
+ * instead, built a chunk at a time as its connection writes it, so that
+ * neither member's event loop stalls (and misses a neighbour's keepalive)
+ * while a large store is repaired.
  *
  * @module
  */
@@ -74,6 +78,112 @@ export const EXCHANGE_RECORDS = 16;
  */
 export const SEND_ALL_RATIO = 4;
 
+/**
+ * Most records in one chunk of a {@linkcode RecordStream}, and in an answer built at once. About
+ * 330 KB of 80-byte AT lines: a few milliseconds to build and to write, so a member answering a
+ * repair of millions of records returns to its event loop (keepalive, clients) hundreds of times
+ * a second, while the per-chunk cost stays small next to the bytes.
+ */
+export const CHUNK_RECORDS = 4096;
+
+/** Text built a chunk at a time: {@linkcode RecordStream}, or a wrapper that logs its chunks. */
+export interface TextChunks {
+  /**
+   * Builds the next chunk from the store as it is now.
+   *
+   * @returns AT lines (each with `\n`, possibly none) and how many, or `null` when done.
+   */
+  next(): { text: WireText; records: number } | null;
+}
+
+/**
+ * The records under some digest-tree nodes as AT lines, built a chunk of at
+ * most about {@linkcode CHUNK_RECORDS} records at a time: nodes holding more
+ * are split into their children (by the digest tree's counts), smaller
+ * siblings are gathered into one chunk. Each chunk is read from the store
+ * when it is asked for, so records stored meanwhile go out as they are then,
+ * and nothing of the store is held between chunks.
+ */
+export class RecordStream implements TextChunks {
+  #store: RecordStore;
+  /** Nodes still to send, the next one last. */
+  #todo: string[];
+  /** Records under the nodes when the stream was made, for logs. */
+  readonly expected: number;
+
+  /**
+   * Creates a stream of every record under `prefixes`.
+   *
+   * @param store The records.
+   * @param prefixes Digest-tree nodes, hex nibbles (`""` for the root).
+   */
+  constructor(store: RecordStore, prefixes: readonly string[]) {
+    this.#store = store;
+    this.#todo = [...prefixes].reverse();
+    this.expected = countUnder(store, prefixes);
+  }
+
+  /**
+   * Builds the next chunk.
+   *
+   * @returns AT lines (each with `\n`) and how many, or `null` when every node was sent.
+   */
+  next(): { text: WireText; records: number } | null {
+    const batch: string[] = [];
+    let count = 0;
+    while (this.#todo.length > 0) {
+      const prefix = this.#todo[this.#todo.length - 1];
+      const n = this.#store.digests.node(prefix).count;
+      if (n > CHUNK_RECORDS && prefix.length < DIGEST_DEPTH) {
+        this.#todo.pop();
+        for (let i = DIGEST_FANOUT - 1; i >= 0; i--) this.#todo.push(prefix + i.toString(16));
+        continue;
+      }
+      if (count > 0 && count + n > CHUNK_RECORDS) break;
+      this.#todo.pop();
+      if (n > 0) {
+        batch.push(prefix);
+        count += n;
+      }
+    }
+    if (batch.length === 0) return null;
+    return this.#store.linesUnder(batch);
+  }
+}
+
+/** Records under some nodes by the digest tree's counts. */
+function countUnder(store: RecordStore, prefixes: readonly string[]): number {
+  let n = 0;
+  for (const prefix of prefixes) n += store.digests.node(prefix).count;
+  return n;
+}
+
+/** Records sent in answer: some at once, the rest (if many) as a stream. */
+export interface RecordAnswer {
+  /** AT lines (each with `\n`) to send at once, or `""`. */
+  text: WireText;
+  /** AT lines in `text`. */
+  records: number;
+  /** More than {@linkcode CHUNK_RECORDS} records: all of them, to build as written; else `null`. */
+  rest: RecordStream | null;
+}
+
+/**
+ * Every record under some nodes: as text when there are at most
+ * {@linkcode CHUNK_RECORDS}, as a {@linkcode RecordStream} when more.
+ *
+ * @param store Our records.
+ * @param prefixes Digest-tree nodes, hex nibbles (`""` for the root).
+ * @returns The answer.
+ */
+export function recordsUnder(store: RecordStore, prefixes: readonly string[]): RecordAnswer {
+  if (prefixes.length === 0) return { text: "", records: 0, rest: null };
+  if (countUnder(store, prefixes) <= CHUNK_RECORDS) {
+    return { ...store.linesUnder(prefixes), rest: null };
+  }
+  return { text: "", records: 0, rest: new RecordStream(store, prefixes) };
+}
+
 /** What answering one DIGEST produced, for logs and counters. */
 export interface DigestAnswer {
   /** Lines to send back (DIGEST, ASK, HAVE, WANT and AT lines, each with `\n`), or `""`. */
@@ -82,6 +192,8 @@ export interface DigestAnswer {
   differing: number;
   /** AT lines in `text` (the pusher sends every record under a node the listener lacks). */
   records: number;
+  /** The pusher's records under such nodes when there are many, built as written; else `null`. */
+  rest: RecordStream | null;
 }
 
 /**
@@ -111,9 +223,9 @@ export function answerDigest(
   const pusher = role === "dialler";
   let text = "";
   let differing = 0;
-  let records = 0;
   const asked: string[] = [];
   const wanted: string[] = [];
+  const sendAll: string[] = [];
   for (let i = 0; i < DIGEST_FANOUT; i++) {
     const child = msg.prefix + i.toString(16);
     const theirs = msg.children[i];
@@ -125,13 +237,8 @@ export function answerDigest(
     const held = pusher ? theirs.count : ours.count;
     if (pushed === 0) continue;
     if (held * SEND_ALL_RATIO <= pushed) {
-      if (pusher) {
-        const sent = store.linesUnder(child);
-        text += sent.text;
-        records += sent.records;
-      } else {
-        wanted.push(child);
-      }
+      if (pusher) sendAll.push(child);
+      else wanted.push(child);
     } else if (child.length === DIGEST_DEPTH || theirs.count + ours.count <= EXCHANGE_RECORDS) {
       if (pusher) asked.push(child);
       else text += haveLine(store, child) + "\n";
@@ -141,7 +248,8 @@ export function answerDigest(
   }
   if (asked.length > 0) text += formatAsk(asked) + "\n";
   if (wanted.length > 0) text += formatWant(wanted) + "\n";
-  return { text, differing, records };
+  const sent = recordsUnder(store, sendAll);
+  return { text: sent.text + text, differing, records: sent.records, rest: sent.rest };
 }
 
 /** Our `HAVE` line for a node, or `WANT` for it if the HAVE would be too long. */
@@ -190,15 +298,12 @@ export function answerHave(
 
 /**
  * Answers a neighbour's `WANT` (step 3 of the exchange): every record under
- * each node named, as AT lines.
+ * each node named, as AT lines ({@linkcode recordsUnder}).
  *
  * @param msg The nodes wanted.
  * @param store Our records.
- * @returns The AT lines (each with `\n`) and how many there are.
+ * @returns The AT lines, at once or as a stream.
  */
-export function answerWant(
-  msg: WantMessage,
-  store: RecordStore,
-): { text: WireText; records: number } {
-  return store.linesUnder(msg.prefixes);
+export function answerWant(msg: WantMessage, store: RecordStore): RecordAnswer {
+  return recordsUnder(store, msg.prefixes);
 }

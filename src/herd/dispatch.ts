@@ -24,10 +24,12 @@ import {
   type DigestMessage,
   formatAt,
   formatHello,
+  formatKeepalive,
   formatSkew,
   type HaveMessage,
   type HelloMessage,
   type IamatMessage,
+  type KeepaliveMessage,
   type Message,
   PARSE_PROBLEMS,
   parseMessage,
@@ -41,7 +43,14 @@ import {
   type WireText,
   wireToDisplay,
 } from "../protocol/mod.ts";
-import { answerAsk, answerDigest, answerHave, answerWant } from "./anti_entropy.ts";
+import {
+  answerAsk,
+  answerDigest,
+  answerHave,
+  answerWant,
+  type RecordAnswer,
+  type RecordStream,
+} from "./anti_entropy.ts";
 import type { PeerAuth } from "./auth.ts";
 import type { RecordStore } from "./store.ts";
 
@@ -69,6 +78,18 @@ const TREE_SUFFIX = ` ${TREE_MARK}`;
 
 /** The hello field by which a member announces epidemic broadcast trees. */
 export const TREE_HELLO_PARAM: readonly [string, string] = ["dissemination", "tree"];
+
+/**
+ * The hello and welcome key by which a member announces peer keepalive, `keepalive=<ms>`
+ * (`peer_timeout_ms`): it answers `PING` with `PONG`, and as a dialler it sends a `PING` whenever
+ * its link has been silent for half of that. So a dialler pings only a listener whose welcome
+ * announced it (an older member would not answer), and a listener drops a connection for silence
+ * only when its hello announced it.
+ */
+export const KEEPALIVE_HELLO_KEY = "keepalive";
+
+/** Largest `keepalive=<ms>` honoured, ms: the range of `peer_timeout_ms`. */
+const MAX_KEEPALIVE_MS = 2147483647;
 
 /**
  * Which side of a connection we are: `listener` for a connection accepted
@@ -125,7 +146,7 @@ export const INVALID_REASONS = [
   ...PARSE_PROBLEMS,
   /** WHATSAT for a client id the member holds no record of. */
   "unknown client",
-  /** A valid AT, DIGEST, ASK, HAVE or WANT line on a connection that is no neighbour's. */
+  /** A valid AT, DIGEST, ASK, HAVE, WANT, PING or PONG line on a connection that is no neighbour's. */
   "peer message from a client",
   /** A valid hello refused: not the first line, not a neighbour, or failed authentication. */
   HELLO_REFUSED,
@@ -150,6 +171,11 @@ export interface Reply {
   text: string;
   /** Why, for a `? ` reply (its `reply.out` event's `reason`); `undefined` for any other. */
   reason: InvalidReason | undefined;
+  /**
+   * Anti-entropy records to send after `wire`, built a chunk at a time as they are written
+   * (anti_entropy.ts), so that a large answer never stalls the member; not in `text`.
+   */
+  rest?: RecordStream;
 }
 
 /** Something the session must do because of a line. */
@@ -159,13 +185,17 @@ export type Effect =
    * for an eager push along a broadcast tree (an AT line with the `tree` mark).
    */
   | { kind: "accept"; record: ClientRecord; line: WireText; from: string | null; tree: boolean }
-  /** Listener: the hello of neighbour `name` was accepted; our own link to it may redial now. */
-  | { kind: "peer"; name: string }
+  /**
+   * Listener: the hello of neighbour `name` was accepted; our own link to it may redial now.
+   * `keepaliveMs`: the silence after which its connection may be dropped (its hello's
+   * `keepalive=`), 0 when it announced none.
+   */
+  | { kind: "peer"; name: string; keepaliveMs: number }
   /**
    * Dialler: the neighbour's welcome was verified; the link may carry records. `tree`: the
-   * welcome announced epidemic broadcast trees.
+   * welcome announced epidemic broadcast trees; `keepalive`: it answers `PING`.
    */
-  | { kind: "welcomed"; tree: boolean }
+  | { kind: "welcomed"; tree: boolean; keepalive: boolean }
   /**
    * A neighbour's tree push (`AT ... tree`) of exactly the record held (`line`, unmarked, no
    * terminator), recognised without a parse: for the broadcast tree (broadcast_tree.ts).
@@ -278,6 +308,10 @@ export function dispatch(
     case "PRUNE":
       if (session.peer === null) return only(invalidReply(line, "peer message from a client"));
       return only(null, { kind: "tree", from: session.peer, message: msg });
+    case "PING":
+    case "PONG":
+      if (session.peer === null) return only(invalidReply(line, "peer message from a client"));
+      return keepalive(msg);
     case "invalid":
       if (session.peer !== null) {
         return only(null, peerInvalid(session, msg.reason, line));
@@ -447,10 +481,27 @@ async function hello(
   const auth = await member.auth.sign("welcome", member.name, msg.name);
   return only(
     wireReply(formatHello(member.name, [...auth, ...member.helloParams]) + "\n"),
-    { kind: "peer", name: msg.name },
+    { kind: "peer", name: msg.name, keepaliveMs: keepaliveOf(msg) },
     event("info", "peer.link.accepted", fields),
   );
 }
+
+/** A hello's `keepalive=<ms>`, or 0 if absent or not a whole number of ms in range. */
+function keepaliveOf(msg: HelloMessage): number {
+  const text = msg.params.get(KEEPALIVE_HELLO_KEY);
+  if (text === undefined || !/^[1-9][0-9]{0,9}$/.test(text)) return 0;
+  const ms = Number(text);
+  return ms <= MAX_KEEPALIVE_MS ? ms : 0;
+}
+
+// PING <token>   or   PONG <token>   (a neighbour's; any bytes already counted as a sign of life)
+function keepalive(msg: KeepaliveMessage): Outcome {
+  if (msg.kind === "PONG") return BLANK_LINE;
+  return only(wireReply(formatKeepalive("PONG", msg.token) + "\n"));
+}
+
+/** The outcome of a line that needs nothing done: no reply, no effect, but it counts as a line. */
+const BLANK_LINE: Outcome = Object.freeze({ reply: null, effects: [] }) as Outcome;
 
 /** An auth check that cannot reject: a throwing check refuses, with its reason. */
 async function checked(
@@ -499,9 +550,19 @@ function fromNeighbourWeDialled(
       case "GRAFT":
       case "PRUNE":
         return only(null, { kind: "tree", from: peer, message: msg });
+      case "PING":
+      case "PONG":
+        return keepalive(msg);
     }
   }
   const text = wireToDisplay(line);
+  if (session.welcomed && (text.startsWith("? PING ") || text.startsWith("? PONG "))) {
+    // An older neighbour that does not know keepalive: its answer is alive all the same.
+    return only(
+      null,
+      event("debug", "peer.link.reply", { peer, remote: session.remote, line: text }),
+    );
+  }
   if (!text.startsWith("? ")) {
     if (session.welcomed) return only(null, peerInvalid(session, "not a peer message", line));
     return only(
@@ -535,7 +596,11 @@ async function welcome(
   }
   return only(
     null,
-    { kind: "welcomed", tree: msg.params.get(TREE_HELLO_PARAM[0]) === TREE_HELLO_PARAM[1] },
+    {
+      kind: "welcomed",
+      tree: msg.params.get(TREE_HELLO_PARAM[0]) === TREE_HELLO_PARAM[1],
+      keepalive: keepaliveOf(msg) > 0,
+    },
     event("debug", "peer.link.welcome", { peer, remote: session.remote }),
   );
 }
@@ -553,18 +618,23 @@ function antiEntropy(
   const store = member.store;
   if (msg.kind === "ASK") {
     const text = answerAsk(msg, store);
-    return syncReply(text, 0, 0);
+    return syncReply(text, 0, 0, null);
   }
   if (msg.kind === "WANT" || msg.kind === "HAVE") {
-    const sent = msg.kind === "WANT" ? answerWant(msg, store) : answerHave(msg, store);
+    // A HAVE names a node small enough to list, so its answer is never large.
+    const sent: RecordAnswer = msg.kind === "WANT"
+      ? answerWant(msg, store)
+      : { ...answerHave(msg, store), rest: null };
+    const rest = sent.rest;
     return syncReply(
       sent.text,
       0,
       sent.records,
+      rest,
       event("debug", msg.kind === "WANT" ? "sync.want" : "sync.have", {
         peer,
         prefix: msg.kind === "WANT" ? msg.prefixes.join(",") : msg.prefix,
-        records: sent.records,
+        records: sent.records + (rest?.expected ?? 0),
       }),
     );
   }
@@ -573,6 +643,7 @@ function antiEntropy(
     answer.text,
     1,
     answer.records,
+    answer.rest,
     event(msg.prefix === "" ? "info" : "debug", "sync.digest", {
       peer,
       prefix: msg.prefix === "" ? "-" : msg.prefix,
@@ -581,8 +652,19 @@ function antiEntropy(
   );
 }
 
-function syncReply(text: WireText, digests: number, records: number, ...more: Effect[]): Outcome {
+/**
+ * An anti-entropy reply: `text` now, and `rest` built as written. The `synced` effect counts
+ * `text`; the session counts each chunk of `rest` as it is built.
+ */
+function syncReply(
+  text: WireText,
+  digests: number,
+  records: number,
+  rest: RecordStream | null,
+  ...more: Effect[]
+): Outcome {
   const effects: Effect[] = [{ kind: "synced", digests, bytes: text.length, records }, ...more];
+  if (rest !== null) return { reply: { ...wireReply(text), rest }, effects };
   return {
     reply: text === "" ? null : wireReply(text),
     effects,

@@ -45,7 +45,12 @@ import {
   wallClockNs,
 } from "./clock.ts";
 import { BroadcastTree, spanningTree } from "./broadcast_tree.ts";
-import { type ListenerKind, type MemberView, TREE_HELLO_PARAM } from "./dispatch.ts";
+import {
+  KEEPALIVE_HELLO_KEY,
+  type ListenerKind,
+  type MemberView,
+  TREE_HELLO_PARAM,
+} from "./dispatch.ts";
 import {
   type Admission,
   admit,
@@ -277,7 +282,12 @@ export class Member {
       places: opts.places,
       auth: this.#auth,
       isNeighbour: (n: WireText) => this.#neighbours.has(n),
-      helloParams: this.#tree === null ? [] : [[...TREE_HELLO_PARAM]],
+      helloParams: [
+        ...(this.#tree === null ? [] : [[...TREE_HELLO_PARAM] as [string, string]]),
+        ...(settings.peerTimeoutMs > 0
+          ? [[KEEPALIVE_HELLO_KEY, String(settings.peerTimeoutMs)] as [string, string]]
+          : []),
+      ],
     };
     this.#sink = {
       store: this.store,
@@ -464,6 +474,7 @@ export class Member {
         nextConnId: () => this.#nextConnId++,
         dial: this.#opts.dial,
         timers: this.#timers,
+        peerTimeoutMs: settings.peerTimeoutMs,
         onWelcome: () => {
           this.#tree?.linkUp(peer, link.tree);
           this.#reconcile(link, "link up");
@@ -486,6 +497,7 @@ export class Member {
         this.#timers.setInterval(() => this.#closeIdle(settings.clientIdleMs), sweepMs),
       );
     }
+    if (settings.peerTimeoutMs > 0) this.#watchPeers(settings.peerTimeoutMs);
     this.#acceptTasks = [this.#accept(listener, peerListener === null ? "shared" : "client")];
     if (peerListener !== null) this.#acceptTasks.push(this.#accept(peerListener, "peer"));
     return address;
@@ -533,6 +545,31 @@ export class Member {
       activity.closeReason = `idle for ${idleMs} ms`;
       closeQuietly(conn);
     }
+  }
+
+  /**
+   * Drops neighbours' connections to us that stay silent past their keepalive (a frozen dialler:
+   * its link would have pinged): the timeout is the larger of ours and the one its hello
+   * announced; a neighbour that announced none is never dropped for silence. Checked every
+   * quarter of the timeout; a check that comes late by more than half of it means this member's
+   * own event loop stalled, so that round drops nothing (the neighbours' bytes may be unread).
+   */
+  #watchPeers(timeoutMs: number): void {
+    const everyMs = Math.max(10, timeoutMs / 4);
+    let lastMs = this.#timers.nowMs();
+    this.#intervals.push(this.#timers.setInterval(() => {
+      const now = this.#timers.nowMs();
+      const late = now - lastMs - everyMs > timeoutMs / 2;
+      lastMs = now;
+      if (late) return;
+      for (const [conn, { activity }] of this.#conns) {
+        if (!activity.peer || activity.keepaliveMs === 0 || activity.busy) continue;
+        const limitMs = Math.max(timeoutMs, activity.keepaliveMs);
+        if (now - activity.heardMs < limitMs) continue;
+        activity.closeReason = "timeout";
+        closeQuietly(conn);
+      }
+    }, everyMs));
   }
 
   /**
@@ -660,6 +697,8 @@ export class Member {
     const remote = `${conn.remoteAddr.hostname}:${conn.remoteAddr.port}`;
     const activity: SessionActivity = {
       lastActiveMs: this.#timers.nowMs(),
+      heardMs: this.#timers.nowMs(),
+      keepaliveMs: 0,
       busy: false,
       peer: false,
       draining: false,
@@ -691,7 +730,10 @@ export class Member {
     if (helloTimer !== undefined) this.#timers.clearTimeout(helloTimer);
     closeQuietly(conn);
     if (probation !== undefined && end.peer === null) this.#refusedOne(probation, remote);
-    const level = end.enforced
+    // A neighbour's connection closed for silence (keepalive) is as worth seeing as its loss.
+    const level = end.enforced && end.peer !== null
+      ? "warning"
+      : end.enforced
       ? "info"
       : end.peer === null || end.closedByMember
       ? "debug"

@@ -13,16 +13,26 @@
  * A link never blocks or fails its caller: {@linkcode PeerLink.send} only
  * queues (bounded; the oldest line is dropped on overflow). Anti-entropy
  * text ({@linkcode PeerLink.sendSync}) has a queue of its own that never
- * drops: a dropped answer would only start another reconciliation.
+ * drops: a dropped answer would only start another reconciliation. A large
+ * answer is built a chunk at a time as the writer gets to it, so what waits
+ * behind it (a ping, floods) goes out after at most one chunk.
+ *
+ * Keepalive (`peerTimeoutMs`, PROTOCOL.md section 4): once welcomed by a
+ * neighbour that announced it, a link that has heard nothing for half the
+ * timeout sends `PING <n>`; one that hears nothing at all for the whole
+ * timeout is dropped (`peer.link.dropped`, reason `timeout`) and redialled.
+ * Any bytes count, not only the `PONG`. This catches a neighbour that stopped
+ * without a FIN or RST: frozen, unplugged, stopped with SIGSTOP.
  *
  * @module
  */
 
 import type { EventLog } from "../log.ts";
-import { formatHello, wireToBytes } from "../protocol/mod.ts";
+import { formatHello, formatKeepalive, wireToBytes } from "../protocol/mod.ts";
+import type { TextChunks } from "./anti_entropy.ts";
 import { systemTimers, type TimerClock, type TimerId } from "./clock.ts";
 import type { TreeTarget } from "./broadcast_tree.ts";
-import { runSession, type SessionEnd, type SessionPort } from "./session.ts";
+import { runSession, type SessionActivity, type SessionEnd, type SessionPort } from "./session.ts";
 import { closeQuietly, reason, writeWithin } from "./socket.ts";
 import { type Conn, type Dial, type PeerAddress, tcpDial } from "./transport.ts";
 
@@ -72,6 +82,12 @@ export interface PeerLinkOptions {
    * is dropped. @default 256 MiB ({@linkcode SYNC_QUEUE_LIMIT_CHARS})
    */
   syncQueueLimitChars?: number;
+  /**
+   * Keepalive, ms (`peer_timeout_ms`): the longest the neighbour may stay silent once welcomed
+   * (a ping goes out after half of it), and the longest wait for its welcome. 0 turns keepalive
+   * off (and the welcome wait is {@linkcode WELCOME_TIMEOUT_MS}). @default 0
+   */
+  peerTimeoutMs?: number;
 }
 
 /**
@@ -81,12 +97,21 @@ export interface PeerLinkOptions {
 export const CONNECT_TIMEOUT_MS = 5000;
 
 /**
- * Longest wait for the neighbour's welcome after our hello, ms. A process
- * that accepts connections at the neighbour's address but never welcomes
- * (a frozen member, or something else on that port) would otherwise hold
- * the link in `hello sent`, its queue filling, until restarted.
+ * Longest wait for the neighbour's welcome after our hello when keepalive is
+ * off, ms (with it, `peerTimeoutMs`). A process that accepts connections at
+ * the neighbour's address but never welcomes (a frozen member, or something
+ * else on that port) would otherwise hold the link in `hello sent`, its queue
+ * filling, until restarted.
  */
 export const WELCOME_TIMEOUT_MS = 10_000;
+
+/**
+ * Most large anti-entropy answers one connection holds unsent. Each is a few
+ * node names until written, so the cap is about a neighbour that keeps asking
+ * for whole subtrees without reading: an honest exchange streams at most one
+ * answer per node of the store over {@linkcode CHUNK_RECORDS} records.
+ */
+export const SYNC_STREAM_LIMIT = 10_000;
 
 /**
  * Shortest time between two dials when a neighbour's hello cuts a backoff
@@ -142,6 +167,12 @@ export class PeerLink implements TreeTarget {
   #queue: string[] = [];
   /** Anti-entropy text of the current connection: not bounded by queueLimit, never dropped. */
   #syncText = "";
+  /** Large anti-entropy answers of the current connection, built a chunk per write. */
+  #streams: TextChunks[] = [];
+  /** The keepalive check of the current connection. */
+  #aliveTimer: TimerId | undefined;
+  /** Pings sent so far (the next token). */
+  #pings = 0;
   #dropped = 0;
   /** Lines were dropped since the last onDrained(). */
   #lost = false;
@@ -214,9 +245,22 @@ export class PeerLink implements TreeTarget {
     return this.#dials;
   }
 
-  /** Flood lines waiting to be written, plus one if anti-entropy text is waiting. */
+  /** Pings this link has sent so far (keepalive). */
+  get pings(): number {
+    return this.#pings;
+  }
+
+  /**
+   * Flood lines waiting to be written, plus one if anti-entropy text is waiting, plus one per
+   * large anti-entropy answer not yet written.
+   */
   get queued(): number {
-    return this.#queue.length + (this.#syncText === "" ? 0 : 1);
+    return this.#queue.length + (this.#syncText === "" ? 0 : 1) + this.#streams.length;
+  }
+
+  /** Keepalive timeout, ms; 0 when off. */
+  get #timeoutMs(): number {
+    return this.#opts.peerTimeoutMs ?? 0;
   }
 
   /**
@@ -250,6 +294,7 @@ export class PeerLink implements TreeTarget {
     this.#stopped = true;
     this.#stopDial.abort();
     this.#timers.clearTimeout(this.#sleepTimer);
+    this.#timers.clearTimeout(this.#aliveTimer);
     this.#wake?.();
     if (this.#conn !== null) closeQuietly(this.#conn);
     await this.#task;
@@ -291,20 +336,25 @@ export class PeerLink implements TreeTarget {
    * discarded if the connection ends first (the next one reconciles afresh).
    *
    * @param text One or more lines, each ending in LF, wire text.
+   * @param rest More lines to send after `text`, built a chunk per write (a large answer).
    */
-  sendSync(text: string): void {
+  sendSync(text: string, rest?: TextChunks): void {
     if (this.#stopped || this.#state !== "welcomed" || this.#conn === null) return;
     this.#syncText += text;
+    if (rest !== undefined) this.#streams.push(rest);
     const limit = this.#opts.syncQueueLimitChars ?? SYNC_QUEUE_LIMIT_CHARS;
-    if (this.#syncText.length > limit) {
+    if (this.#syncText.length > limit || this.#streams.length > SYNC_STREAM_LIMIT) {
       // Only a neighbour that asks and does not read gets here; the next connection starts over.
       this.#opts.log.emit("warning", "peer.link.dropped", {
         peer: this.peer,
-        reason: `anti-entropy backlog over ${limit} bytes`,
+        reason: this.#syncText.length > limit
+          ? `anti-entropy backlog over ${limit} bytes`
+          : `anti-entropy backlog over ${SYNC_STREAM_LIMIT} answers`,
       });
       closeQuietly(this.#conn);
       this.#conn = null; // the rest of this connection's sync text is ignored
       this.#syncText = "";
+      this.#streams = [];
       return;
     }
     this.#flushSoon();
@@ -337,17 +387,27 @@ export class PeerLink implements TreeTarget {
     let drained = false;
     try {
       while (conn !== null && conn === this.#conn && this.queued > 0 && !this.#stopped) {
-        const batch = wireToBytes(this.#syncText + this.#queue.join(""));
+        let text = this.#syncText + this.#queue.join("");
         this.#queue = [];
         this.#syncText = "";
-        await writeWithin(conn, batch, this.#opts.writeTimeoutMs, this.#timers);
+        // One chunk of the oldest large answer per write: what was queued meanwhile (a ping,
+        // floods) goes out with the next chunk, not after the whole answer.
+        const stream = this.#streams[0];
+        const chunk = stream?.next();
+        if (chunk === null) this.#streams.shift();
+        else if (chunk !== undefined) text += chunk.text;
+        if (text === "") continue;
+        await writeWithin(conn, wireToBytes(text), this.#opts.writeTimeoutMs, this.#timers);
       }
       drained = this.#lost && conn !== null && !this.#stopped;
     } catch (e) {
-      this.#opts.log.emit("warning", "peer.link.dropped", {
-        peer: this.peer,
-        reason: `write failed: ${reason(e)}`,
-      });
+      // A connection the link dropped already (keepalive, backlog) was logged then.
+      if (conn === this.#conn) {
+        this.#opts.log.emit("warning", "peer.link.dropped", {
+          peer: this.peer,
+          reason: `write failed: ${reason(e)}`,
+        });
+      }
       if (conn !== null) closeQuietly(conn);
     } finally {
       this.#writing = false;
@@ -417,6 +477,15 @@ export class PeerLink implements TreeTarget {
     this.#conn = conn;
     let welcomeTimer: TimerId | undefined;
     let end: SessionEnd | null = null;
+    const welcomeMs = this.#timeoutMs > 0 ? this.#timeoutMs : WELCOME_TIMEOUT_MS;
+    const activity: SessionActivity = {
+      lastActiveMs: this.#timers.nowMs(),
+      heardMs: this.#timers.nowMs(),
+      keepaliveMs: 0,
+      busy: false,
+      peer: true,
+      draining: false,
+    };
     try {
       const { name, auth, helloParams } = this.#opts.session.view;
       const signed = await auth.sign("hello", name, this.peer);
@@ -429,10 +498,10 @@ export class PeerLink implements TreeTarget {
         this.#opts.log.emit("warning", "peer.link.dropped", {
           peer: this.peer,
           address,
-          reason: `no welcome within ${WELCOME_TIMEOUT_MS} ms`,
+          reason: `no welcome within ${welcomeMs} ms`,
         });
         closeQuietly(conn);
-      }, WELCOME_TIMEOUT_MS);
+      }, welcomeMs);
       end = await runSession(conn, this.#opts.session, {
         id: (this.#opts.nextConnId ?? (() => ++fallbackConnId))(),
         role: "dialler",
@@ -440,8 +509,12 @@ export class PeerLink implements TreeTarget {
         maxLineBytes: this.#opts.maxLineBytes,
         peerLineBytes: this.#opts.maxLineBytes,
         writeTimeoutMs: this.#opts.writeTimeoutMs,
-        output: (wire) => this.sendSync(wire),
-        onWelcomed: (tree) => this.#welcomed(address, tree),
+        activity,
+        output: (wire, rest) => this.sendSync(wire, rest),
+        onWelcomed: (tree, keepalive) => {
+          this.#welcomed(address, tree);
+          if (keepalive && this.#timeoutMs > 0) this.#keepAlive(conn, activity, address);
+        },
       });
       if (!this.#stopped && !end.closedByMember) {
         this.#opts.log.emit("warning", "peer.link.dropped", {
@@ -460,11 +533,13 @@ export class PeerLink implements TreeTarget {
       }
     } finally {
       this.#timers.clearTimeout(welcomeTimer);
+      this.#timers.clearTimeout(this.#aliveTimer);
     }
     const welcomed = this.#state === "welcomed" && end?.refused !== true;
     this.#enter("down");
     this.#conn = null;
     this.#syncText = "";
+    this.#streams = [];
     closeQuietly(conn);
     await this.#flushing;
     return welcomed;
@@ -492,6 +567,50 @@ export class PeerLink implements TreeTarget {
     }
     this.#opts.onWelcome?.();
     this.flush();
+  }
+
+  /**
+   * Watches a welcomed connection for signs of life (any bytes read, `activity.heardMs`): a
+   * `PING` after half the timeout of silence, the connection dropped after all of it. A check
+   * that runs late by more than half the timeout means this member's own event loop stalled,
+   * with the neighbour's bytes perhaps waiting unread: that silence is not the neighbour's, so it
+   * pings and looks again instead of dropping.
+   */
+  #keepAlive(conn: Conn, activity: SessionActivity, address: string): void {
+    const timeoutMs = this.#timeoutMs;
+    const half = timeoutMs / 2;
+    let pingedAt = -Infinity;
+    let graceFrom = -Infinity;
+    let dueMs = 0;
+    const schedule = (atMs: number) => {
+      const now = this.#timers.nowMs();
+      dueMs = Math.max(atMs, now);
+      this.#aliveTimer = this.#timers.setTimeout(check, dueMs - now);
+    };
+    const check = () => {
+      if (conn !== this.#conn || this.#stopped) return;
+      const now = this.#timers.nowMs();
+      if (now - dueMs > half) graceFrom = now - half;
+      const heard = Math.max(activity.heardMs, graceFrom);
+      const silentMs = now - heard;
+      if (silentMs >= timeoutMs) {
+        this.#opts.log.emit("warning", "peer.link.dropped", {
+          peer: this.peer,
+          address,
+          reason: "timeout",
+          silentMs: Math.round(now - activity.heardMs),
+        });
+        this.#conn = null; // its pending write fails quietly; the session ends
+        closeQuietly(conn);
+        return;
+      }
+      if (silentMs >= half && pingedAt <= heard) {
+        pingedAt = now;
+        this.sendSync(formatKeepalive("PING", String(++this.#pings)) + "\n");
+      }
+      schedule(heard + (silentMs < half ? half : timeoutMs));
+    };
+    schedule(activity.heardMs + half);
   }
 
   #sleep(ms: number): Promise<void> {

@@ -34,6 +34,7 @@ import {
   wireToBytes,
   wireToDisplay,
 } from "../protocol/mod.ts";
+import type { TextChunks } from "./anti_entropy.ts";
 import { type Clock, sleepOn, type TimerClock } from "./clock.ts";
 import {
   BLANK,
@@ -95,6 +96,13 @@ export interface SessionPort {
 export interface SessionActivity {
   /** When bytes last arrived or a reply was last written, `timers.nowMs()`. */
   lastActiveMs: number;
+  /** When bytes last arrived, `timers.nowMs()`: a neighbour's sign of life (keepalive). */
+  heardMs: number;
+  /**
+   * Listener sessions: how long the neighbour may stay silent before its connection is dropped,
+   * ms, as its hello announced (`keepalive=`); 0 for a client, or a neighbour that does not ping.
+   */
+  keepaliveMs: number;
   /** True while a chunk's lines are being handled or replied to. */
   busy: boolean;
   /** True once the session is a neighbour's (exempt from the idle timeout). */
@@ -138,13 +146,17 @@ export interface SessionOptions {
   writeTimeoutMs: number;
   /** Shared with the member (idle sweep, drain on stop). @default a private one */
   activity?: SessionActivity;
-  /** Dialler sessions: where replies go (the link's writer). @default written by the session */
-  output?: (wire: WireText) => void;
+  /**
+   * Dialler sessions: where replies go (the link's writer), with the chunks of a large
+   * anti-entropy answer to build as they are written (each chunk logged and counted as it is
+   * built). @default written by the session
+   */
+  output?: (wire: WireText, rest?: TextChunks) => void;
   /**
    * Dialler sessions: called once the neighbour's welcome is verified, with whether it
-   * announced epidemic broadcast trees.
+   * announced epidemic broadcast trees and whether it answers keepalive pings.
    */
-  onWelcomed?: (tree: boolean) => void;
+  onWelcomed?: (tree: boolean, keepalive: boolean) => void;
 }
 
 /** How a session ended. */
@@ -282,8 +294,14 @@ export async function runSession(
     // On probation, a connection is held to a peer port's rule: a hello first, or it ends.
     listener: opts.probation !== undefined ? "peer" : opts.listener,
   };
-  const activity: SessionActivity = opts.activity ??
-    { lastActiveMs: port.timers.nowMs(), busy: false, peer: dialler, draining: false };
+  const activity: SessionActivity = opts.activity ?? {
+    lastActiveMs: port.timers.nowMs(),
+    heardMs: port.timers.nowMs(),
+    keepaliveMs: 0,
+    busy: false,
+    peer: dialler,
+    draining: false,
+  };
   const log = port.log;
   const splitter = new LineSplitter(dialler ? opts.peerLineBytes : opts.maxLineBytes);
   let buf = new Uint8Array(dialler ? READ_BUFFER_BYTES : FIRST_READ_BUFFER_BYTES);
@@ -308,9 +326,30 @@ export async function runSession(
     const batch = pending.splice(0);
     pendingBytes = 0;
     if (opts.output !== undefined) {
-      for (const reply of batch) opts.output(reply.wire);
+      for (const reply of batch) {
+        opts.output(reply.wire, reply.rest === undefined ? undefined : logged(reply.rest));
+      }
     } else {
-      await writeWithin(conn, joinReplies(batch), opts.writeTimeoutMs, port.timers);
+      // A reply with chunks to follow ends a write; its chunks are written one by one after it.
+      let from = 0;
+      for (let i = 0; i < batch.length; i++) {
+        const rest = batch[i].rest;
+        if (rest === undefined) continue;
+        await writeWithin(
+          conn,
+          joinReplies(batch.slice(from, i + 1)),
+          opts.writeTimeoutMs,
+          port.timers,
+        );
+        from = i + 1;
+        const chunks = logged(rest);
+        for (let c = chunks.next(); c !== null; c = chunks.next()) {
+          await writeWithin(conn, wireToBytes(c.text), opts.writeTimeoutMs, port.timers);
+        }
+      }
+      if (from < batch.length) {
+        await writeWithin(conn, joinReplies(batch.slice(from)), opts.writeTimeoutMs, port.timers);
+      }
     }
     activity.lastActiveMs = port.timers.nowMs();
     // One event for the replies of one write (`reply`, or `replies` for several), and one of
@@ -327,7 +366,8 @@ export async function runSession(
     };
     for (const reply of batch) {
       if (reply.reason === undefined) {
-        run.push(reply.text);
+        // A large anti-entropy answer may have nothing before its chunks (logged as built).
+        if (reply.text !== "") run.push(reply.text);
         continue;
       }
       logRun();
@@ -340,6 +380,19 @@ export async function runSession(
     }
     logRun();
   };
+
+  // The chunks of a large anti-entropy answer, each logged as a `reply.out` and counted as it is
+  // built (its first line went out as a reply of its own).
+  const logged = (rest: TextChunks): TextChunks => ({
+    next() {
+      const chunk = rest.next();
+      if (chunk !== null && chunk.text !== "") {
+        port.synced(0, chunk.text.length, chunk.records);
+        log.emit("info", "reply.out", { conn: state.id, remote, reply: wireToDisplay(chunk.text) });
+      }
+      return chunk;
+    },
+  });
 
   // The lines of the read being handled, logged as one `msg.in`, and the clients whose records
   // they stored, as one `record.stored` (PROTOCOL.md section 5): an event per read, not per line.
@@ -384,11 +437,12 @@ export async function runSession(
         state.peer = effect.name;
         splitter.setMaxLineBytes(opts.peerLineBytes);
         activity.peer = true;
+        activity.keepaliveMs = effect.keepaliveMs;
         port.neighbourBack(effect.name);
         return;
       case "welcomed":
         state.welcomed = true;
-        opts.onWelcomed?.(effect.tree);
+        opts.onWelcomed?.(effect.tree, effect.keepalive);
         return;
       case "end":
         ended = true;
@@ -480,7 +534,7 @@ export async function runSession(
     while (!activity.draining && !ended) {
       const n = await conn.read(buf);
       const receivedNs = port.clock();
-      activity.lastActiveMs = port.timers.nowMs();
+      activity.lastActiveMs = activity.heardMs = port.timers.nowMs();
       activity.busy = true;
       if (n === null) {
         for (const frame of splitter.end()) await serveFrame(frame, receivedNs);

@@ -102,6 +102,21 @@ export interface PruneMessage {
 }
 
 /**
+ * `PING <token>` (are you there? answer `PONG <token>`) or `PONG <token>` (the
+ * answer): peer keepalive on a silent link. Peers only.
+ */
+export interface KeepaliveMessage {
+  /** Discriminant: `PING` asks for a `PONG` with the same token. */
+  kind: "PING" | "PONG";
+  /** 1 to {@linkcode MAX_TOKEN_CHARS} of `0-9 A-Z a-z`, echoed by the answer. */
+  token: WireText;
+}
+
+/** Longest `PING`/`PONG` token, characters: a counter or a timestamp fits with room to spare. */
+export const MAX_TOKEN_CHARS = 32;
+const TOKEN = new RegExp(`^[0-9A-Za-z]{1,${MAX_TOKEN_CHARS}}$`);
+
+/**
  * A peer hello: `HERD 1 <server-name> [key=value ...]`. The key=value tail is
  * where authentication (mac, ts, nonce) and other extensions go; keys a member
  * does not know are ignored, so the line can grow without breaking old members.
@@ -192,6 +207,8 @@ export const PARSE_PROBLEMS = [
   "bad anti-entropy field",
   /** An AT line's seventh field other than `tree`, or an IHAVE or GRAFT id without a time. */
   "bad tree field",
+  /** A PING or PONG token that is not 1 to 32 letters and digits. */
+  "bad keepalive token",
 ] as const;
 
 /** One of {@linkcode PARSE_PROBLEMS}. */
@@ -225,6 +242,7 @@ export type Message =
   | HaveMessage
   | TreeIdsMessage
   | PruneMessage
+  | KeepaliveMessage
   | InvalidMessage
   | EmptyMessage;
 
@@ -282,6 +300,9 @@ export function parseMessage(line: WireText): Message {
         );
       }
       return PRUNE;
+    case "PING":
+    case "PONG":
+      return parseKeepalive(fields);
     default:
       return invalid(
         "unknown command",
@@ -401,6 +422,46 @@ function parseAt(fields: WireText[]): Message {
 }
 
 const PRUNE: PruneMessage = Object.freeze({ kind: "PRUNE" }) as PruneMessage;
+
+// PING <token>   or   PONG <token>
+function parseKeepalive(fields: WireText[]): Message {
+  const verb = fields[0] as "PING" | "PONG";
+  if (fields.length !== 2) {
+    return invalid(
+      "wrong field count",
+      `Cannot parse ${verb}: expected 2 fields, got ${fields.length}`,
+    );
+  }
+  if (!TOKEN.test(fields[1])) {
+    return invalid(
+      "bad keepalive token",
+      `Cannot parse ${verb}: token must be 1 to ${MAX_TOKEN_CHARS} letters and digits`,
+    );
+  }
+  return { kind: verb, token: fields[1] };
+}
+
+/**
+ * Formats a keepalive line (no terminator).
+ *
+ * @param verb `PING` to ask, `PONG` to answer.
+ * @param token 1 to {@linkcode MAX_TOKEN_CHARS} letters and digits; a `PONG` echoes its `PING`'s.
+ * @returns e.g. `PING 7`.
+ * @throws {RangeError} If `token` is not 1 to 32 letters and digits.
+ * @example
+ * ```ts
+ * import { formatKeepalive } from "./message.ts";
+ * if (formatKeepalive("PONG", "7") !== "PONG 7") throw new Error();
+ * ```
+ */
+export function formatKeepalive(verb: "PING" | "PONG", token: string): WireText {
+  if (!TOKEN.test(token)) {
+    throw new RangeError(
+      `Cannot format ${verb}: token must be 1 to ${MAX_TOKEN_CHARS} letters and digits`,
+    );
+  }
+  return `${verb} ${token}`;
+}
 
 // IHAVE <client-id> <client-time> ...   or   GRAFT <client-id> <client-time> ...
 function parseTreeIds(fields: WireText[]): Message {

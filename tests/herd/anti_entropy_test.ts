@@ -5,11 +5,14 @@ import {
   answerDigest,
   answerHave,
   answerWant,
+  CHUNK_RECORDS,
   EXCHANGE_RECORDS,
   Member,
   openingDigest,
   RecordStore,
+  RecordStream,
   type SessionRole,
+  type TextChunks,
 } from "../../src/herd/mod.ts";
 import { MemoryLog } from "../../src/log.ts";
 import {
@@ -38,7 +41,14 @@ function at(origin: string, client: string, time: string, location = "+34-118"):
 /** How one side answers a DIGEST: this version's `answerDigest()`, or an older member's. */
 type DigestAnswerer = (msg: DigestMessage, store: RecordStore, role: SessionRole) => string;
 
-const current: DigestAnswerer = (msg, store, role) => answerDigest(msg, store, role).text;
+/** An answer's text and then every chunk of its stream, as the link writes them. */
+function whole(answer: { text: string; rest: TextChunks | null }): string {
+  let text = answer.text;
+  for (let c = answer.rest?.next() ?? null; c !== null; c = answer.rest!.next()) text += c.text;
+  return text;
+}
+
+const current: DigestAnswerer = (msg, store, role) => whole(answerDigest(msg, store, role));
 
 /**
  * How a member answered a DIGEST before it sent (or asked for) every record
@@ -93,7 +103,7 @@ function push(
         const msg = parseMessage(line);
         if (msg.kind === "AT") store.apply(msg.record);
         else if (msg.kind === "DIGEST") answer += digest(msg, store, role);
-        else if (msg.kind === "WANT") answer += answerWant(msg, store).text;
+        else if (msg.kind === "WANT") answer += whole(answerWant(msg, store));
         else if (msg.kind === "ASK") answer += answerAsk(msg, store);
         else if (msg.kind === "HAVE") answer += answerHave(msg, store).text;
         else throw new Error(`unexpected ${line}`);
@@ -353,6 +363,48 @@ Deno.test("a pusher sends at once every record under a node its listener lacks",
   assert.equal(answer.records, 1000);
   assert.equal(answer.differing, DIGEST_FANOUT);
   assert.deepEqual(answer.text.trimEnd().split("\n").sort(), dump(full));
+});
+
+Deno.test("an answer of more than CHUNK_RECORDS records streams every record once, a chunk at a time", () => {
+  const full = storeOf(3 * CHUNK_RECORDS + 123);
+  const small = answerWant({ kind: "WANT", prefixes: ["0"] }, full);
+  assert.equal(small.rest, null, "a sixteenth of the store fits in one answer");
+  const sent = answerWant({ kind: "WANT", prefixes: [""] }, full);
+  assert.equal(sent.text, "");
+  assert.ok(sent.rest instanceof RecordStream);
+  assert.equal(sent.rest.expected, full.size);
+  const lines: string[] = [];
+  let chunks = 0;
+  for (let c = sent.rest.next(); c !== null; c = sent.rest.next()) {
+    assert.ok(c.records <= CHUNK_RECORDS, `${c.records} records in a chunk`);
+    assert.equal(c.text.split("\n").length - 1, c.records);
+    lines.push(...c.text.trimEnd().split("\n"));
+    chunks++;
+  }
+  assert.ok(chunks >= 4, `${chunks} chunks`);
+  assert.deepEqual(lines.sort(), dump(full));
+  // The pusher's answer to an empty listener's DIGEST streams the same way.
+  const empty = new RecordStore();
+  const theirs = parseMessage(openingDigest(empty).trimEnd()) as DigestMessage;
+  const answer = answerDigest(theirs, full, "dialler");
+  assert.equal(answer.records, 0);
+  assert.deepEqual(whole(answer).trimEnd().split("\n").sort(), dump(full));
+});
+
+Deno.test("a stream built while the store changes sends every client it started with, each once", () => {
+  const store = storeOf(2 * CHUNK_RECORDS);
+  const before = new Set([...store.records()].map((r) => r.clientId));
+  const stream = new RecordStream(store, [""]);
+  let text = stream.next()!.text;
+  // Between chunks: a new client, and a newer record of every client.
+  store.apply(at("Hill", "late-client", "1800000000"));
+  for (let i = 0; i < 2 * CHUNK_RECORDS; i++) {
+    store.apply(at("Hill", `client-${i}`, `1700000001.${i}`));
+  }
+  for (let c = stream.next(); c !== null; c = stream.next()) text += c.text;
+  const clients = text.trimEnd().split("\n").map((line) => line.split(" ")[3]);
+  assert.equal(new Set(clients).size, clients.length, "no client twice");
+  for (const id of before) assert.ok(clients.includes(id), `${id} sent`);
 });
 
 Deno.test("the side that holds nothing under a node is never asked about it", () => {

@@ -104,7 +104,7 @@ Deno.test("without a secret, a hello is refused from any host but the one herd.t
     // Campbell is listed on 127.0.0.1, so the same hello naming it is accepted.
     assert.equal(
       await exchange(address, `HERD 1 Campbell\n${at}\n`),
-      "HERD 1 Smith dissemination=tree\n",
+      "HERD 1 Smith dissemination=tree keepalive=5000\n",
     );
     assert.equal(smith.store.get("evil")?.origin, "Hill");
   } finally {

@@ -142,6 +142,9 @@ Deno.test("dispatch() gives every `? ` reply a reason for the log, and the wire 
     ["IHAVE kiwi 1", client(), "peer message from a client"],
     ["GRAFT kiwi 1", client(), "peer message from a client"],
     ["PRUNE", client(), "peer message from a client"],
+    ["PING 1", client(), "peer message from a client"],
+    ["PONG 1", client(), "peer message from a client"],
+    ["PING x-1", client(), "bad keepalive token"],
     [`${KIWI_AT} tree`, client(), "peer message from a client"],
     ["HERD 1 Hill", client(), HELLO_REFUSED],
     ["HERD 1 Smith", client(1), HELLO_REFUSED],
@@ -367,4 +370,52 @@ Deno.test("dispatchOverlong() answers a client with `? ` and the kept bytes, and
   const ev = fromPeer.effects[0];
   assert.equal(ev.kind === "event" && ev.event, "peer.invalid");
   assert.equal(ev.kind === "event" && ev.fields.reason, "line over 16 bytes");
+});
+
+Deno.test("dispatch() answers a neighbour's PING with PONG and the same token, on either side", async (t) => {
+  for (const [side, session] of [["listener", neighbour()], ["dialler", dialled(true)]] as const) {
+    await t.step(side, async () => {
+      const out = await run("PING 42", session);
+      assert.equal(out.reply?.wire, "PONG 42\n");
+      assert.deepEqual(out.effects, []);
+      const pong = await run("PONG 42", session);
+      assert.equal(pong.reply, null);
+      assert.deepEqual(pong.effects, []);
+    });
+  }
+});
+
+Deno.test("dispatch() on our own link takes an older neighbour's `? PING` as harmless", async () => {
+  const out = await run("? PING 3", dialled(true));
+  assert.equal(out.reply, null);
+  // Neither peer.link.refused (a warning per ping) nor the end of the session.
+  assert.deepEqual(kinds(out.effects), ["event:peer.link.reply"]);
+  const refused = await run("? HERD 1 Campbell", dialled(false));
+  assert.ok(kinds(refused.effects).includes("end"), "a refused hello still ends it");
+});
+
+Deno.test("dispatch() reads the keepalive a hello or a welcome announces", async (t) => {
+  const cases: Array<[string, number]> = [
+    ["HERD 1 Smith keepalive=5000", 5000],
+    ["HERD 1 Smith", 0],
+    ["HERD 1 Smith keepalive=0", 0],
+    ["HERD 1 Smith keepalive=soon", 0],
+    ["HERD 1 Smith keepalive=99999999999", 0],
+  ];
+  for (const [line, ms] of cases) {
+    await t.step(line, async () => {
+      const hello = await run(line, client());
+      assert.deepEqual(hello.effects.find((e) => e.kind === "peer"), {
+        kind: "peer",
+        name: "Smith",
+        keepaliveMs: ms,
+      });
+      const welcome = await run(line, dialled(false));
+      assert.deepEqual(welcome.effects.find((e) => e.kind === "welcomed"), {
+        kind: "welcomed",
+        tree: false,
+        keepalive: ms > 0,
+      });
+    });
+  }
 });

@@ -385,7 +385,11 @@ Deno.test("member accepts a neighbour's hello and applies its AT lines without r
       herd.address("Campbell"),
       "HERD 1 Smith\nAT Smith +0.000000001 via-peer +34-118 1700000003\nAT broken\n",
     );
-    assert.equal(reply, "HERD 1 Campbell dissemination=tree\n", "only the welcome comes back");
+    assert.equal(
+      reply,
+      "HERD 1 Campbell dissemination=tree keepalive=5000\n",
+      "only the welcome comes back",
+    );
     assert.equal(herd.member("Campbell").store.get("via-peer")?.origin, "Smith");
     // Relayed to every member but Smith, its origin, to which no member sends its own record
     // back (a broadcast tree; the real Smith never had it: only anti-entropy would tell it).
@@ -480,7 +484,7 @@ Deno.test("member drops an overlong line from a neighbour without a '? ' reply",
   await withHerd(async (herd) => {
     const huge = "AT Smith +0.000000001 x +1+1 " + "1".repeat(100_000);
     const reply = await exchange(herd.address("Campbell"), `HERD 1 Smith\n${huge}\n`);
-    assert.equal(reply, "HERD 1 Campbell dissemination=tree\n");
+    assert.equal(reply, "HERD 1 Campbell dissemination=tree keepalive=5000\n");
     const invalid = herd.logs.get("Campbell")!.named("peer.invalid");
     assert.equal(invalid.length, 1);
     assert.match(String(invalid[0].fields.reason), /^line over \d+ bytes$/);

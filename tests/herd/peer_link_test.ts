@@ -7,6 +7,7 @@ import {
   redialDelayMs,
   secretAuth,
   tcpDial,
+  type TextChunks,
   WELCOME_TIMEOUT_MS,
 } from "../../src/herd/mod.ts";
 import { MemoryLog } from "../../src/log.ts";
@@ -101,7 +102,8 @@ function link(
     log,
     maxLineBytes: 65536,
     writeTimeoutMs: 5000,
-    session: testPort().port,
+    // The session reads the same clock as the link (as in a member): keepalive compares the two.
+    session: testPort({ timers: more.timers }).port,
     ...more,
   });
 }
@@ -355,5 +357,186 @@ Deno.test("PeerLink backs off exponentially between failed dials, on fake time",
     assert.deepEqual(gaps, [50, 100, 200, 400, 500, 500]);
   } finally {
     await l.stop();
+  }
+});
+
+/** Fake timers whose `nowMs()` can jump ahead of the timers, as when the event loop stalls. */
+function stallableTimers() {
+  const { clock, timers } = fakeTimers();
+  const stall = { ms: 0 };
+  return { clock, stall, timers: { ...timers, nowMs: () => clock.now + stall.ms } };
+}
+
+/** A welcome that announces keepalive, as a member with `peer_timeout_ms` set sends it. */
+const KEEPALIVE_WELCOME = () => "HERD 1 Smith keepalive=1000\n";
+
+Deno.test("PeerLink pings a silent neighbour after half of peerTimeoutMs, drops it after all of it, then redials", async () => {
+  const neighbour = new FakeNeighbour(KEEPALIVE_WELCOME);
+  const log = new MemoryLog();
+  const { clock, timers } = fakeTimers();
+  const l = link(() => neighbour.address, log, 100, {
+    timers,
+    random: () => 0,
+    peerTimeoutMs: 1000,
+  });
+  try {
+    l.start();
+    await waitFor(() => l.state === "welcomed", 5000, "welcomed");
+    clock.tick(499);
+    assert.equal(l.pings, 0);
+    clock.tick(1);
+    assert.equal(l.pings, 1);
+    await waitFor(() => neighbour.lines.includes("PING 1"), 5000, "PING 1 on the wire");
+    clock.tick(499);
+    assert.equal(l.state, "welcomed");
+    assert.equal(l.pings, 1, "one ping per silence");
+    clock.tick(1);
+    await waitFor(() => l.state === "down", 5000, "dropped");
+    const dropped = log.named("peer.link.dropped");
+    assert.equal(dropped.length, 1, "logged once");
+    assert.deepEqual(
+      {
+        peer: dropped[0].fields.peer,
+        reason: dropped[0].fields.reason,
+        silentMs: dropped[0].fields.silentMs,
+      },
+      { peer: "Smith", reason: "timeout", silentMs: 1000 },
+    );
+    clock.tick(5); // redialDelayMs(0, 5, 20, () => 0) is 2.5, rounded to 3
+    await waitFor(() => l.dials === 2 && l.state === "welcomed", 5000, "redialled");
+  } finally {
+    await l.stop();
+    await neighbour.close();
+  }
+});
+
+Deno.test("PeerLink keeps a link while any bytes come back: a PONG, or an older member's `? PING`", async () => {
+  const neighbour = new FakeNeighbour(KEEPALIVE_WELCOME);
+  const log = new MemoryLog();
+  const { clock, timers } = fakeTimers();
+  const port = testPort({ timers });
+  const l = link(() => neighbour.address, log, 100, {
+    timers,
+    peerTimeoutMs: 1000,
+    session: port.port,
+  });
+  // The session logs what it reads and answers to the port's log, the link its own events.
+  const heard = (line: string) => port.log.named("msg.in").some((e) => e.fields.line === line);
+  try {
+    l.start();
+    await waitFor(() => l.state === "welcomed", 5000, "welcomed");
+    clock.tick(500);
+    await waitFor(() => neighbour.lines.includes("PING 1"), 5000, "PING 1");
+    await neighbour.say("PONG 1\n");
+    await waitFor(() => heard("PONG 1"), 5000, "PONG read");
+    clock.tick(900); // 1400: 900 ms after the PONG
+    assert.equal(l.state, "welcomed");
+    assert.equal(l.pings, 2, "pinged again 500 ms after the PONG");
+    await neighbour.say("? PING 2\n");
+    await waitFor(() => heard("? PING 2"), 5000, "? PING read");
+    clock.tick(900);
+    assert.equal(l.state, "welcomed");
+    assert.equal(
+      port.log.named("peer.link.refused").length,
+      0,
+      "an older member's ? is no refusal",
+    );
+    assert.equal(log.named("peer.link.dropped").length, 0);
+    clock.tick(100);
+    await waitFor(() => l.state === "down", 5000, "dropped once silent for the whole timeout");
+  } finally {
+    await l.stop();
+    await neighbour.close();
+  }
+});
+
+Deno.test("PeerLink neither pings nor drops a neighbour whose welcome announced no keepalive", async () => {
+  const neighbour = new FakeNeighbour("welcome");
+  const { clock, timers } = fakeTimers();
+  const l = link(() => neighbour.address, new MemoryLog(), 100, { timers, peerTimeoutMs: 1000 });
+  try {
+    l.start();
+    await waitFor(() => l.state === "welcomed", 5000, "welcomed");
+    clock.tick(10_000);
+    assert.equal(l.pings, 0);
+    assert.equal(l.state, "welcomed");
+  } finally {
+    await l.stop();
+    await neighbour.close();
+  }
+});
+
+Deno.test("PeerLink waits peerTimeoutMs, not WELCOME_TIMEOUT_MS, for a welcome when keepalive is on", async () => {
+  const neighbour = new FakeNeighbour("silent");
+  const log = new MemoryLog();
+  const { clock, timers } = fakeTimers();
+  const l = link(() => neighbour.address, log, 100, { timers, peerTimeoutMs: 1000 });
+  try {
+    l.start();
+    await waitFor(() => l.state === "hello sent", 5000, "hello sent");
+    assert.match(
+      neighbour.lines[0] ?? (await waitFor(() => neighbour.lines.length > 0), neighbour.lines[0]),
+      /^HERD 1 Campbell/,
+    );
+    clock.tick(999);
+    assert.equal(l.state, "hello sent");
+    clock.tick(1);
+    await waitFor(() => l.state === "down", 5000, "dropped");
+    assert.equal(log.named("peer.link.dropped")[0].fields.reason, "no welcome within 1000 ms");
+  } finally {
+    await l.stop();
+    await neighbour.close();
+  }
+});
+
+Deno.test("PeerLink does not drop a link for silence its own stalled event loop caused", async () => {
+  const neighbour = new FakeNeighbour(KEEPALIVE_WELCOME);
+  const log = new MemoryLog();
+  const { clock, stall, timers } = stallableTimers();
+  const l = link(() => neighbour.address, log, 100, { timers, peerTimeoutMs: 1000 });
+  try {
+    l.start();
+    await waitFor(() => l.state === "welcomed", 5000, "welcomed");
+    // The first check is due at 500; it runs 3000 ms late (the member was busy or stopped).
+    stall.ms = 3000;
+    clock.tick(500);
+    assert.equal(l.state, "welcomed", "not dropped on a late check");
+    assert.equal(l.pings, 1, "it pings instead");
+    // Nothing comes back: the next check, on time, drops it.
+    clock.tick(500);
+    await waitFor(() => l.state === "down", 5000, "dropped");
+    assert.equal(log.named("peer.link.dropped")[0].fields.reason, "timeout");
+  } finally {
+    await l.stop();
+    await neighbour.close();
+  }
+});
+
+Deno.test("PeerLink writes a large answer a chunk per write, with what was queued meanwhile in between", async () => {
+  const neighbour = new FakeNeighbour();
+  const l = link(() => neighbour.address);
+  const chunk = (n: number) =>
+    Array.from({ length: 3 }, (_, i) => `AT Campbell +0.000000001 c${n}-${i} +1+1 1\n`).join("");
+  let calls = 0;
+  const answer: TextChunks = {
+    next() {
+      calls++;
+      // Queued while the first chunk is being written: it must not wait for the whole answer.
+      if (calls === 1) queueMicrotask(() => l.sendSync("PING 9\n"));
+      return calls <= 3 ? { text: chunk(calls), records: 3 } : null;
+    },
+  };
+  try {
+    l.start();
+    await waitFor(() => l.state === "welcomed", 5000, "link up");
+    l.sendSync("", answer);
+    await waitFor(() => neighbour.lines.length === 1 + 9 + 1, 5000, "every line");
+    const lines = neighbour.lines.slice(1).map((line) => line.split(" ")[3] ?? line);
+    assert.deepEqual(lines.slice(0, 3), ["c1-0", "c1-1", "c1-2"]);
+    assert.ok(lines.indexOf("PING 9") < lines.indexOf("c3-0"), lines.join());
+    assert.equal(l.queued, 0);
+  } finally {
+    await l.stop();
+    await neighbour.close();
   }
 });

@@ -1,12 +1,13 @@
 import assert from "node:assert/strict";
 import {
+  CHUNK_RECORDS,
   type Conn,
   type FloodTarget,
   runSession,
   serveLine,
   type SessionOptions,
 } from "../../src/herd/mod.ts";
-import { fakeTimers, testPort } from "./_port.ts";
+import { fakeTimers, record, testPort } from "./_port.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -307,4 +308,23 @@ Deno.test("runSession() paces a client over max_lines_per_s: in order, nothing d
   assert.deepEqual(ids(), ["1a", "1b", "1c", "2a", "2b", "2c"]);
   await release(null);
   assert.equal((await session).reason, "closed by client");
+});
+
+Deno.test("runSession() on a neighbour's connection writes a large anti-entropy answer a chunk per write, in reply order", async () => {
+  const trace: string[] = [];
+  const { port, store, log } = testPort();
+  const n = 2 * CHUNK_RECORDS + 1;
+  for (let i = 0; i < n; i++) store.apply(record(`AT Hill +0.000000001 c${i} +1+1 1700000000`));
+  const conn = scriptedConn(["HERD 1 Smith\n", "WANT -\nPING 5\n"], trace);
+  await runSession(conn, port, OPTS);
+  assert.match(trace[0], /^reply HERD 1 Campbell/);
+  const chunks = trace.slice(1, -1).map((w) => w.slice("reply ".length));
+  assert.ok(chunks.length >= 3, `${chunks.length} writes`);
+  const lines = chunks.flatMap((c) => c.trimEnd().split("\n"));
+  for (const c of chunks) assert.ok(c.split("\n").length - 1 <= CHUNK_RECORDS);
+  assert.equal(new Set(lines).size, n, "every record once");
+  assert.equal(trace.at(-1), "reply PONG 5\n", "the PING's answer after the WANT's");
+  // Each chunk is logged as it is written.
+  const outs = log.named("reply.out").map((e) => String(e.fields.reply ?? ""));
+  assert.equal(outs.filter((r) => r.startsWith("AT Hill")).length, chunks.length);
 });

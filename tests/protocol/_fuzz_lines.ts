@@ -38,6 +38,8 @@ export const VALID_LINES: readonly WireText[] = [
   "IHAVE kiwi 1621464827.959498503 x 1",
   "GRAFT kiwi 1621464827.959498503",
   "PRUNE",
+  "PING 1",
+  "PONG abcXYZ09",
 ];
 
 /** Verbs and fields mixed into token soups. */
@@ -51,6 +53,8 @@ const TOKENS: readonly string[] = [
   "IHAVE",
   "GRAFT",
   "PRUNE",
+  "PING",
+  "PONG",
   "tree",
   "iamat",
   "1",

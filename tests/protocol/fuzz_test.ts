@@ -11,6 +11,7 @@ import {
   formatAt,
   formatDigest,
   formatHello,
+  formatKeepalive,
   formatTreeIds,
   formatWant,
   MAX_BOUND,
@@ -185,6 +186,11 @@ function checkLine(line: WireText): Message["kind"] {
       }
       break;
     }
+    case "PING":
+    case "PONG":
+      assert.deepEqual(fields, [m.kind, m.token]);
+      assert.equal(formatKeepalive(m.kind, m.token), fields.join(" "));
+      break;
     default: {
       const unknown: never = m;
       assert.fail(`unknown message kind ${Deno.inspect(unknown)}`);
@@ -223,6 +229,8 @@ Deno.test("parseMessage() accepts every seed line of the fuzz corpus as its own 
     new Set(
       ["IAMAT", "WHATSAT", "AT", "HERD", "DIGEST", "WANT", "ASK", "HAVE", "IHAVE", "GRAFT"].concat([
         "PRUNE",
+        "PING",
+        "PONG",
       ]),
     ),
   );

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   formatHello,
+  formatKeepalive,
   formatTreeIds,
   HELLO_VERSION,
   MAX_BOUND,
@@ -321,6 +322,22 @@ Deno.test("parseMessage() rejects malformed tree lines", async (t) => {
     ["IHAVE kiwi 1e9", /^Cannot parse IHAVE: /],
     ["GRAFT kiwi -1", /^Cannot parse GRAFT: /],
     ["PRUNE now", /^Cannot parse PRUNE: expected 1 field, got 2$/],
+  ];
+  for (const [line, reason] of table) {
+    await t.step(line, () => assert.match(expectInvalid(line), reason));
+  }
+});
+
+Deno.test("parseMessage() reads PING and PONG with their token, and rejects malformed ones", async (t) => {
+  assert.deepEqual(parseMessage("PING 17"), { kind: "PING", token: "17" });
+  assert.deepEqual(parseMessage("PONG aZ9"), { kind: "PONG", token: "aZ9" });
+  assert.equal(formatKeepalive("PONG", "17"), "PONG 17");
+  assert.throws(() => formatKeepalive("PING", "a b"), RangeError);
+  const table: Array<[string, RegExp]> = [
+    ["PING", /^Cannot parse PING: expected 2 fields, got 1$/],
+    ["PONG 1 2", /^Cannot parse PONG: expected 2 fields, got 3$/],
+    ["PING 1-2", /^Cannot parse PING: token must be 1 to 32 letters and digits$/],
+    [`PING ${"7".repeat(33)}`, /^Cannot parse PING: token must be/],
   ];
   for (const [line, reason] of table) {
     await t.step(line, () => assert.match(expectInvalid(line), reason));
