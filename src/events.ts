@@ -20,6 +20,12 @@ export const EVENTS = {
     "An accepted connection ended (`conn`, `remote`, `peer` for a neighbour's, `reason`).",
   "conn.refused":
     "Connections refused over `max_connections`, at most one event a second (`refused`).",
+  "tls.handshake.failed":
+    "A TLS handshake failed, on a connection we accepted or a link we dialled: a plain-text client on a TLS port, an expired certificate, one from another CA or for another name, or none within the deadline (`remote`, `reason`; warning). The connection is closed; the member goes on.",
+  "tls.reloaded":
+    "SIGHUP re-read the `[tls]` files: new connections get the new certificate, dials the new CA (`listeners` reopened, `gapMs` the longest time one refused connections).",
+  "tls.reload.failed":
+    "A reload found a `[tls]` file missing, unreadable, not PEM, or a certificate and key that do not match; the old ones stay in use (`reason`; error).",
   "msg.in":
     "The lines of one read, on any connection, either side of a link, or a client line from the HTTP API (`conn`, `remote`, `peer`, `via`: `http`; `line` for one line, `lines` for several, in order; an overlong line alone, with `overlong`).",
   "msg.invalid":

@@ -7,13 +7,15 @@
  * @module
  */
 
-import { ClientError, formatAddress, requestBytes } from "../client/mod.ts";
+import { ClientError, type ClientTls, formatAddress, requestBytes } from "../client/mod.ts";
 import { parseHostPort } from "./args.ts";
 
 /** Options of {@linkcode send}. */
 export interface SendOptions {
   /** Give up after this long, ms (connect + reply). @default 5000 */
   timeoutMs: number;
+  /** Speak TLS (`--tls`, `--ca`), verifying the server's certificate. @default plain TCP */
+  tls?: ClientTls;
   /** Where the reply goes. @default Deno.stdout */
   out?: { write(p: Uint8Array): Promise<number> };
   /**
@@ -52,7 +54,7 @@ export function misplacedOption(words: readonly string[]): string | undefined {
  *   (`connection`) when the server closes without a byte of reply.
  */
 export async function send(target: string, words: string[], opts: SendOptions): Promise<number> {
-  const addr = parseHostPort(target);
+  const addr = { ...parseHostPort(target), tls: opts.tls };
   const out = opts.out ?? Deno.stdout;
   const warn = opts.warn ?? ((message: string) => console.error(`herd: warning: ${message}`));
   const option = misplacedOption(words);

@@ -63,14 +63,20 @@ export class Deadline {
   }
 }
 
+/** A client's connection: TCP, or TLS over TCP when the address says `tls`. */
+export type ClientConn = Deno.TcpConn | Deno.TlsConn;
+
 /**
- * Opens a TCP connection to `addr` before `deadline` ends.
+ * Opens a TCP connection to `addr` before `deadline` ends, and with `addr.tls` completes the
+ * TLS handshake (verifying the server's certificate) before it too.
  *
- * @throws {ClientError} (`connect`) If it cannot connect, or `deadline` ends first.
+ * @throws {ClientError} (`connect`) If it cannot connect, the handshake fails (the message
+ *   says `TLS handshake failed:` and why), or `deadline` ends first.
  */
-export async function connectBy(addr: ServerAddress, deadline: Deadline): Promise<Deno.TcpConn> {
+export async function connectBy(addr: ServerAddress, deadline: Deadline): Promise<ClientConn> {
+  let tcp: Deno.TcpConn;
   try {
-    return await Deno.connect({
+    tcp = await Deno.connect({
       hostname: addr.hostname,
       port: addr.port,
       signal: deadline.signal,
@@ -80,6 +86,29 @@ export async function connectBy(addr: ServerAddress, deadline: Deadline): Promis
     throw new ClientError(`cannot connect to ${formatAddress(addr)}: ${why}`, "connect", {
       cause: e,
     });
+  }
+  if (addr.tls === undefined) return tcp;
+  tcp.setNoDelay(true);
+  let tls: Deno.TlsConn | undefined;
+  const onAbort = () => (tls ?? tcp).close();
+  deadline.signal.addEventListener("abort", onAbort);
+  try {
+    tls = await Deno.startTls(tcp, { hostname: addr.hostname, caCerts: addr.tls.caCerts });
+    if (deadline.ended === null) await tls.handshake();
+    if (deadline.ended !== null) throw new Error(deadline.reason);
+    return tls;
+  } catch (e) {
+    try {
+      (tls ?? tcp).close();
+    } catch { /* closed by the deadline */ }
+    const why = deadline.ended !== null ? deadline.reason : (e as Error).message;
+    throw new ClientError(
+      `cannot connect to ${formatAddress(addr)}: TLS handshake failed: ${why}`,
+      "connect",
+      { cause: e },
+    );
+  } finally {
+    deadline.signal.removeEventListener("abort", onAbort);
   }
 }
 
@@ -96,7 +125,7 @@ export async function connectWithin(
   addr: ServerAddress,
   timeoutMs: number,
   signal?: AbortSignal,
-): Promise<Deno.TcpConn> {
+): Promise<ClientConn> {
   const deadline = new Deadline(timeoutMs, signal);
   try {
     return await connectBy(addr, deadline);
