@@ -38,6 +38,21 @@ export function misplacedOption(words: readonly string[]): string | undefined {
   return words.length > 0 && /^--?[A-Za-z]/.test(words[0]) ? words[0] : undefined;
 }
 
+/** TLS record type of an alert (RFC 8446 section 5.1). */
+const TLS_ALERT = 0x15;
+/** First byte of every TLS record's legacy version (3.x). */
+const TLS_MAJOR = 0x03;
+
+/**
+ * Whether a reply is a TLS alert record: what a TLS server answers to a plain-text line.
+ *
+ * @param reply The reply bytes.
+ * @returns True if it starts as a TLS alert record does.
+ */
+export function isTlsAlert(reply: Uint8Array): boolean {
+  return reply.length >= 5 && reply[0] === TLS_ALERT && reply[1] === TLS_MAJOR;
+}
+
 /**
  * Sends one message and copies the reply to `out`, byte for byte.
  *
@@ -68,6 +83,13 @@ export async function send(target: string, words: string[], opts: SendOptions): 
     throw new ClientError(
       `no reply from ${formatAddress(addr)} (the server closed the connection)`,
       "connection",
+    );
+  }
+  if (opts.tls === undefined && isTlsAlert(reply)) {
+    throw new ClientError(
+      `${formatAddress(addr)} answered with a TLS alert: it speaks TLS ([tls] clients = true); ` +
+        "add --tls (and --ca <file> for a private CA)",
+      "reply",
     );
   }
   for (let w = 0; w < reply.length;) w += await out.write(reply.subarray(w));

@@ -52,8 +52,11 @@ export interface TlsMaterial {
   ca?: string;
 }
 
+/** The `[tls]` keys that name a PEM file. */
+export type TlsFileKey = "cert_file" | "key_file" | "ca_file";
+
 /** What each key's file must hold: a PEM block whose label matches. */
-const PEM_LABELS: Record<"cert_file" | "key_file" | "ca_file", RegExp> = {
+const PEM_LABELS: Record<TlsFileKey, RegExp> = {
   cert_file: /-----BEGIN CERTIFICATE-----/,
   key_file: /-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----/,
   ca_file: /-----BEGIN CERTIFICATE-----/,
@@ -69,7 +72,7 @@ const PEM_LABELS: Record<"cert_file" | "key_file" | "ca_file", RegExp> = {
  * @throws {TlsFileError} If it is missing, unreadable, or holds no PEM block of the right kind.
  */
 export function readPemFile(
-  key: keyof typeof PEM_LABELS,
+  key: TlsFileKey,
   path: string,
   label = `tls.${key}`,
 ): string {

@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { type HerdConfig, testConfig } from "../../src/config.ts";
-import { request } from "../../src/client/mod.ts";
+import { request, runBench } from "../../src/client/mod.ts";
 import { type AddressBook, Member } from "../../src/herd/mod.ts";
 import {
   MemberTls,
@@ -274,6 +274,17 @@ Deno.test("a herd whose links are TLS floods an IAMAT to every member, and answe
     );
     assert.match(reply, /^AT \S+ [+-]\d+\.\d+ kiwi \+34\.068930-118\.445127 1621464827\.959\n$/);
     await waitFor(() => rest.every((m) => m.store.line("kiwi") !== undefined), 10_000, "flooded");
+    // herd bench --tls, both modes, against the same member.
+    for (const mode of ["pipe", "conn"] as const) {
+      const r = await runBench({
+        mode,
+        target: { ...first.address, tls },
+        requests: 200,
+        concurrency: 2,
+      });
+      assert.equal(r.errors, 0, mode);
+      assert.equal(r.requests, 200, mode);
+    }
     // The same member, asked in plain text, answers with a TLS alert and closes: no reply line.
     const plain = await request(first.address, "WHATSAT kiwi 10 1\n", { timeoutMs: 5000 });
     assert.doesNotMatch(plain, /^(AT|\? )/);
