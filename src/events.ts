@@ -9,13 +9,15 @@
 
 /** Event name -> what it means and its main fields. */
 export const EVENTS = {
-  "member.listening": "The member listens (`address`, `neighbours`).",
+  "member.listening":
+    "The member listens (`address`, `peerAddress` when it has a peer port, `neighbours`).",
   "member.loaded": "Records read from `data_dir` at start (`file`, `records`, `skipped`).",
   "member.unauthenticated":
     "No `[herd] secret`: neighbours are trusted by source address only (warning).",
   "member.stopping": "A signal asked the member to stop (`signal`).",
   "member.stopped": "The member stopped (`records` held).",
-  "conn.open": "A connection was accepted (`conn`, `remote`; debug).",
+  "conn.open":
+    "A connection was accepted (`conn`, `remote`, `listener`: `shared`, `client` or `peer`; debug).",
   "conn.close":
     "An accepted connection ended (`conn`, `remote`, `peer` for a neighbour's, `reason`).",
   "conn.refused":
@@ -40,7 +42,8 @@ export const EVENTS = {
   "peer.link.open":
     "Our link to a neighbour is welcomed: it carries records now (`peer`, `address`).",
   "peer.link.accepted": "A neighbour's hello on our port was accepted (`conn`, `remote`, `peer`).",
-  "peer.link.rejected": "A hello on our port was refused (`peer`, `reason`; warning).",
+  "peer.link.rejected":
+    "A hello on our port was refused, or came on the client port of a member with a peer port (`peer`, `reason`; warning).",
   "peer.link.refused": "The neighbour answered our link with a `?` line (`peer`, `line`; warning).",
   "peer.link.reply":
     "The neighbour sent something else before its welcome (`peer`, `line`; debug).",

@@ -16,7 +16,7 @@ import {
   withHttpToken,
   withSecret,
 } from "../config.ts";
-import { type AddressBook, Member } from "../herd/mod.ts";
+import { type AddressBook, Member, PeerPortError, tcpListen } from "../herd/mod.ts";
 import { MemberTls, TlsFileError } from "../herd/tls.ts";
 // Types only: the HTTP face and its metrics (hono, zod, prom-client: about 28 MiB resident) are
 // imported when a member has an http_port, so a member without one idles lighter.
@@ -101,26 +101,34 @@ export function placesOrFail(config: HerdConfig, log?: EventLog): PlacesProvider
  *
  * @param member The member.
  * @param where `host:port` it will listen on, for the message.
- * @param listen Override of herd.toml's port (`simulate --demo` uses port 0).
- * @throws {UserError} If it cannot listen.
+ * @param listen Override of herd.toml's port, and of its peer_port if it has one
+ *   (`simulate --demo` uses port 0).
+ * @throws {UserError} If it cannot listen (on its port or its peer port).
  */
 export function startOrFail(member: Member, where: string, listen?: { port: number }): void {
   try {
-    member.start(listen);
+    member.start(listen, listen);
   } catch (e) {
-    if (e instanceof Deno.errors.AddrInUse) {
+    let [key, cause] = ["port", e];
+    if (e instanceof PeerPortError) {
+      where = `${e.address.hostname}:${e.address.port} (peer port)`;
+      [key, cause] = ["peer_port", e.cause];
+    }
+    if (cause instanceof Deno.errors.AddrInUse) {
       throw new UserError(
-        `cannot listen on ${where} for ${member.name}: port in use (is it already running? change its port in herd.toml)`,
+        `cannot listen on ${where} for ${member.name}: port in use (is it already running? change its ${key} in herd.toml)`,
       );
     }
-    if (e instanceof Deno.errors.AddrNotAvailable) {
+    if (cause instanceof Deno.errors.AddrNotAvailable) {
+      const host = key === "port" ? "host" : "peer_host";
       throw new UserError(
-        `cannot listen on ${where} for ${member.name}: that host is not an address of this machine (fix its host in herd.toml)`,
+        `cannot listen on ${where} for ${member.name}: that host is not an address of this machine (fix its ${host} in herd.toml)`,
       );
     }
     // Anything else (permission, unknown host) is the config's or the
     // machine's, not a bug: one line, exit 2.
-    throw new UserError(`cannot listen on ${where} for ${member.name}: ${(e as Error).message}`);
+    const why = cause instanceof Error ? cause.message : String(cause);
+    throw new UserError(`cannot listen on ${where} for ${member.name}: ${why}`);
   }
 }
 
@@ -206,7 +214,10 @@ export async function startMember(
     places,
     log,
     addresses: opts.addresses,
-    listen: config.tls.clients ? tls?.listen : undefined,
+    // TLS per listener: the client port with tls.clients, the peer port (and the dials to
+    // neighbours' peer ports) with tls.peers; each is plain TCP otherwise.
+    listen: config.tls.clients ? tls?.listen : tcpListen,
+    peerListen: config.tls.peers ? tls?.listen : tcpListen,
     dial: config.tls.peers ? tls?.dial : undefined,
   });
   startOrFail(member, `${server.host}:${server.port}`, opts.portZero ? { port: 0 } : undefined);
@@ -392,8 +403,11 @@ export async function serve(name: string, opts: RunOptions): Promise<void> {
       : `; HTTP on ${
         config.tls.clients ? "https" : "http"
       }://${running.face.address.hostname}:${running.face.address.port}`;
+    const peer = running.member.peerAddress;
+    const peerTls = config.tls.peers ? " (TLS)" : "";
+    const peers = peer === null ? "" : `; neighbours on ${peer.hostname}:${peer.port}${peerTls}`;
     console.log(
-      `${name} listening on ${where.hostname}:${where.port}${clientTls}${http}; logs in ${opts.logDir}/${name}.log; Ctrl-C stops`,
+      `${name} listening on ${where.hostname}:${where.port}${clientTls}${peers}${http}; logs in ${opts.logDir}/${name}.log; Ctrl-C stops`,
     );
     const unguard = survivePanics(memberLog(name));
     const unhup = reloadTlsOnSighup([running]);

@@ -408,7 +408,7 @@ async function demo(
   const idx = members.findIndex((m) => m.name === victim);
   members[idx] = fresh;
   byName.set(victim, fresh);
-  fresh.start({ port: 0 });
+  fresh.start({ port: 0 }, { port: 0 });
   console.log(`\n# ${victim} restarted on ${fresh.address.hostname}:${fresh.address.port}`);
   note(
     await eventually(() =>

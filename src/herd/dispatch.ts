@@ -77,6 +77,18 @@ export const TREE_HELLO_PARAM: readonly [string, string] = ["dissemination", "tr
  */
 export type SessionRole = "listener" | "dialler";
 
+/**
+ * Which of the member's listeners accepted a listener session (PROTOCOL.md section 1):
+ * `shared` for the one port of a member without a peer port (clients and neighbours' hellos),
+ * `client` for the client port of a member with a peer port (no hello accepted: `? ` as for any
+ * unknown line), `peer` for its peer port (the first line must be an accepted hello; anything
+ * else is answered `? <line>` and the connection is closed).
+ */
+export type ListenerKind = "shared" | "client" | "peer";
+
+/** Why a connection on a peer port is closed when its first line is not a hello. */
+export const NOT_A_HELLO = "client line on the peer port";
+
 /** What the dispatcher reads of a session. */
 export interface SessionView {
   /** Connection id, unique per member, for logs. */
@@ -96,6 +108,8 @@ export interface SessionView {
   readonly peer: string | null;
   /** Dialler sessions: the neighbour's welcome was verified. */
   readonly welcomed: boolean;
+  /** Listener sessions: the listener that accepted it. @default "shared" */
+  readonly listener?: ListenerKind;
 }
 
 /** Why a dialler session ends when the neighbour answered our hello with `? `. */
@@ -117,6 +131,8 @@ export const INVALID_REASONS = [
   HELLO_REFUSED,
   /** A line over `max_line_bytes` (the reply carries its first `max_line_bytes` bytes). */
   "line too long",
+  /** Anything but a hello as the first line on a peer port; the connection is then closed. */
+  NOT_A_HELLO,
 ] as const;
 
 /** One of {@linkcode INVALID_REASONS}. */
@@ -157,7 +173,10 @@ export type Effect =
   | { kind: "copy"; from: string; line: WireText }
   /** A neighbour's broadcast-tree line: an announcement, a graft or a prune (tree.ts). */
   | { kind: "tree"; from: string; message: TreeIdsMessage | PruneMessage }
-  /** Dialler: end the session; `refused` when the neighbour refused our hello. */
+  /**
+   * End the session once the reply is written: a dialler's whose welcome failed (`refused` when
+   * the neighbour refused our hello), or a stranger's on a peer port.
+   */
   | { kind: "end"; reason: string; refused: boolean }
   /** Anti-entropy sent this much in the reply (counters). */
   | { kind: "synced"; digests: number; bytes: number; records: number }
@@ -228,6 +247,10 @@ export function dispatch(
   // Blank lines do not count: the hello may follow them.
   if (msg.kind === "empty") return BLANK;
   if (session.role === "dialler") return fromNeighbourWeDialled(msg, line, session, member);
+  // A peer port serves neighbours only: a stranger's first line must be its hello.
+  if (session.listener === "peer" && session.peer === null && msg.kind !== "HERD") {
+    return notAHello(line, session);
+  }
   switch (msg.kind) {
     case "IAMAT":
       return iamat(msg, member, receivedNs);
@@ -300,6 +323,7 @@ export function dispatchOverlong(
   session: SessionView,
   maxLineBytes: number,
 ): Outcome {
+  if (session.listener === "peer" && session.peer === null) return notAHello(head, session);
   if (session.peer === null) return only(invalidReply(head, "line too long"));
   return only(
     null,
@@ -309,6 +333,15 @@ export function dispatchOverlong(
       remote: session.remote,
       reason: `line over ${maxLineBytes} bytes`,
     }),
+  );
+}
+
+/** A stranger's line on a peer port: `? <line>`, then the connection ends. */
+function notAHello(line: WireText, session: SessionView): Outcome {
+  return only(
+    invalidReply(line, NOT_A_HELLO),
+    event("debug", "msg.invalid", { conn: session.id, reason: NOT_A_HELLO }),
+    { kind: "end", reason: NOT_A_HELLO, refused: false },
   );
 }
 
@@ -396,15 +429,20 @@ async function hello(
 ): Promise<Outcome> {
   const fields = { conn: session.id, remote: session.remote, peer: wireToDisplay(msg.name) };
   let why: string | null;
-  if (session.lines !== 0) why = "hello after first line";
+  if (session.listener === "client") why = "hello on the client port (this member has a peer port)";
+  else if (session.lines !== 0) why = "hello after first line";
   else if (!member.isNeighbour(msg.name)) why = "not a neighbour";
   else why = await checked(member.auth, "hello", msg, member.name, session.remoteHost);
   if (why !== null) {
-    // Stays a client: its AT lines get `? `.
-    return only(
+    const refused = only(
       invalidReply(line, HELLO_REFUSED),
       event("warning", "peer.link.rejected", { ...fields, reason: why }),
     );
+    // On a peer port the connection ends; elsewhere it stays a client's: its AT lines get `? `.
+    if (session.listener === "peer") {
+      refused.effects.push({ kind: "end", reason: `${HELLO_REFUSED}: ${why}`, refused: false });
+    }
+    return refused;
   }
   const auth = await member.auth.sign("welcome", member.name, msg.name);
   return only(

@@ -1,13 +1,29 @@
 /**
- * A herd member: one listener, its client and peer connections, its record
- * store and its outgoing neighbour links. A value you can start and stop
- * in-process (`simulate` and the tests run several in one process); `serve`
- * wraps exactly one.
+ * A herd member: its listener (and, with `peer_port`, a second one for
+ * neighbours only), its client and peer connections, its record store and
+ * its outgoing neighbour links. A value you can start and stop in-process
+ * (`simulate` and the tests run several in one process); `serve` wraps
+ * exactly one.
+ *
+ * With a peer port (PROTOCOL.md section 1), the client port answers a hello
+ * with `? ` like any unknown line, and the peer port takes nothing but
+ * hellos: a connection there whose first line is not an accepted hello gets
+ * `? <line>` and is closed, and one that says nothing is closed after
+ * `peer_timeout_ms`. Neighbours dial the peer port (the address book holds
+ * where each member is dialled), so no other process holds a socket on the
+ * client port.
  *
  * @module
  */
 
-import { findServer, type HerdConfig, neighboursOf } from "../config.ts";
+import {
+  checkPeerSecret,
+  findServer,
+  type HerdConfig,
+  neighboursOf,
+  peerAddressOf,
+  type ServerConfig,
+} from "../config.ts";
 import type { EventLog } from "../log.ts";
 import type { PlacesProvider } from "../places/types.ts";
 import type { WireText } from "../protocol/mod.ts";
@@ -23,9 +39,9 @@ import {
   wallClockNs,
 } from "./clock.ts";
 import { BroadcastTree, spanningTree } from "./broadcast_tree.ts";
-import { type MemberView, TREE_HELLO_PARAM } from "./dispatch.ts";
+import { type ListenerKind, type MemberView, TREE_HELLO_PARAM } from "./dispatch.ts";
 import { flushLinks } from "./flood.ts";
-import { PeerLink } from "./peer_link.ts";
+import { PeerLink, WELCOME_TIMEOUT_MS } from "./peer_link.ts";
 import { RecordFile } from "./persistence.ts";
 import {
   type LineResult,
@@ -56,17 +72,47 @@ export interface SyncCounters {
   recordsSent: number;
 }
 
-/** Current listen addresses by member name; shared by the members of one process. */
+/**
+ * Where each member is dialled by its neighbours, by member name: its peer listener when it has
+ * a peer port, else its one port. Shared by the members of one process, so that members on
+ * port 0 find each other (each writes its own bound address once listening).
+ */
 export type AddressBook = Map<string, PeerAddress>;
 
 /**
- * The address book of a config: every member where herd.toml says it listens.
+ * The address book of a config: every member where herd.toml says neighbours dial it
+ * (`peerAddressOf`: its `peer_host`/`peer_port` when set, else `host`/`port`).
  *
  * @param config The herd.
  * @returns A new map, name -> address.
  */
 export function addressBookOf(config: HerdConfig): AddressBook {
-  return new Map(config.servers.map((s) => [s.name, { hostname: s.host, port: s.port }]));
+  return new Map(config.servers.map((s) => [s.name, peerAddressOf(s)]));
+}
+
+/**
+ * The peer listener of {@linkcode Member.start} could not listen; the client listener it had
+ * opened is closed again. `cause` is the listen error (e.g. `Deno.errors.AddrInUse`).
+ */
+export class PeerPortError extends Error {
+  /** Always `PeerPortError`. */
+  override name = "PeerPortError";
+
+  /**
+   * Creates a PeerPortError.
+   *
+   * @param address Where the peer listener tried to listen.
+   * @param cause The listen error.
+   */
+  constructor(
+    /** Where the peer listener tried to listen. */
+    readonly address: PeerAddress,
+    cause: unknown,
+  ) {
+    super(`Cannot listen on peer port ${address.hostname}:${address.port}: ${reason(cause)}`, {
+      cause,
+    });
+  }
 }
 
 /** Options of {@linkcode Member}. */
@@ -95,8 +141,13 @@ export interface MemberOptions {
   auth?: PeerAuth;
   /** Opens connections to neighbours. @default TCP */
   dial?: Dial;
-  /** Opens the member's listener. @default TCP */
+  /** Opens the member's (client) listener. @default TCP */
   listen?: Listen;
+  /**
+   * Opens the peer listener of a member with a `peer_port`; the one place to wrap it (TLS).
+   * @default `listen`, else TCP
+   */
+  peerListen?: Listen;
   /**
    * Monotonic time and timers: redial backoff, dial and welcome deadlines, idle sweep,
    * periodic anti-entropy, drain, write deadlines. @default systemTimers
@@ -116,6 +167,10 @@ export class Member {
   #log: EventLog;
   #addresses: AddressBook;
   #listener: Listener | null = null;
+  /** The peer listener, between start() and stop() of a member with a peer port. */
+  #peerListener: Listener | null = null;
+  /** This member's entry in herd.toml. */
+  #server: ServerConfig;
   /** Told of every stored record (accept.ts). */
   readonly #observers = new Set<RecordObserver>();
   /** The stop under way, if any. */
@@ -125,7 +180,7 @@ export class Member {
   #links = new Map<string, PeerLink>();
   #conns = new Map<Conn, SessionActivity>();
   #tasks = new Set<Promise<void>>();
-  #acceptTask: Promise<void> | null = null;
+  #acceptTasks: Promise<void>[] = [];
   #nextConnId = 1;
   #neighbours: Set<string>;
   #auth: PeerAuth;
@@ -151,12 +206,17 @@ export class Member {
    *
    * @param opts See {@linkcode MemberOptions}.
    * @throws {RangeError} If `opts.name` is not a server of `opts.config`.
+   * @throws {ConfigError} If a server has a peer port and neither a secret nor `opts.auth` is
+   *   given (checkPeerSecret): a peer port without HMAC hellos would trust anyone.
    */
   constructor(opts: MemberOptions) {
-    if (findServer(opts.config, opts.name) === undefined) {
+    const server = findServer(opts.config, opts.name);
+    if (server === undefined) {
       const names = opts.config.servers.map((s) => s.name).join(", ");
       throw new RangeError(`Cannot create member: unknown server "${opts.name}"; valid: ${names}`);
     }
+    if (opts.auth === undefined || opts.auth.mode === "host") checkPeerSecret(opts.config);
+    this.#server = server;
     this.name = opts.name;
     this.#opts = opts;
     this.#log = opts.log ?? NO_LOG;
@@ -264,7 +324,7 @@ export class Member {
     return this.#sync;
   }
 
-  /** Open connections (clients and neighbours' links to us). */
+  /** Open connections (clients and neighbours' links to us, on either listener). */
   get connections(): number {
     return this.#conns.size;
   }
@@ -285,6 +345,20 @@ export class Member {
     return { hostname: a.hostname, port: a.port };
   }
 
+  /**
+   * Where the member's peer listener listens, or `null` for a member without a peer port.
+   *
+   * @throws {Error} If it is not running.
+   */
+  get peerAddress(): PeerAddress | null {
+    if (this.#listener === null) {
+      throw new Error(`Cannot get peer address: ${this.name} is not running`);
+    }
+    if (this.#peerListener === null) return null;
+    const a = this.#peerListener.addr;
+    return { hostname: a.hostname, port: a.port };
+  }
+
   /** Outgoing links by neighbour name (read-only use: state, queue length). */
   get links(): ReadonlyMap<string, PeerLink> {
     return this.#links;
@@ -295,18 +369,22 @@ export class Member {
    * place data loads in the background.
    *
    * @param listen Override of herd.toml's host/port (port 0 picks a free one).
-   * @returns The address it listens on.
+   * @param peerListen Override of herd.toml's peer_host/peer_port, for a member with a peer port
+   *   (port 0 picks a free one); ignored without one.
+   * @returns The (client) address it listens on; see also {@linkcode Member.peerAddress}.
    * @throws {Deno.errors.AddrInUse} If the port is taken.
+   * @throws {PeerPortError} If the peer port cannot be listened on (taken, say).
    * @throws {Error} If already running, or if `data_dir` is set and the record file cannot be
    *   opened.
    */
-  start(listen?: Partial<PeerAddress>): PeerAddress {
+  start(listen?: Partial<PeerAddress>, peerListen?: Partial<PeerAddress>): PeerAddress {
     if (this.#listener !== null) throw new Error(`Cannot start ${this.name}: already running`);
-    const own = findServer(this.#opts.config, this.name)!;
+    const own = this.#server;
     const settings = this.#opts.config.settings;
     if (settings.dataDir !== undefined) this.#loadFile(settings.dataDir);
+    let listener: Listener;
     try {
-      this.#listener = (this.#opts.listen ?? tcpListen)({
+      listener = (this.#opts.listen ?? tcpListen)({
         hostname: listen?.hostname ?? own.host,
         port: listen?.port ?? own.port,
       });
@@ -314,10 +392,29 @@ export class Member {
       this.#closeFile();
       throw e;
     }
+    let peerListener: Listener | null = null;
+    if (own.peerPort !== undefined) {
+      const at = peerAddressOf(own);
+      const want = {
+        hostname: peerListen?.hostname ?? at.hostname,
+        port: peerListen?.port ?? at.port,
+      };
+      try {
+        peerListener = this.#listenPeer(want);
+      } catch (e) {
+        closeQuietly(listener);
+        this.#closeFile();
+        throw new PeerPortError(want, e);
+      }
+    }
+    this.#listener = listener;
+    this.#peerListener = peerListener;
     const address = this.address;
-    this.#addresses.set(this.name, address);
+    const peerAddress = this.peerAddress;
+    this.#addresses.set(this.name, peerAddress ?? address);
     this.#log.emit("info", "member.listening", {
       address: `${address.hostname}:${address.port}`,
+      peerAddress: peerAddress === null ? undefined : `${peerAddress.hostname}:${peerAddress.port}`,
       neighbours: [...this.#neighbours].join(","),
     });
     if (this.#auth.mode === "host" && this.#neighbours.size > 0) {
@@ -363,8 +460,17 @@ export class Member {
         this.#timers.setInterval(() => this.#closeIdle(settings.clientIdleMs), sweepMs),
       );
     }
-    this.#acceptTask = this.#accept(this.#listener);
+    this.#acceptTasks = [this.#accept(listener, peerListener === null ? "shared" : "client")];
+    if (peerListener !== null) this.#acceptTasks.push(this.#accept(peerListener, "peer"));
     return address;
+  }
+
+  /**
+   * Opens the peer listener: the one place it is created, so that wrapping it (TLS) is one
+   * change (`MemberOptions.peerListen`).
+   */
+  #listenPeer(addr: PeerAddress): Listener {
+    return (this.#opts.peerListen ?? this.#opts.listen ?? tcpListen)(addr);
   }
 
   /** Opens the record file and loads it into the store (not written back: it is there). */
@@ -430,6 +536,8 @@ export class Member {
   async #stop(listener: Listener): Promise<void> {
     this.#listener = null;
     closeQuietly(listener);
+    if (this.#peerListener !== null) closeQuietly(this.#peerListener);
+    this.#peerListener = null;
     for (const t of this.#intervals) this.#timers.clearInterval(t);
     this.#intervals = [];
     await this.#drain();
@@ -437,7 +545,8 @@ export class Member {
     await Promise.all([...this.#links.values()].map((l) => l.stop()));
     this.#links.clear();
     this.#tree?.stop();
-    await this.#acceptTask;
+    await Promise.all(this.#acceptTasks);
+    this.#acceptTasks = [];
     await Promise.all(this.#tasks);
     await this.#opts.places.settled?.();
     this.#closeFile();
@@ -459,20 +568,22 @@ export class Member {
     }
   }
 
-  async #accept(listener: Listener): Promise<void> {
+  /** Accepts connections on one listener until stop() closes it. */
+  async #accept(listener: Listener, kind: ListenerKind): Promise<void> {
     const settings = this.#opts.config.settings;
-    while (this.#listener === listener) {
+    const open = () => (kind === "peer" ? this.#peerListener : this.#listener) === listener;
+    while (open()) {
       let conn: Conn;
       try {
         conn = await listener.accept();
       } catch (e) {
-        if (this.#listener !== listener) break; // closed by stop()
+        if (!open()) break; // closed by stop()
         // EMFILE and friends: the listener is still good; back off and go on.
         this.#log.emit("error", "error", { reason: `accept failed: ${reason(e)}` });
         await sleepOn(this.#timers, ACCEPT_RETRY_MS);
         continue;
       }
-      if (this.#listener !== listener) {
+      if (!open()) {
         closeQuietly(conn); // accepted while stopping: stop() has already swept #conns
         break;
       }
@@ -481,7 +592,7 @@ export class Member {
         this.#refusedOne(settings.maxConnections);
         continue;
       }
-      const task = this.#serve(conn).finally(() => {
+      const task = this.#serve(conn, kind).finally(() => {
         this.#conns.delete(conn);
         this.#tasks.delete(task);
       });
@@ -490,7 +601,7 @@ export class Member {
   }
 
   /** Runs an accepted connection's session, then closes it and logs why it ended. */
-  async #serve(conn: Conn): Promise<void> {
+  async #serve(conn: Conn, kind: ListenerKind): Promise<void> {
     const settings = this.#opts.config.settings;
     const id = this.#nextConnId++;
     const remote = `${conn.remoteAddr.hostname}:${conn.remoteAddr.port}`;
@@ -501,15 +612,23 @@ export class Member {
       draining: false,
     };
     this.#conns.set(conn, activity);
-    this.#log.emit("debug", "conn.open", { conn: id, remote });
+    this.#log.emit("debug", "conn.open", { conn: id, remote, listener: kind });
+    // A peer port holds neighbours only: a stranger that does not say hello in time goes.
+    const helloTimer = kind !== "peer" ? undefined : this.#timers.setTimeout(() => {
+      if (activity.peer) return;
+      activity.closeReason = `no hello within ${WELCOME_TIMEOUT_MS} ms`;
+      closeQuietly(conn);
+    }, WELCOME_TIMEOUT_MS);
     const end = await runSession(conn, this.#port, {
       id,
       role: "listener",
+      listener: kind,
       maxLineBytes: settings.maxLineBytes,
       peerLineBytes: this.#peerLineBytes,
       writeTimeoutMs: settings.writeTimeoutMs,
       activity,
     });
+    if (helloTimer !== undefined) this.#timers.clearTimeout(helloTimer);
     closeQuietly(conn);
     const level = end.enforced
       ? "info"

@@ -40,6 +40,7 @@ import {
   dispatch,
   dispatchOverlong,
   type Effect,
+  type ListenerKind,
   type MemberView,
   type Outcome,
   type Reply,
@@ -111,6 +112,8 @@ export interface SessionOptions {
   role: SessionRole;
   /** Dialler sessions: the neighbour dialled. */
   peer?: string;
+  /** Listener sessions: which listener accepted the connection. @default "shared" */
+  listener?: ListenerKind;
   /** Longest client line kept, bytes (PROTOCOL.md section 1). */
   maxLineBytes: number;
   /**
@@ -264,6 +267,7 @@ export async function runSession(
     lines: 0,
     peer: dialler ? opts.peer ?? null : null,
     welcomed: false,
+    listener: opts.listener,
   };
   const activity: SessionActivity = opts.activity ??
     { lastActiveMs: port.timers.nowMs(), busy: false, peer: dialler, draining: false };

@@ -71,6 +71,38 @@ Deno.test("herd simulate --demo exits 0, says every step behaved and logs every 
   });
 });
 
+Deno.test("herd simulate --demo runs a herd with peer ports (and refuses one without a secret)", async () => {
+  await withTempDir(async (dir) => {
+    const free = freePorts(2 * DEFAULT_NAMES.length);
+    const ports = new Map(DEFAULT_NAMES.map((n, i) => [n, free[i]]));
+    const withPeerPorts = defaultHerdToml(ports).replace(
+      /^port = (\d+)$/gm,
+      (line, port) =>
+        `${line}\npeer_port = ${free[DEFAULT_NAMES.length + free.indexOf(Number(port))]}`,
+    );
+    const open = `${dir}/open.toml`;
+    await Deno.writeTextFile(open, withPeerPorts);
+    assertUserError(
+      await runHerd(["simulate", "--demo", "--config", open, "--log-dir", `${dir}/logs`], dir),
+      ["herd.secret: required"],
+    );
+    const config = `${dir}/herd.toml`;
+    await Deno.writeTextFile(
+      config,
+      withPeerPorts.replace("[herd]\n", '[herd]\nsecret = "a-test-secret-of-32-characters!!"\n'),
+    );
+    const r = await runHerd(
+      ["simulate", "--demo", "--config", config, "--log-dir", `${dir}/logs`],
+      dir,
+    );
+    assert.equal(r.code, 0, `exit code; stdout: ${r.stdout}\nstderr: ${r.stderr}`);
+    assert.ok(r.stdout.includes("demo finished: every step behaved"), r.stdout);
+    const events = await readLog(`${dir}/logs/${DEFAULT_NAMES[0]}.log`);
+    const listening = events.filter((e) => e.event === "member.listening");
+    assert.ok(listening.length >= 1 && listening.every((e) => e.peerAddress !== undefined));
+  });
+});
+
 Deno.test("herd simulate exits 2 with one 'herd: ' line when the config file is missing", async () => {
   await withTempDir(async (dir) => {
     const config = `${dir}/absent.toml`;

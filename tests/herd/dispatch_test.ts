@@ -8,6 +8,7 @@ import {
   HELLO_REFUSED,
   INVALID_REASONS,
   type InvalidReason,
+  type ListenerKind,
   type MemberView,
   type Outcome,
   type PeerAuth,
@@ -38,6 +39,11 @@ function client(lines = 0): SessionView {
 
 function neighbour(name = "Smith"): SessionView {
   return { ...client(1), peer: name };
+}
+
+/** A stranger's session on one of a member's listeners (`shared`: the one port of a member). */
+function on(listener: ListenerKind, lines = 0): SessionView {
+  return { ...client(lines), listener };
 }
 
 function dialled(welcomed: boolean): SessionView {
@@ -139,6 +145,8 @@ Deno.test("dispatch() gives every `? ` reply a reason for the log, and the wire 
     [`${KIWI_AT} tree`, client(), "peer message from a client"],
     ["HERD 1 Hill", client(), HELLO_REFUSED],
     ["HERD 1 Smith", client(1), HELLO_REFUSED],
+    ["HERD 1 Smith", on("client"), HELLO_REFUSED],
+    [`IAMAT kiwi +34-118 1`, on("peer"), "client line on the peer port"],
     // A neighbour's link serves IAMAT and WHATSAT as from any client.
     ["WHATSAT unknown 10 5", neighbour(), "unknown client"],
   ];
@@ -162,6 +170,36 @@ Deno.test("dispatch() gives every `? ` reply a reason for the log, and the wire 
   await t.step("every reason has a row", () => {
     assert.deepEqual([...INVALID_REASONS].filter((r) => !seen.has(r)), []);
   });
+});
+
+Deno.test("dispatch() takes hellos only on a shared or peer listener, and only hellos on a peer one", async () => {
+  // A hello, from a neighbour the member accepts on its shared or peer port.
+  for (const listener of ["shared", "peer"] as const) {
+    const out = await run("HERD 1 Smith", on(listener));
+    assert.match(out.reply!.text, /^HERD 1 Campbell/);
+    assert.deepEqual(kinds(out.effects), ["peer", "event:peer.link.accepted"]);
+  }
+  // On the client port of a member with a peer port: `? `, and the connection stays a client's.
+  const refused = await run("HERD 1 Smith", on("client"));
+  assert.equal(refused.reply!.wire, "? HERD 1 Smith\n");
+  assert.deepEqual(kinds(refused.effects), ["event:peer.link.rejected"]);
+  const why = refused.effects[0].kind === "event" ? refused.effects[0].fields.reason : "";
+  assert.match(String(why), /client port/);
+  assert.deepEqual(kinds((await run("IAMAT kiwi +34-118 1", on("client"))).effects), ["accept"]);
+  // On a peer port: anything but a hello is answered `? ` and ends the session, unacted upon.
+  for (const line of ["IAMAT kiwi +34-118 1", "WHATSAT kiwi 10 5", "hello there", KIWI_AT]) {
+    const out = await run(line, on("peer"));
+    assert.equal(out.reply!.wire, `? ${line}\n`);
+    assert.deepEqual(kinds(out.effects), ["event:msg.invalid", "end"]);
+  }
+  // A refused hello there ends it too.
+  const stranger = await run("HERD 1 Nobody", on("peer"));
+  assert.equal(stranger.reply!.wire, "? HERD 1 Nobody\n");
+  assert.deepEqual(kinds(stranger.effects), ["event:peer.link.rejected", "end"]);
+  assert.deepEqual(kinds(dispatchOverlong("xxxx", on("peer"), 4).effects), [
+    "event:msg.invalid",
+    "end",
+  ]);
 });
 
 Deno.test("dispatch() gives no reason to a reply that is not `? `", async () => {

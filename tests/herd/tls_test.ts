@@ -10,7 +10,8 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { type HerdConfig, testConfig } from "../../src/config.ts";
 import { request, runBench } from "../../src/client/mod.ts";
-import { type AddressBook, Member } from "../../src/herd/mod.ts";
+import type { AddressBook } from "../../src/herd/mod.ts";
+import { type RunningMember, startMember } from "../../src/cli/serve.ts";
 import {
   MemberTls,
   readPemFile,
@@ -205,101 +206,134 @@ Deno.test("a reload serves new connections with the new certificate; an establis
   listener.close();
 });
 
-/** A config of the default herd whose members listen and dial with TLS. */
-function tlsConfig(): HerdConfig {
+const SECRET = "a-test-secret-of-32-characters!!";
+const IAMAT = "IAMAT kiwi +34.068930-118.445127 1621464827.959\n";
+
+/**
+ * The default herd on port 0 with peer ports (also 0) and the secret, TLS on the peer listeners
+ * and links (`peers`) and, if `clients`, on the client ports and HTTPS, with certificate `cert`.
+ */
+function tlsConfig(clients: boolean, cert = "member", dir = DIR): HerdConfig {
+  const base = testConfig();
   return {
-    ...testConfig(),
+    ...base,
+    servers: base.servers.map((s) => ({ ...s, peerPort: 0 })),
+    settings: { ...base.settings, secret: SECRET },
     tls: {
-      certFile: path("member.pem"),
-      keyFile: path("member.key.pem"),
+      certFile: `${dir}${cert}.pem`,
+      keyFile: `${dir}${cert}.key.pem`,
       caFile: path("ca.pem"),
-      peers: false,
-      clients: true,
+      peers: true,
+      clients,
     },
   };
 }
 
-/** Members of `config` whose links dial TLS and whose listeners speak it (with `certOf`). */
-function tlsHerd(
-  config: HerdConfig,
-  certOf: (name: string) => string = () => "member",
-): { members: Map<string, Member>; logs: Map<string, MemoryLog>; tls: Map<string, MemberTls> } {
-  const addresses: AddressBook = new Map();
-  const members = new Map<string, Member>();
-  const logs = new Map<string, MemoryLog>();
-  const tls = new Map<string, MemberTls>();
-  for (const s of config.servers) {
-    const log = new MemoryLog();
-    const cert = certOf(s.name);
-    const t = new MemberTls(
-      { ...config.tls, certFile: path(`${cert}.pem`), keyFile: path(`${cert}.key.pem`) },
-      log,
-    );
-    logs.set(s.name, log);
-    tls.set(s.name, t);
-    members.set(
-      s.name,
-      new Member({
-        config,
-        name: s.name,
-        places: noPlaces(),
-        log,
-        addresses,
-        listen: t.listen,
-        dial: t.dial,
-      }),
-    );
-  }
-  return { members, logs, tls };
+/** A herd started as `herd serve` starts its members (startMember), in this process. */
+interface TlsHerd {
+  running: Map<string, RunningMember>;
+  logs: Map<string, MemoryLog>;
+  stop(): Promise<void>;
 }
 
-Deno.test("a herd whose links are TLS floods an IAMAT to every member, and answers TLS clients", async () => {
-  const config = tlsConfig();
-  const { members } = tlsHerd(config);
-  for (const m of members.values()) m.start({ port: 0 });
+async function startTlsHerd(configOf: (name: string) => HerdConfig): Promise<TlsHerd> {
+  const names = testConfig().servers.map((s) => s.name);
+  const addresses: AddressBook = new Map();
+  const running = new Map<string, RunningMember>();
+  const logs = new Map<string, MemoryLog>();
   try {
+    for (const name of names) {
+      const log = new MemoryLog();
+      logs.set(name, log);
+      running.set(
+        name,
+        await startMember(configOf(name), name, noPlaces(), { addresses, portZero: true, log }),
+      );
+    }
+  } catch (e) {
+    await Promise.all([...running.values()].map((r) => r.stop(0)));
+    throw e;
+  }
+  return {
+    running,
+    logs,
+    stop: async () => {
+      await Promise.all([...running.values()].map((r) => r.stop(0)));
+    },
+  };
+}
+
+function allLinked(herd: TlsHerd): boolean {
+  return [...herd.running.values()].every((r) =>
+    [...r.member.links.values()].every((l) => l.state === "welcomed")
+  );
+}
+
+Deno.test("a herd with tls.peers links over TLS peer ports and floods; its client ports stay plain", async () => {
+  const herd = await startTlsHerd(() => tlsConfig(false));
+  try {
+    await waitFor(() => allLinked(herd), 10_000, "every TLS link welcomed");
+    const [first, ...rest] = [...herd.running.values()].map((r) => r.member);
+    assert.match(await request(first.address, IAMAT), /^AT \S+ [+-]\d+\.\d+ kiwi /);
     await waitFor(
-      () =>
-        [...members.values()].every((m) =>
-          [...m.links.values()].every((l) => l.state === "welcomed")
-        ),
+      () => rest.every((m) => m.store.line("kiwi") !== undefined),
       10_000,
-      "every TLS link welcomed",
+      "the flood on every member",
     );
-    const [first, ...rest] = [...members.values()];
+    // The peer port speaks TLS: a plain-text line there fails the handshake, logged.
+    const plain = await request(first.peerAddress!, IAMAT, { timeoutMs: 5000 });
+    assert.doesNotMatch(plain, /^(AT|\? )/);
+    const failed = herd.logs.get(first.name)!.named("tls.handshake.failed");
+    assert.ok(failed.some((e) => /corrupt message/.test(String(e.fields.reason))));
+    assert.ok(first.running);
+  } finally {
+    await herd.stop();
+  }
+});
+
+Deno.test("tls.clients: the client port answers TLS clients, herd bench --tls works in both modes, and HTTPS", async () => {
+  const config = tlsConfig(true);
+  const names = config.servers.map((s) => s.name);
+  const herd = await startTlsHerd(() => ({
+    ...config,
+    servers: config.servers.map((s) => s.name === names[0] ? { ...s, httpPort: 0 } : s),
+  }));
+  const http = Deno.createHttpClient({ caCerts: [CA] });
+  try {
+    await waitFor(() => allLinked(herd), 10_000, "every TLS link welcomed");
+    const { member, face } = herd.running.get(names[0])!;
     const tls = { caCerts: [CA] };
-    const reply = await request(
-      { ...first.address, tls },
-      "IAMAT kiwi +34.068930-118.445127 1621464827.959\n",
-    );
-    assert.match(reply, /^AT \S+ [+-]\d+\.\d+ kiwi \+34\.068930-118\.445127 1621464827\.959\n$/);
-    await waitFor(() => rest.every((m) => m.store.line("kiwi") !== undefined), 10_000, "flooded");
-    // herd bench --tls, both modes, against the same member.
+    assert.match(await request({ ...member.address, tls }, IAMAT), /^AT \S+ [+-]\d+\.\d+ kiwi /);
     for (const mode of ["pipe", "conn"] as const) {
       const r = await runBench({
         mode,
-        target: { ...first.address, tls },
+        target: { ...member.address, tls },
         requests: 200,
         concurrency: 2,
       });
       assert.equal(r.errors, 0, mode);
       assert.equal(r.requests, 200, mode);
     }
-    // The same member, asked in plain text, answers with a TLS alert and closes: no reply line.
-    const plain = await request(first.address, "WHATSAT kiwi 10 1\n", { timeoutMs: 5000 });
+    // The same port, asked in plain text, answers with a TLS alert and closes: no reply line.
+    const plain = await request(member.address, "WHATSAT kiwi 10 1\n", { timeoutMs: 5000 });
     assert.doesNotMatch(plain, /^(AT|\? )/);
+    const res = await fetch(`https://127.0.0.1:${face!.address.port}/v1/clients/kiwi`, {
+      client: http,
+    });
+    assert.equal(res.status, 200);
+    assert.equal((await res.json()).client, "kiwi");
   } finally {
-    await Promise.all([...members.values()].map((m) => m.stop(0)));
+    http.close();
+    await herd.stop();
   }
 });
 
 Deno.test("a member whose neighbour shows an expired or another CA's certificate keeps the link down and logs why", async () => {
-  const config = tlsConfig();
-  const names = config.servers.map((s) => s.name);
+  const names = testConfig().servers.map((s) => s.name);
   const bad: Record<string, string> = { [names[0]]: "expired", [names[1]]: "other" };
-  const { members, logs } = tlsHerd(config, (n) => bad[n] ?? "member");
-  for (const m of members.values()) m.start({ port: 0 });
+  const herd = await startTlsHerd((n) => tlsConfig(false, bad[n] ?? "member"));
   try {
+    const members = [...herd.running.values()].map((r) => r.member);
     // Every neighbour of a bad member logs the reason it refused it; the links stay down.
     for (
       const [badName, why] of [[names[0], /certificate expired/], [
@@ -307,12 +341,12 @@ Deno.test("a member whose neighbour shows an expired or another CA's certificate
         /UnknownIssuer/,
       ]] as const
     ) {
-      const dialers = [...members.values()].filter((m) => m.links.has(badName));
+      const dialers = members.filter((m) => m.links.has(badName));
       assert.ok(dialers.length > 0);
       await waitFor(
         () =>
           dialers.every((m) =>
-            logs.get(m.name)!.named("tls.handshake.failed").some((e) =>
+            herd.logs.get(m.name)!.named("tls.handshake.failed").some((e) =>
               why.test(String(e.fields.reason))
             )
           ),
@@ -322,13 +356,54 @@ Deno.test("a member whose neighbour shows an expired or another CA's certificate
       for (const m of dialers) assert.notEqual(m.links.get(badName)!.state, "welcomed");
     }
     // A link between two good members is up: the herd goes on around the bad ones.
-    const good = [...members.values()].find((m) =>
+    const good = members.find((m) =>
       !(m.name in bad) && [...m.links.keys()].some((p) => !(p in bad))
     )!;
     const peer = [...good.links.keys()].find((p) => !(p in bad))!;
     await waitFor(() => good.links.get(peer)!.state === "welcomed", 10_000, "a good link up");
   } finally {
-    await Promise.all([...members.values()].map((m) => m.stop(0)));
+    await herd.stop();
+  }
+});
+
+Deno.test("a reload gives new connections to the peer port the new certificate; established links stay up", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.copyFile(path("member.pem"), `${dir}/member.pem`);
+    await Deno.copyFile(path("member.key.pem"), `${dir}/member.key.pem`);
+    const herd = await startTlsHerd(() => tlsConfig(false, "member", `${dir}/`));
+    try {
+      await waitFor(() => allLinked(herd), 10_000, "every TLS link welcomed");
+      const dials = () =>
+        [...herd.running.values()].flatMap((r) => [...r.member.links.values()].map((l) => l.dials));
+      const before = dials();
+      // Rotate every member's files to the other CA's certificate, then reload each (SIGHUP).
+      await Deno.copyFile(path("other.pem"), `${dir}/member.pem`);
+      await Deno.copyFile(path("other.key.pem"), `${dir}/member.key.pem`);
+      for (const r of herd.running.values()) {
+        const done = await r.tls!.reload();
+        assert.equal(done.listeners, 1, "the peer listener");
+      }
+      // A new connection to a peer port gets the new certificate.
+      const member = herd.running.values().next().value!.member;
+      const dial = (ca: string) =>
+        tlsDial({ caCerts: () => [ca] })(member.peerAddress!, new AbortController().signal);
+      await assert.rejects(dial(CA), /UnknownIssuer/);
+      (await dial(pem("other-ca.pem"))).close();
+      // The links made before carry a flood still, without a redial.
+      assert.ok(allLinked(herd));
+      assert.match(await request(member.address, IAMAT), /^AT /);
+      await waitFor(
+        () => [...herd.running.values()].every((r) => r.member.store.line("kiwi") !== undefined),
+        10_000,
+        "the flood over the old links",
+      );
+      assert.deepEqual(dials(), before, "no link redialled");
+    } finally {
+      await herd.stop();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });
 
