@@ -22,6 +22,8 @@ const RELOADS = Number(Deno.args[0] ?? 40);
 const PERIOD_MS = 50;
 /** Client loops connecting at the same time. */
 const CLIENTS = 4;
+/** A client connection not answered within this long is closed and counted as failed, ms. */
+const CLIENT_TIMEOUT_MS = 5000;
 
 const dir = new URL("../tests/fixtures/tls/", import.meta.url);
 const read = (name: string) => Deno.readTextFileSync(new URL(name, dir));
@@ -64,8 +66,16 @@ async function client(): Promise<void> {
   const buf = new Uint8Array(256);
   while (running) {
     let conn: Deno.TlsConn | undefined;
+    let tcp: Deno.TcpConn | undefined;
+    const timer = setTimeout(() => {
+      try {
+        (conn ?? tcp)?.close();
+      } catch { /* closed */ }
+    }, CLIENT_TIMEOUT_MS);
     try {
-      conn = await Deno.connectTls({ hostname: "127.0.0.1", port, caCerts: [ca] });
+      tcp = await Deno.connect({ hostname: "127.0.0.1", port });
+      tcp.setNoDelay(true);
+      conn = await Deno.startTls(tcp, { hostname: "127.0.0.1", caCerts: [ca] });
       await conn.write(line);
       const n = await conn.read(buf);
       if (n === 5) ok++;
@@ -73,8 +83,9 @@ async function client(): Promise<void> {
     } catch {
       failed++;
     } finally {
+      clearTimeout(timer);
       try {
-        conn?.close();
+        (conn ?? tcp)?.close();
       } catch { /* closed */ }
     }
   }

@@ -36,6 +36,12 @@ const REBIND_TIMEOUT_MS = 1000;
 /** Pause between two tries to listen again on a port being freed, ms (one event-loop turn). */
 const REBIND_RETRY_MS = 0;
 
+/**
+ * Pause between two tries to listen again after a reload could not, ms: the port was taken by
+ * another process (an operator's mistake to fix), so a try a second is plenty and costs nothing.
+ */
+export const RECOVER_MS = 1000;
+
 /** A file of `[tls]` that is missing, unreadable or not PEM. The message names the key and file. */
 export class TlsFileError extends Error {
   /** Always `TlsFileError`. */
@@ -302,49 +308,48 @@ export class ReloadableTlsListener implements Listener {
       } catch (e) {
         if (this.#closed) throw e;
         if (this.#reloading !== null) await this.#reloading;
-        if (inner === this.#inner) throw e; // not a reload's doing
+        if (this.#closed || inner === this.#inner) throw e; // closed, or not a reload's doing
       }
     }
   }
 
   /**
    * Replaces the certificate for new connections: closes the socket and listens again on the
-   * same address with `cert` and `key`. Check the pair first ({@linkcode checkKeyPair}): if
-   * rustls refuses it here, the old socket is already closed and is opened again with the old
-   * pair.
+   * same address with `cert` and `key` as soon as the port is free. Check the pair first
+   * ({@linkcode checkKeyPair}).
+   *
+   * If the address cannot be listened on again within a second (another process took the port)
+   * or rustls refuses the pair, this throws, and the listener goes on trying every
+   * {@linkcode RECOVER_MS} ms in the background (with the new pair if only the port was in the
+   * way, else the old one) until it listens again or is closed; accept() waits meanwhile.
    *
    * @param cert New certificate chain, PEM.
    * @param key New private key, PEM.
    * @returns How long the address refused connections, ms.
-   * @throws {Error} If the address cannot be listened on again within a second (the listener
-   *   is then closed), or rustls refuses the pair (the old one is kept).
+   * @throws {Error} If the listener is closed, or cannot listen again at once (see above).
    */
   async reload(cert: string, key: string): Promise<number> {
     if (this.#closed) throw new Error("Cannot reload a closed listener");
     while (this.#reloading !== null) await this.#reloading;
     let done!: () => void;
     this.#reloading = new Promise((resolve) => done = resolve);
-    const old = this.#inner;
     const started = performance.now();
     try {
-      old.close();
+      this.#inner.close();
       this.#inner = await this.#rebind({ cert, key });
       this.#pair = { cert, key };
-      return performance.now() - started;
     } catch (e) {
-      if (!(e instanceof Deno.errors.AddrInUse)) {
-        // rustls refused the new pair: back to the old one, on the port now free.
-        try {
-          this.#inner = await this.#rebind(this.#pair);
-        } catch {
-          this.#closed = true;
-        }
-      } else this.#closed = true;
-      throw e;
-    } finally {
-      this.#reloading = null;
-      done();
+      const use = e instanceof Deno.errors.AddrInUse ? { cert, key } : this.#pair;
+      void this.#recover(use, done);
+      throw new Error(
+        `cannot listen on ${this.#hostname}:${this.#port} again: ${
+          reason(e)
+        }; retrying every ${RECOVER_MS} ms`,
+      );
     }
+    this.#reloading = null;
+    done();
+    return performance.now() - started;
   }
 
   /** Listens again on the same address until the port is free (bounded). */
@@ -360,10 +365,27 @@ export class ReloadableTlsListener implements Listener {
     }
   }
 
+  /** After a failed reload: tries to listen again every RECOVER_MS until it does or is closed. */
+  async #recover(use: { cert: string; key: string }, done: () => void): Promise<void> {
+    while (!this.#closed) {
+      await new Promise((resolve) => setTimeout(resolve, RECOVER_MS));
+      if (this.#closed) break;
+      try {
+        this.#inner = Deno.listenTls({ hostname: this.#hostname, port: this.#port, ...use });
+        this.#pair = use;
+        break;
+      } catch {
+        // still taken: next round
+      }
+    }
+    this.#reloading = null;
+    done();
+  }
+
   /** Stops listening; a pending accept() rejects. Accepted connections stay open. */
   close(): void {
     this.#closed = true;
-    this.#inner.close();
+    closeQuietly(this.#inner); // already closed while a failed reload retries
   }
 }
 

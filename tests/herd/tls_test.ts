@@ -206,6 +206,38 @@ Deno.test("a reload serves new connections with the new certificate; an establis
   listener.close();
 });
 
+Deno.test("a reload that cannot listen again throws, and the listener recovers on its own", async () => {
+  const { listener } = listenWith("member");
+  const port = listener.addr.port;
+  // A certificate and key that are not a pair: rustls refuses them once the old socket is closed.
+  await assert.rejects(
+    listener.reload(pem("member.pem"), pem("rotated.key.pem")),
+    new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port} again: .*KeyMismatch.*retrying every`),
+  );
+  // accept() waits for the recovery (old pair, same port), then serves.
+  const served = echoOne(listener);
+  let conn: Deno.Conn | undefined;
+  await waitFor(
+    async () => {
+      try {
+        conn = await tlsDial({ caCerts: () => [CA] })(
+          { hostname: "127.0.0.1", port },
+          new AbortController().signal,
+        ) as Deno.Conn;
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    10_000,
+    "the listener back on its port",
+  );
+  assert.equal(await roundTrip(conn!, "back\n"), "back\n");
+  conn!.close();
+  assert.equal(await served, "eof");
+  listener.close();
+});
+
 const SECRET = "a-test-secret-of-32-characters!!";
 const IAMAT = "IAMAT kiwi +34.068930-118.445127 1621464827.959\n";
 
