@@ -9,6 +9,7 @@
  * | ---- | ------------------------------------------------------------------------------- |
  * | pipe | `--mode pipe --requests 50000` (4 connections x 64 in flight)                   |
  * | conn | `--mode conn --concurrency 50 --requests 5000` (a connection per request)       |
+ * | one  | `--mode conn --concurrency 1 --requests 500` (one connection at a time)         |
  *
  * Loopback only, bounded (each run ends at its requests or 60 s); every process and temporary
  * file is removed at the end.
@@ -61,6 +62,7 @@ try {
   const modes = [
     { name: "pipe", opts: { mode: "pipe" as const, requests: 50_000 } },
     { name: "conn", opts: { mode: "conn" as const, concurrency: 50, requests: 5_000 } },
+    { name: "one", opts: { mode: "conn" as const, concurrency: 1, requests: 500 } },
   ];
   const results = new Map<string, BenchResult[]>();
   for (let run = 0; run < RUNS; run++) {
