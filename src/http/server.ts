@@ -9,7 +9,7 @@
 import type { HerdConfig } from "../config.ts";
 import { ClientIndex } from "../geo/mod.ts";
 import type { LineResult, LineSource, PeerLink, RecordStore, StoredRecord } from "../herd/mod.ts";
-import type { MemberTls } from "../herd/tls.ts";
+import { type MemberTls, RECOVER_MS } from "../herd/tls.ts";
 import type { EventLog } from "../log.ts";
 import type { PlacesProvider } from "../places/types.ts";
 import { parseIso6709, type WireText } from "../protocol/mod.ts";
@@ -101,6 +101,8 @@ export class HttpFace {
   /** Servers replaced by a TLS reload, finishing the requests and streams they had. */
   readonly #retired = new Set<Promise<void>>();
   #unregisterReload: (() => void) | null = null;
+  /** Retries listening after a reload could not, until it can or the face stops. */
+  #recovery: ReturnType<typeof setInterval> | undefined;
   #unobserve: (() => void) | null = null;
   #sampler: ReturnType<typeof setInterval> | undefined;
   /**
@@ -214,6 +216,7 @@ export class HttpFace {
     this.#server = null;
     this.#unregisterReload?.();
     this.#unregisterReload = null;
+    clearInterval(this.#recovery);
     if (server !== null) await server.shutdown();
     await Promise.all(this.#retired);
   }
@@ -239,11 +242,30 @@ export class HttpFace {
       } catch (e) {
         if (!(e instanceof Deno.errors.AddrInUse) || performance.now() - started > REBIND_MS) {
           this.#server = null;
-          throw e;
+          this.#recover(listen, port);
+          throw new Error(
+            `cannot listen on HTTPS port ${port} again: ${
+              String(e)
+            }; retrying every ${RECOVER_MS} ms`,
+          );
         }
         await new Promise((resolve) => setTimeout(resolve, 0));
       }
     }
+  }
+
+  /** After a failed reopen: tries to listen again every RECOVER_MS until it does or stops. */
+  #recover(listen: (port: number) => Deno.HttpServer<Deno.NetAddr>, port: number): void {
+    this.#recovery = setInterval(() => {
+      if (this.#unregisterReload === null) return clearInterval(this.#recovery); // stopped
+      try {
+        this.#server = listen(port);
+        clearInterval(this.#recovery);
+        this.#recovery = undefined;
+      } catch {
+        // still taken: next round
+      }
+    }, RECOVER_MS);
   }
 
   #stopObserving(): void {
