@@ -135,3 +135,111 @@ Deno.test("herd serve with [tls] clients = true: send --tls --ca, HTTPS, a refus
     console.log(`SIGHUP reload: longest refusal ${reloaded.gapMs} ms`);
   });
 });
+
+Deno.test("two herd serve processes with [tls] peers = true flood over TLS peer ports, and SIGHUP keeps their link", async () => {
+  await withTempDir(async (dir) => {
+    const [portA, peerA, portB, peerB] = freePorts(4);
+    for (const f of ["member.pem", "member.key.pem", "ca.pem"]) {
+      await Deno.copyFile(FIXTURES + f, `${dir}/${f}`);
+    }
+    // Each member's own copy of the files, so that one can be rotated alone.
+    await Deno.mkdir(`${dir}/a`);
+    await Deno.mkdir(`${dir}/b`);
+    const toml = [
+      "[herd]",
+      'links = [["A", "B"]]',
+      'secret = "a-test-secret-of-32-characters!!"',
+      "redial_min_ms = 20",
+      "redial_max_ms = 200",
+      "[tls]",
+      'cert_file = "member.pem"',
+      'key_file = "member.key.pem"',
+      `ca_file = "${dir}/ca.pem"`,
+      "peers = true",
+      "[[servers]]",
+      'name = "A"',
+      'host = "127.0.0.1"',
+      `port = ${portA}`,
+      `peer_port = ${peerA}`,
+      "[[servers]]",
+      'name = "B"',
+      'host = "127.0.0.1"',
+      `port = ${portB}`,
+      `peer_port = ${peerB}`,
+      "",
+    ].join("\n");
+    for (const m of ["a", "b"]) {
+      await Deno.writeTextFile(`${dir}/${m}/herd.toml`, toml);
+      await Deno.copyFile(`${dir}/member.pem`, `${dir}/${m}/member.pem`);
+      await Deno.copyFile(`${dir}/member.key.pem`, `${dir}/${m}/member.key.pem`);
+    }
+    const spawn = (name: string, sub: string) => {
+      const child = spawnHerd(
+        ["serve", name, "--config", "herd.toml", "--log-dir", `${dir}/logs`],
+        `${dir}/${sub}`,
+      );
+      return { child, output: child.output() };
+    };
+    const a = spawn("A", "a");
+    const b = spawn("B", "b");
+    const events = async (name: string) => {
+      try {
+        return await readLog(`${dir}/logs/${name}.log`);
+      } catch {
+        return [];
+      }
+    };
+    const stored = async (name: string, client: string) =>
+      (await events(name)).some((e) =>
+        e.event === "record.stored" &&
+        (e.client === client || (Array.isArray(e.clients) && e.clients.includes(client)))
+      );
+    const linkOpens = async (name: string) =>
+      (await events(name)).filter((e) => e.event === "peer.link.open").length;
+    try {
+      await waitFor(
+        async () => (await linkOpens("A")) >= 1 && (await linkOpens("B")) >= 1,
+        READY_LIMIT_MS,
+        "both links up over TLS",
+      );
+      const iamat = (id: string) =>
+        request({ hostname: "127.0.0.1", port: portA }, `IAMAT ${id} +34.068930-118.445127 1\n`);
+      assert.match(await iamat("first"), /^AT A /);
+      await waitFor(() => stored("B", "first"), 10_000, "the flood on B");
+
+      // B rotates to the other CA's certificate: a redial by A would now fail, so a flood that
+      // still arrives went over the link made before the reload.
+      await Deno.copyFile(FIXTURES + "other.pem", `${dir}/b/member.pem`);
+      await Deno.copyFile(FIXTURES + "other.key.pem", `${dir}/b/member.key.pem`);
+      b.child.kill("SIGHUP");
+      await waitFor(
+        async () => (await events("B")).some((e) => e.event === "tls.reloaded"),
+        10_000,
+        "tls.reloaded on B",
+      );
+      const otherCa = await Deno.readTextFile(FIXTURES + "other-ca.pem");
+      const fresh = await Deno.connectTls({
+        hostname: "127.0.0.1",
+        port: peerB,
+        caCerts: [otherCa],
+      });
+      await fresh.handshake();
+      fresh.close();
+      assert.match(await iamat("second"), /^AT A /);
+      await waitFor(() => stored("B", "second"), 10_000, "a flood over the old link");
+      assert.equal(await linkOpens("A"), 1, "A never redialled B");
+    } finally {
+      for (const m of [a, b]) {
+        try {
+          m.child.kill("SIGTERM");
+        } catch { /* exited */ }
+      }
+      for (const m of [a, b]) {
+        const r = await finish(m.child, 10_000, m.output);
+        assert.equal(r.code, 0, r.stderr);
+      }
+    }
+    const reloaded = (await events("B")).find((e) => e.event === "tls.reloaded")!;
+    assert.equal(reloaded.listeners, 1, "the peer listener (the client port is plain)");
+  });
+});
