@@ -62,6 +62,12 @@ export const EVENTS = {
     "The places service failed; the reply keeps its shape (`provider`, `status`, `reason`).",
   "places.upstream": "One HTTP attempt to Google (`status`, `ms`; debug, key redacted).",
   "places.stats": "Cache and upstream counters, while busy and at shutdown (`provider`, `final`).",
+  "tls.handshake.failed":
+    "A TLS handshake failed, on a connection we accepted or a link we dialled: a plain-text client on a TLS port, an expired certificate, one from another CA or for another name, or none within the deadline (`remote`, `reason`; warning). The connection is closed; the member goes on.",
+  "tls.reloaded":
+    "SIGHUP re-read the `[tls]` files: new connections get the new certificate, dials the new CA (`listeners` reopened, `gapMs` the longest time one refused connections).",
+  "tls.reload.failed":
+    "A reload found a `[tls]` file missing, unreadable, not PEM, or a certificate and key that do not match; the old ones stay in use (`reason`; error).",
   "http.listening": "The member's HTTP API listens (`address`).",
   "http.request":
     "One HTTP request answered (`method`, `route`, `status`, `ms`; never the token; info, console with --verbose).",

@@ -4,6 +4,9 @@
  * @module
  */
 
+import type { ClientTls } from "../client/address.ts";
+import { readPemFile, TlsFileError } from "../herd/tls.ts";
+
 /** An error the user caused (bad flag, bad config, port in use): one line, no stack, exit 2. */
 export class UserError extends Error {
   /** Always `UserError`, so the error is recognisable once printed or logged. */
@@ -128,4 +131,27 @@ export function didYouMean(name: string, candidates: readonly string[]): string 
     }
   }
   return best;
+}
+
+/**
+ * The TLS of a client command (`herd send`, `herd bench`) from its `--tls` and `--ca` flags.
+ *
+ * @param flags `tls`: speak TLS; `ca`: a PEM file of CA certificates to trust besides Deno's
+ *   built-in roots.
+ * @returns The TLS settings, or `undefined` for plain TCP.
+ * @throws {UserError} If `--ca` comes without `--tls`, or its file is missing, unreadable or
+ *   not PEM.
+ */
+export function clientTlsOf(flags: { tls?: boolean; ca?: string }): ClientTls | undefined {
+  if (!flags.tls) {
+    if (flags.ca !== undefined) throw new UserError("--ca is for TLS: add --tls");
+    return undefined;
+  }
+  if (flags.ca === undefined) return { caCerts: [] };
+  try {
+    return { caCerts: [readPemFile("ca_file", flags.ca, "--ca")] };
+  } catch (e) {
+    if (e instanceof TlsFileError) throw new UserError(e.message);
+    throw e;
+  }
 }

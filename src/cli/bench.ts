@@ -15,7 +15,7 @@ import {
   type BenchResult,
   runBench,
 } from "../client/mod.ts";
-import { parseDurationMs, parseHostPort, UserError } from "./args.ts";
+import { clientTlsOf, parseDurationMs, parseHostPort, UserError } from "./args.ts";
 
 /**
  * Formats a result as the human table `herd bench` prints.
@@ -67,6 +67,10 @@ export interface BenchFlags {
   json: boolean;
   /** `--no-progress` sets this false. */
   progress: boolean;
+  /** `--tls`: connect with TLS. */
+  tls?: boolean;
+  /** `--ca`: PEM file of CA certificates to trust (with `--tls`). */
+  ca?: string;
 }
 
 function parseCount(text: string | undefined, flag: string): number | undefined {
@@ -165,11 +169,12 @@ export async function bench(
   target2: string | undefined,
   flags: BenchFlags,
 ): Promise<number> {
+  const tls = clientTlsOf(flags);
   const opts: BenchOptions = {
     mode: flags.mode as BenchOptions["mode"],
     kind: flags.kind as BenchOptions["kind"],
-    target: parseHostPort(target),
-    target2: target2 === undefined ? undefined : parseHostPort(target2),
+    target: { ...parseHostPort(target), tls },
+    target2: target2 === undefined ? undefined : { ...parseHostPort(target2), tls },
     requests: parseCount(flags.requests, "--requests"),
     durationMs: parseDurationMs(flags.duration),
     concurrency: parseCount(flags.concurrency, "--concurrency"),

@@ -10,7 +10,7 @@
  */
 
 import { Command, CommanderError, Help, Option } from "commander";
-import { parseDurationMs, UserError } from "./args.ts";
+import { clientTlsOf, parseDurationMs, UserError } from "./args.ts";
 import { BENCH_KINDS, BENCH_MODES, ClientError } from "../client/mod.ts";
 import { MAX_BOUND, MAX_RADIUS_KM, MIN_BOUND } from "../protocol/mod.ts";
 import { bench, type BenchFlags } from "./bench.ts";
@@ -153,11 +153,22 @@ export function buildProgram(
       "the message fields, e.g. WHATSAT kiwi 10 5 (all words after host:port, even -33.8+151.2)",
     )
     .option("-t, --timeout <duration>", `give up after this long: ${DURATION_FORMS}`, "5s")
+    .option("--tls", "speak TLS (a member with [tls] clients = true), verifying its certificate")
+    .option("--ca <file>", "with --tls: PEM file of the CA that signed the server's certificate")
     // A southern latitude starts with "-": options go before <host:port>, words after it.
     .passThroughOptions()
-    .action(async (target: string, words: string[], o: { timeout: string }) => {
-      result.code = await act.send(target, words, { timeoutMs: parseDurationMs(o.timeout) });
-    });
+    .action(
+      async (
+        target: string,
+        words: string[],
+        o: { timeout: string; tls?: boolean; ca?: string },
+      ) => {
+        result.code = await act.send(target, words, {
+          timeoutMs: parseDurationMs(o.timeout),
+          tls: clientTlsOf(o),
+        });
+      },
+    );
 
   program.command("simulate")
     .summary("run the whole herd in one process")
@@ -260,6 +271,8 @@ export function buildProgram(
     .option("--bound <n>", `WHATSAT bound (${MIN_BOUND}..${MAX_BOUND})`, "5")
     .option("--json", "print one JSON object instead of the table", false)
     .option("--no-progress", "no progress line on stderr")
+    .option("--tls", "speak TLS (a member with [tls] clients = true), verifying its certificate")
+    .option("--ca <file>", "with --tls: PEM file of the CA that signed the server's certificate")
     .action(async (target: string, target2: string | undefined, o: BenchFlags) => {
       result.code = await act.bench(target, target2, o);
     });

@@ -7,13 +7,15 @@
  * @module
  */
 
-import { ClientError, formatAddress, requestBytes } from "../client/mod.ts";
+import { ClientError, type ClientTls, formatAddress, requestBytes } from "../client/mod.ts";
 import { parseHostPort } from "./args.ts";
 
 /** Options of {@linkcode send}. */
 export interface SendOptions {
   /** Give up after this long, ms (connect + reply). @default 5000 */
   timeoutMs: number;
+  /** Speak TLS (`--tls`, `--ca`), verifying the server's certificate. @default plain TCP */
+  tls?: ClientTls;
   /** Where the reply goes. @default Deno.stdout */
   out?: { write(p: Uint8Array): Promise<number> };
   /**
@@ -36,6 +38,21 @@ export function misplacedOption(words: readonly string[]): string | undefined {
   return words.length > 0 && /^--?[A-Za-z]/.test(words[0]) ? words[0] : undefined;
 }
 
+/** TLS record type of an alert (RFC 8446 section 5.1). */
+const TLS_ALERT = 0x15;
+/** First byte of every TLS record's legacy version (3.x). */
+const TLS_MAJOR = 0x03;
+
+/**
+ * Whether a reply is a TLS alert record: what a TLS server answers to a plain-text line.
+ *
+ * @param reply The reply bytes.
+ * @returns True if it starts as a TLS alert record does.
+ */
+export function isTlsAlert(reply: Uint8Array): boolean {
+  return reply.length >= 5 && reply[0] === TLS_ALERT && reply[1] === TLS_MAJOR;
+}
+
 /**
  * Sends one message and copies the reply to `out`, byte for byte.
  *
@@ -52,7 +69,7 @@ export function misplacedOption(words: readonly string[]): string | undefined {
  *   (`connection`) when the server closes without a byte of reply.
  */
 export async function send(target: string, words: string[], opts: SendOptions): Promise<number> {
-  const addr = parseHostPort(target);
+  const addr = { ...parseHostPort(target), tls: opts.tls };
   const out = opts.out ?? Deno.stdout;
   const warn = opts.warn ?? ((message: string) => console.error(`herd: warning: ${message}`));
   const option = misplacedOption(words);
@@ -66,6 +83,13 @@ export async function send(target: string, words: string[], opts: SendOptions): 
     throw new ClientError(
       `no reply from ${formatAddress(addr)} (the server closed the connection)`,
       "connection",
+    );
+  }
+  if (opts.tls === undefined && isTlsAlert(reply)) {
+    throw new ClientError(
+      `${formatAddress(addr)} answered with a TLS alert: it speaks TLS ([tls] clients = true); ` +
+        "add --tls (and --ca <file> for a private CA)",
+      "reply",
     );
   }
   for (let w = 0; w < reply.length;) w += await out.write(reply.subarray(w));

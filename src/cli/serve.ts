@@ -16,7 +16,8 @@ import {
   withHttpToken,
   withSecret,
 } from "../config.ts";
-import { type AddressBook, Member, PeerPortError } from "../herd/mod.ts";
+import { type AddressBook, Member, PeerPortError, tcpListen } from "../herd/mod.ts";
+import { MemberTls, TlsFileError } from "../herd/tls.ts";
 // Types only: the HTTP face and its metrics (hono, zod, prom-client: about 28 MiB resident) are
 // imported when a member has an http_port, so a member without one idles lighter.
 import type { HttpFace } from "../http/server.ts";
@@ -155,6 +156,8 @@ export interface RunningMember {
   readonly member: Member;
   /** Its HTTP API, or `null`. */
   readonly face: HttpFace | null;
+  /** Its TLS (`[tls] peers` or `clients`), or `null`: `tls.reload()` is what SIGHUP calls. */
+  readonly tls: MemberTls | null;
   /**
    * Stops the HTTP face (streams closed, requests in flight answered), then the member.
    *
@@ -204,7 +207,19 @@ export async function startMember(
   const metrics = opts.metrics ?? (web === null ? null : new web.MemberMetrics({ member: name }));
   const plain = opts.log ?? memberLog(name);
   const log = metrics === null ? plain : metrics.wrap(plain);
-  const member = new Member({ config, name, places, log, addresses: opts.addresses });
+  const tls = tlsOrFail(config, log);
+  const member = new Member({
+    config,
+    name,
+    places,
+    log,
+    addresses: opts.addresses,
+    // TLS per listener: the client port with tls.clients, the peer port (and the dials to
+    // neighbours' peer ports) with tls.peers; each is plain TCP otherwise.
+    listen: config.tls.clients ? tls?.listen : tcpListen,
+    peerListen: config.tls.peers ? tls?.listen : tcpListen,
+    dial: config.tls.peers ? tls?.dial : undefined,
+  });
   startOrFail(member, `${server.host}:${server.port}`, opts.portZero ? { port: 0 } : undefined);
   let face: HttpFace | null = null;
   if (http !== undefined && web !== null && metrics !== null) {
@@ -217,6 +232,7 @@ export async function startMember(
       token: config.http.token,
       metrics,
       origins: opts.httpOrigins,
+      tls: config.tls.clients ? tls ?? undefined : undefined,
     });
     try {
       face.start(opts.portZero ? { ...http, port: 0 } : http);
@@ -241,12 +257,48 @@ export async function startMember(
     name,
     member,
     face,
+    tls,
     async stop(drainMs?: number) {
       await face?.stop();
       await member.stop(drainMs);
     },
   };
   return running;
+}
+
+/**
+ * Reads the `[tls]` files when `peers` or `clients` is on, turning a bad file into a user error.
+ *
+ * @param config The herd.
+ * @param log Where handshake failures and reloads go.
+ * @returns The member's TLS, or `null` when neither listener uses it.
+ * @throws {UserError} If a file is missing, unreadable, not PEM, or the pair does not match.
+ */
+export function tlsOrFail(config: HerdConfig, log: EventLog): MemberTls | null {
+  if (!config.tls.peers && !config.tls.clients) return null;
+  try {
+    return new MemberTls(config.tls, log);
+  } catch (e) {
+    if (e instanceof TlsFileError) throw new UserError(e.message);
+    throw e;
+  }
+}
+
+/**
+ * Makes SIGHUP reload the certificates of the running members (`tls.reloaded` or
+ * `tls.reload.failed` in each log; a failed reload keeps the old ones). Not on Windows.
+ *
+ * @param members The running members.
+ * @returns A function that removes the listener.
+ */
+export function reloadTlsOnSighup(members: ReadonlyArray<RunningMember>): () => void {
+  const withTls = members.filter((m) => m.tls !== null);
+  if (withTls.length === 0 || Deno.build.os === "windows") return () => {};
+  const onHup = () => {
+    for (const m of withTls) m.tls!.reload().catch(() => {}); // logged by reload()
+  };
+  Deno.addSignalListener("SIGHUP", onHup);
+  return () => Deno.removeSignalListener("SIGHUP", onHup);
 }
 
 /**
@@ -345,16 +397,22 @@ export async function serve(name: string, opts: RunOptions): Promise<void> {
     }
     // Always said, even with --quiet: the one sign that start-up worked.
     const where = running.member.address;
+    const clientTls = config.tls.clients ? " (TLS)" : "";
     const http = running.face === null
       ? ""
-      : `; HTTP on http://${running.face.address.hostname}:${running.face.address.port}`;
+      : `; HTTP on ${
+        config.tls.clients ? "https" : "http"
+      }://${running.face.address.hostname}:${running.face.address.port}`;
     const peer = running.member.peerAddress;
-    const peers = peer === null ? "" : `; neighbours on ${peer.hostname}:${peer.port}`;
+    const peerTls = config.tls.peers ? " (TLS)" : "";
+    const peers = peer === null ? "" : `; neighbours on ${peer.hostname}:${peer.port}${peerTls}`;
     console.log(
-      `${name} listening on ${where.hostname}:${where.port}${peers}${http}; logs in ${opts.logDir}/${name}.log; Ctrl-C stops`,
+      `${name} listening on ${where.hostname}:${where.port}${clientTls}${peers}${http}; logs in ${opts.logDir}/${name}.log; Ctrl-C stops`,
     );
     const unguard = survivePanics(memberLog(name));
+    const unhup = reloadTlsOnSighup([running]);
     await stopOnSignals([running], signals);
+    unhup();
     await places.close?.();
     unguard();
     await stopLogging();

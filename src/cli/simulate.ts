@@ -21,6 +21,7 @@ import { UserError } from "./args.ts";
 import {
   loadConfigOrFail,
   placesOrFail,
+  reloadTlsOnSighup,
   type RunningMember,
   type RunOptions,
   setupLoggingOrFail,
@@ -109,9 +110,11 @@ export async function simulate(opts: SimulateOptions): Promise<number> {
           console.log(consoleNote(`stopping ${names.length} members`))
         );
       }
+      const unhup = reloadTlsOnSighup(herd.running);
       try {
         await stopOnSignals(stopFacesFirst(herd.running), signals!);
       } finally {
+        unhup();
         watch?.stop();
       }
       if (summarised) console.log(consoleNote(`${names.length} members stopped`));

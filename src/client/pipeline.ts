@@ -8,7 +8,7 @@
 
 import { closeQuietly, writeAll } from "../herd/socket.ts";
 import { formatAddress, type ServerAddress } from "./address.ts";
-import { connectWithin } from "./_connect.ts";
+import { type ClientConn, connectWithin } from "./_connect.ts";
 import { ClientError } from "./client_error.ts";
 import { ReplyFramer, replyShapeOf } from "./reply_framer.ts";
 import { DEFAULT_REQUEST_TIMEOUT_MS } from "./request.ts";
@@ -52,12 +52,12 @@ export interface PipelineOptions {
 export class Pipeline {
   /** The server, as `host:port`. */
   readonly target: string;
-  #conn: Deno.TcpConn;
+  #conn: ClientConn;
   #framer: ReplyFramer;
   #buf = new Uint8Array(READ_BUFFER_BYTES);
   #encoder = new TextEncoder();
 
-  private constructor(conn: Deno.TcpConn, target: string, framer: ReplyFramer) {
+  private constructor(conn: ClientConn, target: string, framer: ReplyFramer) {
     this.#conn = conn;
     this.target = target;
     this.#framer = framer;

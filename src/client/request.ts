@@ -8,7 +8,7 @@
 
 import { closeQuietly, writeAll } from "../herd/socket.ts";
 import { formatAddress, type ServerAddress } from "./address.ts";
-import { connectBy, Deadline } from "./_connect.ts";
+import { type ClientConn, connectBy, Deadline } from "./_connect.ts";
 import { ClientError } from "./client_error.ts";
 
 /** Default of {@linkcode RequestOptions.timeoutMs}: a member answers in well under a second. */
@@ -74,7 +74,7 @@ export async function requestBytes(
   const target = formatAddress(addr);
   // One deadline from the connect to EOF; at its end the socket is closed, which ends any read.
   const deadline = new Deadline(timeoutMs, options.signal);
-  let conn: Deno.TcpConn | undefined;
+  let conn: ClientConn | undefined;
   deadline.onEnd(() => conn !== undefined && closeQuietly(conn));
   try {
     conn = await connectBy(addr, deadline);
@@ -129,7 +129,7 @@ export async function request(
 
 /** Reads until EOF. @throws {ClientError} (`too-large`) Past `maxBytes`. */
 async function readToEnd(
-  conn: Deno.TcpConn,
+  conn: ClientConn,
   maxBytes: number,
   target: string,
 ): Promise<Uint8Array> {

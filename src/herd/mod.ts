@@ -15,6 +15,7 @@ export * from "./dispatch.ts";
 export * from "./accept.ts";
 export * from "./session.ts";
 export * from "./transport.ts";
+export * from "./tls.ts";
 export * from "./clock.ts";
 export * from "./auth.ts";
 export * from "./anti_entropy.ts";

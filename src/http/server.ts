@@ -9,6 +9,7 @@
 import type { HerdConfig } from "../config.ts";
 import { ClientIndex } from "../geo/mod.ts";
 import type { LineResult, LineSource, PeerLink, RecordStore, StoredRecord } from "../herd/mod.ts";
+import { type MemberTls, RECOVER_MS } from "../herd/tls.ts";
 import type { EventLog } from "../log.ts";
 import type { PlacesProvider } from "../places/types.ts";
 import { parseIso6709, type WireText } from "../protocol/mod.ts";
@@ -39,6 +40,12 @@ export interface LineCounts {
   /** Lines received from neighbour `peer` so far. */
   linesFrom(peer: string): number;
 }
+
+/**
+ * Longest a TLS reload waits for the HTTPS port to be free again, ms: the old server's listener
+ * closes within an event-loop turn or two; the bound only stops a port another process took.
+ */
+const REBIND_MS = 1000;
 
 /** How often rates are sampled, ms. */
 const RATE_SAMPLE_MS = 1000;
@@ -76,6 +83,11 @@ export interface HttpFaceOptions {
   metrics: HttpMetrics & LineCounts & {
     recordStored?(fromPeer: boolean): void;
   };
+  /**
+   * The member's TLS when `[tls] clients = true`: the face serves HTTPS with its certificate,
+   * and a reload (SIGHUP) serves new connections with the new one. @default plain HTTP
+   */
+  tls?: MemberTls;
 }
 
 /** One member's HTTP API server. */
@@ -86,6 +98,11 @@ export class HttpFace {
   /** Geo index of the member's records (by client id, wire text). */
   readonly index: ClientIndex = new ClientIndex();
   #server: Deno.HttpServer<Deno.NetAddr> | null = null;
+  /** Servers replaced by a TLS reload, finishing the requests and streams they had. */
+  readonly #retired = new Set<Promise<void>>();
+  #unregisterReload: (() => void) | null = null;
+  /** Retries listening after a reload could not, until it can or the face stops. */
+  #recovery: ReturnType<typeof setInterval> | undefined;
   #unobserve: (() => void) | null = null;
   #sampler: ReturnType<typeof setInterval> | undefined;
   /**
@@ -157,23 +174,33 @@ export class HttpFace {
       origins: this.#opts.origins,
       storedAt: (id) => this.#storedAt.get(id),
     });
-    try {
-      this.#server = Deno.serve({
+    const handler = (req: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) =>
+      app.fetch(req, { remoteAddr: info.remoteAddr });
+    const tls = this.#opts.tls;
+    const listen = (port: number) =>
+      Deno.serve({
         hostname: where.hostname,
-        port: where.port,
+        port,
+        ...(tls?.certifiedKey ?? {}),
         onListen: () => {},
         onError: (e) => {
           this.#opts.log.emit("error", "error", { reason: `http: ${String(e)}` });
           return new Response("internal error", { status: 500 });
         },
-      }, (req, info) => app.fetch(req, { remoteAddr: info.remoteAddr }));
+      }, handler);
+    try {
+      this.#server = listen(where.port);
     } catch (e) {
       this.#stopObserving();
       throw e;
     }
+    if (tls !== undefined) {
+      this.#unregisterReload = tls.onReload(() => this.#reopen(listen));
+    }
     const addr = this.#server.addr;
     const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
-    this.#opts.origins?.set(member.name, `http://${host}:${addr.port}`);
+    const scheme = tls === undefined ? "http" : "https";
+    this.#opts.origins?.set(member.name, `${scheme}://${host}:${addr.port}`);
     this.#opts.log.emit("info", "http.listening", { address: `${addr.hostname}:${addr.port}` });
     return addr;
   }
@@ -187,7 +214,58 @@ export class HttpFace {
     await new Promise((resolve) => setTimeout(resolve, 0));
     const server = this.#server;
     this.#server = null;
+    this.#unregisterReload?.();
+    this.#unregisterReload = null;
+    clearInterval(this.#recovery);
     if (server !== null) await server.shutdown();
+    await Promise.all(this.#retired);
+  }
+
+  /**
+   * Serves new connections with the certificate just reloaded: the old server stops listening
+   * (its requests and streams in flight go on until they end) and a new one listens on the same
+   * port as soon as it is free.
+   *
+   * @returns How long the port refused connections, ms.
+   */
+  async #reopen(listen: (port: number) => Deno.HttpServer<Deno.NetAddr>): Promise<number> {
+    const old = this.#server;
+    if (old === null) return 0;
+    const port = old.addr.port;
+    const started = performance.now();
+    const retired = old.shutdown().catch(() => {}).finally(() => this.#retired.delete(retired));
+    this.#retired.add(retired);
+    for (;;) {
+      try {
+        this.#server = listen(port);
+        return performance.now() - started;
+      } catch (e) {
+        if (!(e instanceof Deno.errors.AddrInUse) || performance.now() - started > REBIND_MS) {
+          this.#server = null;
+          this.#recover(listen, port);
+          throw new Error(
+            `cannot listen on HTTPS port ${port} again: ${
+              String(e)
+            }; retrying every ${RECOVER_MS} ms`,
+          );
+        }
+        await new Promise((resolve) => setTimeout(resolve, 0));
+      }
+    }
+  }
+
+  /** After a failed reopen: tries to listen again every RECOVER_MS until it does or stops. */
+  #recover(listen: (port: number) => Deno.HttpServer<Deno.NetAddr>, port: number): void {
+    this.#recovery = setInterval(() => {
+      if (this.#unregisterReload === null) return clearInterval(this.#recovery); // stopped
+      try {
+        this.#server = listen(port);
+        clearInterval(this.#recovery);
+        this.#recovery = undefined;
+      } catch {
+        // still taken: next round
+      }
+    }, RECOVER_MS);
   }
 
   #stopObserving(): void {

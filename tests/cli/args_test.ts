@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { didYouMean, parseDurationMs, UserError } from "../../src/cli/args.ts";
+import { clientTlsOf, didYouMean, parseDurationMs, UserError } from "../../src/cli/args.ts";
 
 /** The default herd's names (PROTOCOL.md section 6). */
 const NAMES = ["Campbell", "Hill", "Jaquez", "Singleton", "Smith"] as const;
@@ -100,4 +100,24 @@ Deno.test("parseDurationMs() throws a UserError on text that is not a positive d
       });
     });
   }
+});
+
+Deno.test("clientTlsOf() reads --tls and --ca, and names the flag and file of a bad one", () => {
+  const ca = new URL("../fixtures/tls/ca.pem", import.meta.url).pathname;
+  assert.equal(clientTlsOf({}), undefined);
+  assert.deepEqual(clientTlsOf({ tls: true }), { caCerts: [] });
+  assert.deepEqual(clientTlsOf({ tls: true, ca }), { caCerts: [Deno.readTextFileSync(ca)] });
+  assert.throws(
+    () => clientTlsOf({ ca }),
+    (e: Error) => e instanceof UserError && /--ca is for TLS: add --tls/.test(e.message),
+  );
+  assert.throws(
+    () => clientTlsOf({ tls: true, ca: "/nonexistent/ca.pem" }),
+    (e: Error) =>
+      e instanceof UserError && e.message === "--ca: cannot read /nonexistent/ca.pem: no such file",
+  );
+  assert.throws(
+    () => clientTlsOf({ tls: true, ca: ca.replace("ca.pem", "ca.key.pem") }),
+    /--ca: .*ca\.key\.pem does not hold PEM certificates/,
+  );
 });
