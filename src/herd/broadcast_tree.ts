@@ -139,8 +139,11 @@ export interface TreeTarget extends FloodTarget {
 
 /** What a broadcast tree reads of the record store (`RecordStore` has it). */
 export interface TreeStore {
-  /** The stored AT line of a client (no terminator), or `undefined`. */
-  line(clientId: WireText): WireText | undefined;
+  /**
+   * The stored line of a client (no terminator): its AT line, or its tombstone's ERASE line if
+   * it was erased (what a GRAFT for it is answered with); `undefined` if none.
+   */
+  entryLine(clientId: WireText): WireText | undefined;
   /** Whether this AT line (no terminator, no mark) is exactly a stored record. */
   holds(atLine: WireText): boolean;
   /** The client time text of a client's stored record, or `undefined`. */
@@ -351,6 +354,8 @@ export class BroadcastTree {
     const held = this.#held.get(clientId);
     if (held !== undefined && held.line === atLine) {
       this.#held.delete(clientId);
+      // Erased (or replaced) meanwhile: the record is no longer ours to relay.
+      if (!this.#opts.store.holds(atLine)) return;
       this.#late(held.sinceMs);
       if (this.#opts.links.get(from)?.tree === true) this.#makeEager(from);
       this.#push(held.record, atLine, from, true);
@@ -473,7 +478,7 @@ export class BroadcastTree {
         if (link.tree) this.#makeEager(from);
         let sent = 0;
         for (const id of message.ids) {
-          const line = this.#opts.store.line(id.clientId);
+          const line = this.#opts.store.entryLine(id.clientId);
           if (line === undefined) continue;
           link.send(line + "\n");
           sent++;

@@ -13,7 +13,7 @@ import {
   type PeerAuth,
   type SessionView,
 } from "../../src/herd/mod.ts";
-import { formatAt, parseMessage } from "../../src/protocol/mod.ts";
+import { formatAt, formatEntry, parseMessage } from "../../src/protocol/mod.ts";
 import { testPort } from "./_port.ts";
 
 /** 1621464828.223372000 s: the fixed receive time of testPort(). */
@@ -185,7 +185,7 @@ Deno.test("dispatch() turns an IAMAT into one accept effect carrying the reply's
   if (accept.kind !== "accept") return;
   assert.equal(accept.from, null);
   assert.equal(accept.line + "\n", out.reply?.wire);
-  assert.equal(formatAt(accept.record), accept.line);
+  assert.equal(formatEntry(accept.record), accept.line);
 });
 
 Deno.test("dispatch() answers WHATSAT with the stored AT line, the Nearby Search JSON and a blank line", async () => {

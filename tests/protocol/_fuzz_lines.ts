@@ -38,6 +38,7 @@ export const VALID_LINES: readonly WireText[] = [
   "IHAVE kiwi 1621464827.959498503 x 1",
   "GRAFT kiwi 1621464827.959498503",
   "PRUNE",
+  "ERASE Hill kiwi.cs.ucla.edu 1621464827.959498503",
 ];
 
 /** Verbs and fields mixed into token soups. */
@@ -51,6 +52,7 @@ const TOKENS: readonly string[] = [
   "IHAVE",
   "GRAFT",
   "PRUNE",
+  "ERASE",
   "tree",
   "iamat",
   "1",

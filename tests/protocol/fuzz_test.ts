@@ -10,6 +10,7 @@ import {
   formatAsk,
   formatAt,
   formatDigest,
+  formatErase,
   formatHello,
   formatTreeIds,
   formatWant,
@@ -142,6 +143,11 @@ function checkLine(line: WireText): Message["kind"] {
     case "PRUNE":
       assert.deepEqual(fields, ["PRUNE"]);
       break;
+    case "ERASE":
+      assert.equal(fields.length, 4);
+      assert.equal(formatErase(m.tombstone), fields.join(" "));
+      assert.deepEqual(parseMessage(formatErase(m.tombstone)), m);
+      break;
     case "HERD": {
       assert.ok(fields.length >= 3);
       assert.equal(fields[0], "HERD");
@@ -223,6 +229,7 @@ Deno.test("parseMessage() accepts every seed line of the fuzz corpus as its own 
     new Set(
       ["IAMAT", "WHATSAT", "AT", "HERD", "DIGEST", "WANT", "ASK", "HAVE", "IHAVE", "GRAFT"].concat([
         "PRUNE",
+        "ERASE",
       ]),
     ),
   );
