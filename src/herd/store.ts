@@ -621,10 +621,12 @@ function entryOf(line: WireText): StoreEntry {
   return msg.tombstone;
 }
 
-/** The client id of an AT line: its fourth field. */
+/** The client id of a stored line: an AT line's fourth field, an ERASE line's third. */
 function idOf(line: WireText): WireText {
-  const skew = line.indexOf(" ", 3) + 1;
-  const id = line.indexOf(" ", skew) + 1;
+  const origin = line.indexOf(" ") + 1;
+  const id = line.charCodeAt(0) === E
+    ? line.indexOf(" ", origin) + 1
+    : line.indexOf(" ", line.indexOf(" ", origin) + 1) + 1;
   return line.slice(id, line.indexOf(" ", id));
 }
 

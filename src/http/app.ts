@@ -645,6 +645,9 @@ export function buildApp(deps: AppDeps): HttpApp {
 
   app.openapi(deleteClient, (c) => {
     const id = pathClientId(c);
+    // No IAMAT can carry a longer id, and neighbours would drop a longer ERASE line unread.
+    const max = config.settings.maxLineBytes;
+    if (id.wire.length > max) throw new HttpProblem(400, `id: longer than ${max} bytes`);
     const result = member.erase(sourceOf(c, deps), id.wire);
     const f = result.line.split(" ");
     return c.json({

@@ -151,6 +151,10 @@ Deno.test("DELETE of a client no member knows stores and floods a tombstone, and
       await fetch(`${herd.url("Hill")}/v1/clients/a%20b`, { method: "DELETE" }),
       400,
     );
+    const long = "x".repeat(herd.config.settings.maxLineBytes + 1);
+    const tooLong = await fetch(`${herd.url("Hill")}/v1/clients/${long}`, { method: "DELETE" });
+    assert.match((await expectProblem(tooLong, 400)).detail, /^id: longer than/);
+    assert.equal(herd.get("Hill").member.store.tombstones, 1);
   });
 });
 
