@@ -354,8 +354,6 @@ export class BroadcastTree {
     const held = this.#held.get(clientId);
     if (held !== undefined && held.line === atLine) {
       this.#held.delete(clientId);
-      // Erased (or replaced) meanwhile: the record is no longer ours to relay.
-      if (!this.#opts.store.holds(atLine)) return;
       this.#late(held.sinceMs);
       if (this.#opts.links.get(from)?.tree === true) this.#makeEager(from);
       this.#push(held.record, atLine, from, true);
