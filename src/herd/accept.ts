@@ -1,7 +1,8 @@
 /**
  * The one place a record is accepted (PROTOCOL.md sections 3 and 4), whether
  * it came from a client's IAMAT, a neighbour's flood or an anti-entropy
- * answer; a tombstone (an erased client, `ERASE ...`) is accepted the same way. In this order: store it if newer (last-writer-wins, store.ts),
+ * answer; a tombstone (an erased client, `ERASE ...`) is accepted the same
+ * way. In this order: store it if newer (last-writer-wins, store.ts),
  * persist it (persistence.ts, when the member has a data directory),
  * disseminate it (flood.ts: to every neighbour link but the sender's; or
  * broadcast_tree.ts: along the epidemic broadcast tree), then tell the

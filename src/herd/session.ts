@@ -73,8 +73,8 @@ export interface SessionPort {
   /** Event sink. */
   readonly log: EventLog;
   /**
-   * Accepts a record or tombstone (accept.ts); true if it was newer and stored. `marked`: it came as an
-   * eager push along a broadcast tree.
+   * Accepts a record or tombstone (accept.ts); true if it was newer and stored. `marked`: it
+   * came as an eager push along a broadcast tree.
    */
   accept(record: StoreEntry, atLine: WireText, from: string | null, marked: boolean): boolean;
   /** A neighbour's broadcast-tree line (IHAVE, GRAFT, PRUNE; broadcast_tree.ts). */
