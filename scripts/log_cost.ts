@@ -2,8 +2,9 @@
  * What one `msg.in` log event costs (docs/PERFORMANCE.md): a LogTape logger
  * call with a sink that does nothing, the same with LogTape's JSON Lines
  * formatter, and herd's own file writer (`memberLog()` after `setupLogging()`,
- * formatting into its buffer and writing a temporary file in the background).
- * Prints the median of 5 rounds of the time per event.
+ * formatting into its buffer and writing a temporary file in the background),
+ * and that writer with `[log] locations = "redacted"`. Prints the median of 5
+ * rounds of the time per event.
  *
  * Usage: deno run --allow-read --allow-write --allow-env scripts/log_cost.ts [events-per-round]
  *
@@ -53,10 +54,14 @@ await reset();
 
 const dir = await Deno.makeTempDir({ prefix: "herd-log-cost-" });
 let herd: number;
+let redacted: number;
 try {
   await setupLogging({ logDir: dir, members: ["Bench"], console: null });
   const log = memberLog("Bench");
   herd = measure(() => log.emit("info", "msg.in", FIELDS));
+  await stopLogging();
+  await setupLogging({ logDir: dir, members: ["Bench"], console: null, locations: "redacted" });
+  redacted = measure(() => log.emit("info", "msg.in", FIELDS));
   await stopLogging();
 } finally {
   await Deno.remove(dir, { recursive: true });
@@ -67,3 +72,4 @@ console.log(
   `  LogTape logger, JSON Lines formatter:      ${logtapeJson.toFixed(0)} (${bytes} chars)`,
 );
 console.log(`  herd memberLog(), file writer (to a file): ${herd.toFixed(0)}`);
+console.log(`  the same, [log] locations = "redacted":    ${redacted.toFixed(0)}`);

@@ -32,6 +32,8 @@ export const EVENTS = {
     "The replies of one write, or handed to our link's writer, or answered over HTTP (`conn`, `remote`, `via`; `reply` for one, `replies` for several, in order; a `?` reply alone, with its `reason`).",
   "record.stored":
     "Records stored by the lines of one read, whatever their source: a client's IAMAT, a neighbour's AT, an anti-entropy answer (`conn`, `peer`, `via`; `client` for one, `clients` for several; debug). Its `@timestamp` is when they were stored.",
+  "record.erased":
+    "A client was erased through this member's API (`DELETE /v1/clients/{id}`): its tombstone is stored and flooded (`conn`, `remote`, `via`, `client`, `time` of the tombstone, `held`: a record was held, `stored`: the tombstone was newer).",
   "peer.invalid": "A neighbour sent a line that is not a peer message; dropped (`peer`, `reason`).",
   "peer.link.hello": "Our hello was written on a dialled link (`peer`, `address`; debug).",
   "peer.link.welcome": "The neighbour's welcome was verified (`peer`; debug).",

@@ -57,6 +57,11 @@
  * its replies in `replies` (a `?` reply gets an event of its own, with its
  * `reason`).
  *
+ * With `[log] locations = "redacted"` ({@linkcode LoggingOptions.locations}),
+ * every event's text fields go through {@linkcode redactLocations} before they
+ * reach a file or the console, so no client location is written anywhere; by
+ * default (`"full"`) that costs one boolean test per event.
+ *
  * Event names (the `event` field of every JSON line, also its `message`) are
  * listed, with their meaning, in one place: `EVENTS` in src/events.ts
  * (docs/EVENTS.md is generated from it).
@@ -117,6 +122,7 @@ export function memberLog(member: string): EventLog {
   const name = `${LOG_CATEGORY}.${member}`;
   return {
     emit(level, event, fields) {
+      if (redacting) fields = redactFields(fields);
       const file = files.get(member);
       if (file !== undefined) file.append(name, level, event, fields);
       // Two lookups decide; LogTape is called only for a line the console shows.
@@ -125,6 +131,95 @@ export function memberLog(member: string): EventLog {
       }
     },
   };
+}
+
+/** `[log] locations = "redacted"` is in force (set by {@linkcode setupLogging}). */
+let redacting = false;
+
+/** What a redacted log shows in place of a client's location. */
+export const REDACTED_LOCATION = "<location>";
+
+/** What a redacted log shows in place of a WHATSAT reply's Nearby Search document. */
+export const REDACTED_PLACES = "<places>";
+
+/**
+ * Anything shaped like an ISO 6709 point, anywhere in a text: two signed decimals
+ * back to back (`+34.068930-118.445127`, also out of range or with a trailing point).
+ */
+const LOCATION_LIKE = /[+-][0-9]+(?:\.[0-9]*)?[+-][0-9]+(?:\.[0-9]*)?/g;
+
+/**
+ * A WHATSAT reply's JSON document: from a line that is only `{` to the next line that is only
+ * `}` (the document's lines inside are indented, and JSON strings hold no newline).
+ */
+const PLACES_DOCUMENT = /^\{$[\s\S]*?^\}$/gm;
+
+/** A location in a URL's query (the legacy Google Nearby Search's `location=lat,lng`). */
+const LOCATION_PARAM = /([?&](?:location|latlng|lat|lng|near)=)[^&#\s"]*/gi;
+
+/** The text an ISO 6709 parse error quotes (`... got "34.06,-118.44"`), whatever it is. */
+const QUOTED_LOCATION = /(ISO 6709 location: [^"]*got )"(?:[^"\\]|\\.)*"/g;
+
+/** White space between a line's fields (PROTOCOL.md section 1), kept as it was. */
+const FIELD_GAPS = /([ \t\n\v\f\r]+)/;
+
+/** Numeric fields of events that would be coordinates. */
+const COORDINATE_KEYS: ReadonlySet<string> = new Set(["lat", "lng", "latitude", "longitude"]);
+
+/**
+ * Takes client locations out of a logged text (`[log] locations = "redacted"`): in an IAMAT
+ * line the third field and in an AT line the fifth, whatever they hold (also after `? `, the
+ * echo of an invalid line); anywhere else, every token shaped like an ISO 6709 point; a
+ * WHATSAT reply's Nearby Search document (its places are near the client) as a whole; a
+ * `location=` (or `lat=`, `lng=`, `latlng=`, `near=`) URL parameter; and the text an ISO 6709
+ * parse error quotes. Each becomes {@linkcode REDACTED_LOCATION} (the document
+ * {@linkcode REDACTED_PLACES}). Lines keep their fields and white space otherwise.
+ *
+ * @example
+ * ```ts
+ * import { redactLocations } from "./log.ts";
+ * const line = redactLocations("IAMAT kiwi +34.068930-118.445127 1621464827.959498503");
+ * if (line !== "IAMAT kiwi <location> 1621464827.959498503") throw new Error(line);
+ * ```
+ *
+ * @param text A logged line, lines, a reply or a reason.
+ * @returns The text without locations.
+ */
+export function redactLocations(text: string): string {
+  let out = text;
+  if (out.includes("{\n")) out = out.replace(PLACES_DOCUMENT, REDACTED_PLACES);
+  if (out.includes("IAMAT") || out.includes("AT ")) {
+    out = out.includes("\n") ? out.split("\n").map(redactFieldOf).join("\n") : redactFieldOf(out);
+  }
+  if (out.includes("=")) out = out.replace(LOCATION_PARAM, `$1${REDACTED_LOCATION}`);
+  if (out.includes("ISO 6709")) out = out.replace(QUOTED_LOCATION, `$1"${REDACTED_LOCATION}"`);
+  return out.replace(LOCATION_LIKE, REDACTED_LOCATION);
+}
+
+/** One line with its IAMAT or AT location field (by position) redacted. */
+function redactFieldOf(line: string): string {
+  const echo = line.startsWith("? ") ? 2 : 0;
+  let start = echo;
+  while (start < line.length && FIELD_GAPS.test(line[start])) start++;
+  const parts = line.slice(start).split(FIELD_GAPS);
+  // Fields sit at even indices, the gaps between them at odd ones.
+  const at = parts[0] === "IAMAT" ? 4 : parts[0] === "AT" ? 8 : -1;
+  if (at === -1 || parts.length <= at) return line;
+  parts[at] = REDACTED_LOCATION;
+  return line.slice(0, start) + parts.join("");
+}
+
+/** An event's fields with every location redacted ({@linkcode redactLocations}). */
+function redactFields(fields: EventFields): EventFields {
+  const out: EventFields = {};
+  for (const key in fields) {
+    const v = fields[key];
+    if (typeof v === "string") out[key] = redactLocations(v);
+    else if (Array.isArray(v)) out[key] = v.map(redactLocations);
+    else if (typeof v === "number" && COORDINATE_KEYS.has(key)) out[key] = REDACTED_LOCATION;
+    else out[key] = v;
+  }
+  return out;
 }
 
 /** How much the console shows; the log files get every event whatever it is. */
@@ -884,6 +979,14 @@ export interface LoggingOptions {
    * @default {5}
    */
   maxFiles?: number;
+  /**
+   * `"redacted"`: no client location is written to a log file or the console, each replaced
+   * by `<location>` ({@linkcode redactLocations}); `"full"`: lines are logged as they came.
+   * `[log] locations` of herd.toml.
+   *
+   * @default {"full"}
+   */
+  locations?: "full" | "redacted";
 }
 
 /**
@@ -981,6 +1084,7 @@ export async function setupLogging(options: LoggingOptions): Promise<() => Promi
   }
   // memberLog() filters before LogTape; the sink needs no filter of its own.
   ({ rank: consoleRank, ranks: consoleRanks } = consoleThresholds(verbosity));
+  redacting = (options.locations ?? DEFAULT_LOG.locations) === "redacted";
   shownOnce.clear();
   await configure({
     reset: true,
@@ -1035,6 +1139,7 @@ function listenForReopen(): void {
 /** Flushes and closes every member log file and LogTape sink (files are complete afterwards). */
 export async function stopLogging(): Promise<void> {
   ({ rank: consoleRank, ranks: consoleRanks } = consoleThresholds(null));
+  redacting = false;
   await closeFiles();
   await reset();
 }

@@ -191,8 +191,9 @@ export type WatchLine =
 /**
  * The line a stream event prints as: `14:03:07.042 enter kiwi +34.100000-118.200000 (Campbell)`
  * for a record event (`update`, `enter`, `inside`, `exit`: the local time of arrival, the type,
- * the client, its location and the member that received its update), a warning for a `lagged`
- * event, and for an event of an unknown type its time, type and JSON.
+ * the client, its location and the member that received its update), `erased <client>
+ * (<member>)` for an erased client, a warning for a `lagged` event, and for an event of an
+ * unknown type its time, type and JSON.
  *
  * @example
  * ```ts
@@ -226,6 +227,9 @@ export function formatEvent(text: string, at: Date): WatchLine {
     return {
       warn: `this watcher fell behind: the member dropped ${printable(e.dropped)} events`,
     };
+  }
+  if (e.type === "erased") {
+    return { out: `${time} erased ${printable(e.client)} (${printable(e.server)})` };
   }
   const record = e.record;
   if (typeof record === "object" && record !== null) {

@@ -139,8 +139,11 @@ export interface TreeTarget extends FloodTarget {
 
 /** What a broadcast tree reads of the record store (`RecordStore` has it). */
 export interface TreeStore {
-  /** The stored AT line of a client (no terminator), or `undefined`. */
-  line(clientId: WireText): WireText | undefined;
+  /**
+   * The stored line of a client (no terminator): its AT line, or its tombstone's ERASE line if
+   * it was erased (what a GRAFT for it is answered with); `undefined` if none.
+   */
+  entryLine(clientId: WireText): WireText | undefined;
   /** Whether this AT line (no terminator, no mark) is exactly a stored record. */
   holds(atLine: WireText): boolean;
   /** The client time text of a client's stored record, or `undefined`. */
@@ -473,7 +476,7 @@ export class BroadcastTree {
         if (link.tree) this.#makeEager(from);
         let sent = 0;
         for (const id of message.ids) {
-          const line = this.#opts.store.line(id.clientId);
+          const line = this.#opts.store.entryLine(id.clientId);
           if (line === undefined) continue;
           link.send(line + "\n");
           sent++;

@@ -23,6 +23,7 @@ import {
   type ClientRecord,
   type DigestMessage,
   formatAt,
+  formatErase,
   formatHello,
   formatKeepalive,
   formatSkew,
@@ -35,6 +36,8 @@ import {
   parseMessage,
   type PruneMessage,
   skewNanos,
+  type StoreEntry,
+  type Tombstone,
   TREE_MARK,
   type TreeIdsMessage,
   unicodeToWire,
@@ -146,7 +149,7 @@ export const INVALID_REASONS = [
   ...PARSE_PROBLEMS,
   /** WHATSAT for a client id the member holds no record of. */
   "unknown client",
-  /** A valid AT, DIGEST, ASK, HAVE, WANT, PING or PONG line on a connection that is no neighbour's. */
+  /** A valid AT, ERASE, DIGEST, ASK, HAVE, WANT, PING or PONG line on a connection that is no neighbour's. */
   "peer message from a client",
   /** A valid hello refused: not the first line, not a neighbour, or failed authentication. */
   HELLO_REFUSED,
@@ -181,10 +184,10 @@ export interface Reply {
 /** Something the session must do because of a line. */
 export type Effect =
   /**
-   * Accept a record: store if newer, persist, disseminate, log (accept.ts). `tree` is true
-   * for an eager push along a broadcast tree (an AT line with the `tree` mark).
+   * Accept a record (or a tombstone): store if newer, persist, disseminate, log (accept.ts).
+   * `tree` is true for an eager push along a broadcast tree (an AT line with the `tree` mark).
    */
-  | { kind: "accept"; record: ClientRecord; line: WireText; from: string | null; tree: boolean }
+  | { kind: "accept"; record: StoreEntry; line: WireText; from: string | null; tree: boolean }
   /**
    * Listener: the hello of neighbour `name` was accepted; our own link to it may redial now.
    * `keepaliveMs`: the silence after which its connection may be dropped (its hello's
@@ -295,6 +298,9 @@ export function dispatch(
         from: session.peer,
         tree: msg.tree,
       });
+    case "ERASE":
+      if (session.peer === null) return only(invalidReply(line, "peer message from a client"));
+      return only(null, erase(msg.tombstone, session.peer));
     case "HERD":
       return hello(msg, line, session, member);
     case "DIGEST":
@@ -387,6 +393,11 @@ function peerInvalid(session: SessionView, why: string, line: WireText): Effect 
     reason: why,
     line: wireToDisplay(line),
   });
+}
+
+// ERASE <origin> <client-id> <time>   (a neighbour's tombstone, flooded or reconciled)
+function erase(tombstone: Tombstone, from: string): Effect {
+  return { kind: "accept", record: tombstone, line: formatErase(tombstone), from, tree: false };
 }
 
 // IAMAT <client-id> <location> <client-time>
@@ -541,6 +552,8 @@ function fromNeighbourWeDialled(
           from: peer,
           tree: msg.tree,
         });
+      case "ERASE":
+        return only(null, erase(msg.tombstone, peer));
       case "DIGEST":
       case "WANT":
       case "ASK":

@@ -32,7 +32,15 @@ import {
 } from "../config.ts";
 import type { EventLog } from "../log.ts";
 import type { PlacesProvider } from "../places/types.ts";
-import type { WireText } from "../protocol/mod.ts";
+import {
+  compareDecimal,
+  formatErase,
+  formatPosixTime,
+  parseDecimal,
+  type Tombstone,
+  type WireText,
+  wireToDisplay,
+} from "../protocol/mod.ts";
 import { acceptRecord, type RecordObserver, type RecordSink } from "./accept.ts";
 import { openingDigest } from "./anti_entropy.ts";
 import { hostAuth, type PeerAuth, secretAuth } from "./auth.ts";
@@ -90,6 +98,16 @@ export interface SyncCounters {
   bytesSent: number;
   /** Records sent in answers. */
   recordsSent: number;
+}
+
+/** What {@linkcode Member.erase} did. */
+export interface EraseResult {
+  /** The tombstone's line, `ERASE <origin> <client-id> <time>`, wire text, no terminator. */
+  readonly line: WireText;
+  /** True if this member held a record of the client (it is gone now). */
+  readonly held: boolean;
+  /** True if the tombstone was stored (and flooded): false if an equal or newer one was held. */
+  readonly stored: boolean;
 }
 
 /**
@@ -348,6 +366,49 @@ export class Member {
    */
   submit(source: LineSource, line: WireText): Promise<LineResult> {
     return serveLine(this.#port, source, line);
+  }
+
+  /**
+   * Erases a client from the herd (docs/PROTOCOL.md, "Erasure"): accepts a tombstone
+   * `ERASE <this member> <client-id> <time>` as it would a record (stored in place of the
+   * client's record, persisted, flooded to every neighbour, told to observers), then flushes
+   * the links and logs `record.erased`. The time is this member's clock, or the held entry's
+   * time if that is later (a client whose clock runs ahead), so the tombstone outranks the
+   * record held now under last-writer-wins (a tie goes to the tombstone). A client this member
+   * does not know gets a tombstone too: its record may be elsewhere in the herd, or on its way.
+   *
+   * @param source Who asked, for the log.
+   * @param clientId The client, wire text.
+   * @returns The tombstone line, whether a record was held, whether the tombstone was stored.
+   */
+  erase(source: LineSource, clientId: WireText): EraseResult {
+    const now = formatPosixTime(this.#port.clock());
+    const heldTime = this.store.time(clientId);
+    const time = heldTime !== undefined &&
+        compareDecimal(parseDecimal(heldTime), parseDecimal(now)) > 0
+      ? heldTime
+      : now;
+    const tombstone: Tombstone = {
+      erased: true,
+      origin: this.name,
+      clientId,
+      clientTime: parseDecimal(time),
+      clientTimeText: time,
+    };
+    const line = formatErase(tombstone);
+    const held = this.store.get(clientId) !== undefined;
+    const stored = this.#port.accept(tombstone, line, null, false);
+    this.#port.flushLinks();
+    this.#log.emit("info", "record.erased", {
+      conn: source.id,
+      remote: source.remote,
+      via: source.via,
+      client: wireToDisplay(clientId),
+      time,
+      held,
+      stored,
+    });
+    return { line, held, stored };
   }
 
   /** The member's broadcast tree, or `null` when it floods (`[herd] dissemination`). */

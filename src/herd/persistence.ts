@@ -5,13 +5,15 @@
  * which is before the AT reply of its IAMAT is written; the file runs in WAL
  * mode with `synchronous=NORMAL`, so a written record survives the process
  * being killed, and survives power loss once SQLite has synced the WAL
- * (at checkpoints, by default every 1000 pages).
+ * (at checkpoints, by default every 1000 pages). An erased client's row
+ * holds its tombstone's ERASE line in place of the AT line, so the erasure
+ * survives a restart and no older record comes back from the file.
  *
  * @module
  */
 
 import { DatabaseSync, type StatementSync } from "node:sqlite";
-import { type ClientRecord, parseMessage, type WireText } from "../protocol/mod.ts";
+import { parseMessage, type StoreEntry, type WireText } from "../protocol/mod.ts";
 import type { RecordStore } from "./store.ts";
 
 /** A member's record file. */
@@ -57,16 +59,16 @@ export class RecordFile {
   }
 
   /**
-   * Every record in the file. Rows that no longer parse are skipped.
+   * Every record (and tombstone) in the file. Rows that no longer parse are skipped.
    *
-   * @returns The records and how many rows were skipped.
+   * @returns The entries and how many rows were skipped.
    */
-  load(): { records: ClientRecord[]; skipped: number } {
-    const records: ClientRecord[] = [];
+  load(): { records: StoreEntry[]; skipped: number } {
+    const records: StoreEntry[] = [];
     let skipped = 0;
     for (const row of this.#db.prepare("SELECT at_line FROM records").iterate()) {
-      const msg = parseMessage(String(row.at_line));
-      if (msg.kind === "AT") records.push(msg.record);
+      const entry = entryOfRow(row.at_line);
+      if (entry !== null) records.push(entry);
       else skipped++;
     }
     return { records, skipped };
@@ -84,12 +86,12 @@ export class RecordFile {
     let records = 0;
     let skipped = 0;
     for (const row of this.#db.prepare("SELECT at_line FROM records").iterate()) {
-      const msg = parseMessage(String(row.at_line));
-      if (msg.kind !== "AT") {
+      const entry = entryOfRow(row.at_line);
+      if (entry === null) {
         skipped++;
         continue;
       }
-      store.apply(msg.record);
+      store.apply(entry);
       records++;
     }
     return { records, skipped };
@@ -99,7 +101,7 @@ export class RecordFile {
    * Writes a client's record, replacing the previous one.
    *
    * @param clientId The client (wire text: chars 0-255, stored as such).
-   * @param atLine The record's AT line, no terminator.
+   * @param atLine The record's AT line (a tombstone's ERASE line), no terminator.
    * @throws {Error} If SQLite fails (disk full, file removed).
    */
   save(clientId: WireText, atLine: WireText): void {
@@ -110,4 +112,10 @@ export class RecordFile {
   close(): void {
     if (this.#db.isOpen) this.#db.close();
   }
+}
+
+/** The record (AT line) or tombstone (ERASE line) of a row, or `null` if it does not parse. */
+function entryOfRow(value: unknown): StoreEntry | null {
+  const msg = parseMessage(String(value));
+  return msg.kind === "AT" ? msg.record : msg.kind === "ERASE" ? msg.tombstone : null;
 }

@@ -25,10 +25,10 @@
 import type { EventFields, EventLog } from "../log.ts";
 import {
   bytesToWire,
-  type ClientRecord,
   type Frame,
   LineSplitter,
   type PruneMessage,
+  type StoreEntry,
   type TreeIdsMessage,
   type WireText,
   wireToBytes,
@@ -76,10 +76,10 @@ export interface SessionPort {
   /** Event sink. */
   readonly log: EventLog;
   /**
-   * Accepts a record (accept.ts); true if it was newer and stored. `marked`: it came as an
-   * eager push along a broadcast tree.
+   * Accepts a record or tombstone (accept.ts); true if it was newer and stored. `marked`: it
+   * came as an eager push along a broadcast tree.
    */
-  accept(record: ClientRecord, atLine: WireText, from: string | null, marked: boolean): boolean;
+  accept(record: StoreEntry, atLine: WireText, from: string | null, marked: boolean): boolean;
   /** A neighbour's broadcast-tree line (IHAVE, GRAFT, PRUNE; broadcast_tree.ts). */
   tree(from: string, message: TreeIdsMessage | PruneMessage): void;
   /** A neighbour's tree push of exactly the record held (AT line, unmarked, no terminator). */

@@ -18,6 +18,14 @@
  * and growing leaves no garbage behind (only the bucket heads are copied,
  * when they double).
  *
+ * An erased client keeps an entry: its tombstone's ERASE line
+ * (`ERASE <origin> <client-id> <time>`, protocol/record.ts) in place of the
+ * AT line, ordered, digested and sent by anti-entropy like any record, but
+ * not a record to {@linkcode RecordStore.get}, {@linkcode RecordStore.line},
+ * {@linkcode RecordStore.lines}, {@linkcode RecordStore.records} or
+ * {@linkcode RecordStore.size}. Both lines end in the entry's time, which is
+ * all the order's fast path reads.
+ *
  * Records are never removed. A replacing line no longer than the line it
  * replaces is written over it; a longer one goes to the end of the arena.
  * Once half of a chunk is lines no record points to, its live lines are
@@ -40,10 +48,12 @@ import {
   type ClientRecord,
   DIGEST_DEPTH,
   isNewer,
+  isTombstone,
   keyHash,
   type NodeDigest,
   parseMessage,
   recordHashOfBytes,
+  type StoreEntry,
   type WireText,
 } from "../protocol/mod.ts";
 import { DigestTree } from "./digest_tree.ts";
@@ -51,6 +61,10 @@ import { DigestTree } from "./digest_tree.ts";
 const SPACE = 0x20;
 const A = 0x41;
 const T = 0x54;
+/** First byte of a tombstone's line, `ERASE ...` (a record's is `A`). */
+const E = 0x45;
+/** `ERASE `: what a tombstone's line starts with. */
+const ERASE_PREFIX = "ERASE ";
 const DOT = 0x2e;
 const ZERO = 0x30;
 const LF = 0x0a;
@@ -98,6 +112,8 @@ export class RecordStore {
   /** Per record (numbered from 1): START, LENGTH, KEY (signed), NEXT (0: none). */
   #pages: Int32Array[] = [new Int32Array(SLOTS << PAGE_BITS)];
   #size = 0;
+  /** Entries that are tombstones (counted in `#size`). */
+  #tombstones = 0;
   /** First record of each bucket, or 0; bucket = key >>> #shift. */
   #heads = new Int32Array(2 ** MIN_BUCKET_BITS);
   /** 32 minus the bucket bits. */
@@ -115,39 +131,67 @@ export class RecordStore {
   /** Digests of the stored records, for anti-entropy. */
   readonly digests: DigestTree = new DigestTree();
 
-  /** Number of clients known. */
+  /** Number of clients known (erased clients, whose entry is a tombstone, do not count). */
   get size(): number {
-    return this.#size;
+    return this.#size - this.#tombstones;
+  }
+
+  /** Number of erased clients whose tombstone is held. */
+  get tombstones(): number {
+    return this.#tombstones;
   }
 
   /**
    * The stored record of a client (parsed from its AT line: a new object per call).
    *
    * @param clientId Client id (wire text).
-   * @returns The record, or `undefined` if the client is unknown.
+   * @returns The record, or `undefined` if the client is unknown or erased.
    */
   get(clientId: WireText): ClientRecord | undefined {
     const r = this.#find(clientId);
-    return r === 0 ? undefined : recordOf(this.#lineOf(r));
+    return r === 0 || this.#erased(r) ? undefined : recordOf(this.#lineOf(r));
   }
 
   /**
    * The stored AT line of a client, without terminator (decoded: a new string per call).
    *
    * @param clientId Client id (wire text).
-   * @returns The line, or `undefined` if the client is unknown.
+   * @returns The line, or `undefined` if the client is unknown or erased.
    */
   line(clientId: WireText): WireText | undefined {
+    const r = this.#find(clientId);
+    return r === 0 || this.#erased(r) ? undefined : this.#lineOf(r);
+  }
+
+  /**
+   * The stored entry of a client, record or tombstone (parsed: a new object per call).
+   *
+   * @param clientId Client id (wire text).
+   * @returns The entry, or `undefined` if the store has none for the client.
+   */
+  entry(clientId: WireText): StoreEntry | undefined {
+    const r = this.#find(clientId);
+    return r === 0 ? undefined : entryOf(this.#lineOf(r));
+  }
+
+  /**
+   * The stored line of a client, its AT line or its tombstone's ERASE line, without
+   * terminator: what a neighbour that asks for the client is sent.
+   *
+   * @param clientId Client id (wire text).
+   * @returns The line, or `undefined` if the store has none for the client.
+   */
+  entryLine(clientId: WireText): WireText | undefined {
     const r = this.#find(clientId);
     return r === 0 ? undefined : this.#lineOf(r);
   }
 
   /**
-   * The client time of a client's stored record, as its AT line writes it: only that field is
-   * decoded (a broadcast tree's check of an announced update).
+   * The client time of a client's stored entry (a tombstone's time), as its line writes it:
+   * only that field is decoded (a broadcast tree's check of an announced update).
    *
    * @param clientId Client id (wire text).
-   * @returns The client time text, or `undefined` if the client is unknown.
+   * @returns The client time text, or `undefined` if the store has no entry for the client.
    */
   time(clientId: WireText): WireText | undefined {
     const r = this.#find(clientId);
@@ -156,20 +200,20 @@ export class RecordStore {
   }
 
   /**
-   * Stores `record` if it is newer than the stored one ({@linkcode isNewer})
-   * and updates the digest tree. Nothing else: persisting and flooding a stored
-   * record is `acceptRecord()`'s (accept.ts).
+   * Stores `record` (or a tombstone) if it is newer than the stored entry
+   * ({@linkcode isNewer}) and updates the digest tree. Nothing else: persisting
+   * and flooding a stored record is `acceptRecord()`'s (accept.ts).
    *
    * The store compares and writes the record's fields, which spell the same
-   * text as its AT line, rather than `line` itself: a line built by
+   * text as its line, rather than `line` itself: a line built by
    * concatenation (`formatAt()`) is then never flattened here.
    *
-   * @param record A record from an IAMAT, a flood or a reconciliation.
-   * @param _line Its AT line (`formatAt(record)`), which callers that flood it have already.
+   * @param record A record from an IAMAT, a flood or a reconciliation, or a tombstone.
+   * @param _line Its line (`formatEntry(record)`), which callers that flood it have already.
    * @returns True if stored (the caller then floods it), false if older or equal.
    * @throws {RangeError} If the arena is full (4 GiB of lines).
    */
-  apply(record: ClientRecord, _line?: WireText): boolean {
+  apply(record: StoreEntry, _line?: WireText): boolean {
     const key = keyHash(record.clientId) | 0;
     let r = this.#heads[key >>> this.#shift];
     let page = this.#pages[0];
@@ -193,24 +237,30 @@ export class RecordStore {
     let time = end;
     while (chunk[time - 1] !== SPACE) time--;
     const t = compareTimes(record.clientTimeText, chunk, time, end);
-    if (t < 0 || (t === 0 && !isNewer(record, recordOf(this.#lineOf(r))))) return false;
+    if (t < 0 || (t === 0 && !isNewer(record, entryOf(this.#lineOf(r))))) return false;
     this.#replace(page, o, record);
     return true;
   }
 
   /**
-   * Whether an AT line is exactly the stored line of its client: a copy of
-   * the record held, which needs no parse. Finds the client by the line's
-   * spaces and compares bytes: nothing is decoded.
+   * Whether an AT line (or a tombstone's ERASE line) is exactly the stored line
+   * of its client: a copy of the entry held, which needs no parse. Finds the
+   * client by the line's spaces and compares bytes: nothing is decoded.
    *
-   * @param atLine Wire text of a line, no terminator; any text (one that is not an AT line
-   *   is not held).
+   * @param atLine Wire text of a line, no terminator; any text (one that is neither an AT
+   *   nor an ERASE line is not held).
    * @returns True if the store holds this very line.
    */
   holds(atLine: WireText): boolean {
-    if (!atLine.startsWith("AT ")) return false;
-    const skew = atLine.indexOf(" ", 3);
-    const id = skew === -1 ? -1 : atLine.indexOf(" ", skew + 1);
+    let id: number;
+    if (atLine.startsWith("AT ")) {
+      const skew = atLine.indexOf(" ", 3);
+      id = skew === -1 ? -1 : atLine.indexOf(" ", skew + 1);
+    } else if (atLine.startsWith(ERASE_PREFIX)) {
+      id = atLine.indexOf(" ", ERASE_PREFIX.length);
+    } else {
+      return false;
+    }
     const end = id === -1 ? -1 : atLine.indexOf(" ", id + 1);
     if (end === -1) return false;
     const key = keyHash(atLine.slice(id + 1, end)) | 0;
@@ -227,18 +277,24 @@ export class RecordStore {
 
   /**
    * Every stored AT line (no terminator) with its client id, in the order the
-   * clients were first stored; each decoded as it is reached.
+   * clients were first stored; each decoded as it is reached. Tombstones are skipped.
    */
   *lines(): IterableIterator<[WireText, WireText]> {
     for (let r = 1; r <= this.#size; r++) {
+      if (this.#erased(r)) continue;
       const line = this.#lineOf(r);
       yield [idOf(line), line];
     }
   }
 
-  /** Every stored record, in the order the clients were first stored (parsed one at a time). */
+  /**
+   * Every stored record, in the order the clients were first stored (parsed one at a time).
+   * Tombstones are skipped.
+   */
   *records(): IterableIterator<ClientRecord> {
-    for (let r = 1; r <= this.#size; r++) yield recordOf(this.#lineOf(r));
+    for (let r = 1; r <= this.#size; r++) {
+      if (!this.#erased(r)) yield recordOf(this.#lineOf(r));
+    }
   }
 
   /**
@@ -346,6 +402,12 @@ export class RecordStore {
     return 0;
   }
 
+  /** True if entry `r` is a tombstone (its line starts with `E`). */
+  #erased(r: number): boolean {
+    const start = this.#pages[r >>> PAGE_BITS][(r & PAGE_MASK) * SLOTS + START];
+    return this.#chunks[start >>> CHUNK_BITS][start & CHUNK_MASK] === E;
+  }
+
   /** Record `r`'s AT line, decoded. */
   #lineOf(r: number): WireText {
     const page = this.#pages[r >>> PAGE_BITS];
@@ -375,10 +437,18 @@ export class RecordStore {
     return true;
   }
 
-  /** True if the stored line at `start` (of `length` bytes) is `record`'s AT line. */
-  #holdsRecord(start: number, length: number, record: ClientRecord): boolean {
+  /** True if the stored line at `start` (of `length` bytes) is `record`'s line. */
+  #holdsRecord(start: number, length: number, record: StoreEntry): boolean {
     if (length !== lineLength(record)) return false;
     const chunk = this.#chunks[start >>> CHUNK_BITS];
+    if (isTombstone(record)) {
+      let p = fieldAt(ERASE_PREFIX, chunk, start & CHUNK_MASK);
+      if (p !== -1) p = fieldAt(record.origin, chunk, p);
+      if (p === -1 || chunk[p++] !== SPACE) return false;
+      p = fieldAt(record.clientId, chunk, p);
+      if (p === -1 || chunk[p++] !== SPACE) return false;
+      return fieldAt(record.clientTimeText, chunk, p) !== -1;
+    }
     let at = (start & CHUNK_MASK) + 3;
     if (chunk[at - 3] !== A || chunk[at - 2] !== T || chunk[at - 1] !== SPACE) return false;
     at = fieldAt(record.origin, chunk, at);
@@ -392,23 +462,27 @@ export class RecordStore {
     return fieldAt(record.clientTimeText, chunk, at) !== -1;
   }
 
-  /** True if the stored line at `start` is client `clientId`'s: `AT <origin> <skew> <id> ...`. */
+  /**
+   * True if the stored line at `start` is client `clientId`'s: `AT <origin> <skew> <id> ...`
+   * or `ERASE <origin> <id> <time>`.
+   */
   #idIs(start: number, length: number, clientId: WireText): boolean {
     const chunk = this.#chunks[start >>> CHUNK_BITS];
     const at = start & CHUNK_MASK;
-    let p = at + 3;
-    while (chunk[p] !== SPACE) p++;
-    p++;
-    while (chunk[p] !== SPACE) p++;
-    p++;
+    let p = at;
+    // Past the command and the origin, then (an AT line) the skew.
+    for (let skip = chunk[at] === E ? 2 : 3; skip > 0; skip--) {
+      while (chunk[p] !== SPACE) p++;
+      p++;
+    }
     const n = clientId.length;
     if (p + n >= at + length) return false;
     for (let j = 0; j < n; j++) if (chunk[p + j] !== clientId.charCodeAt(j)) return false;
     return chunk[p + n] === SPACE;
   }
 
-  /** Stores the record of a client new to the store. */
-  #add(key: number, record: ClientRecord): void {
+  /** Stores the record (or tombstone) of a client new to the store. */
+  #add(key: number, record: StoreEntry): void {
     const r = this.#size + 1;
     if (r >>> PAGE_BITS === this.#pages.length) {
       this.#pages.push(new Int32Array(SLOTS << PAGE_BITS));
@@ -424,18 +498,20 @@ export class RecordStore {
     page[o + NEXT] = this.#heads[bucket];
     this.#heads[bucket] = r;
     this.#size = r;
+    if (isTombstone(record)) this.#tombstones++;
     const at = start & CHUNK_MASK;
     const h = recordHashOfBytes(this.#chunks[start >>> CHUNK_BITS], at, at + n, this.#hash);
     this.digests.change(key, 1, h.hi, h.lo);
     if (this.#size > this.#heads.length) this.#rebucket();
   }
 
-  /** Replaces the line of the record at `page[o]` with a newer record's. */
-  #replace(page: Int32Array, o: number, record: ClientRecord): void {
+  /** Replaces the line of the entry at `page[o]` with a newer record's (or tombstone's). */
+  #replace(page: Int32Array, o: number, record: StoreEntry): void {
     const start = page[o + START];
     const old = page[o + LENGTH];
     const c = start >>> CHUNK_BITS;
     const at = start & CHUNK_MASK;
+    this.#tombstones += (isTombstone(record) ? 1 : 0) - (this.#chunks[c][at] === E ? 1 : 0);
     const h = recordHashOfBytes(this.#chunks[c], at, at + old, this.#hash);
     const oldHi = h.hi;
     const oldLo = h.lo;
@@ -458,8 +534,8 @@ export class RecordStore {
     this.digests.change(page[o + KEY], 0, oldHi ^ h2.hi, oldLo ^ h2.lo);
   }
 
-  /** Writes a record's AT line (`n` bytes) at the end of the arena: its start. */
-  #write(record: ClientRecord, n: number): number {
+  /** Writes a record's line (`n` bytes) at the end of the arena: its start. */
+  #write(record: StoreEntry, n: number): number {
     if (this.#tailUsed + n > CHUNK_BYTES) this.#nextChunk();
     const at = this.#tailUsed;
     writeRecord(record, this.#chunks[this.#tail], at);
@@ -537,21 +613,47 @@ function recordOf(line: WireText): ClientRecord {
   return msg.record;
 }
 
-/** The client id of an AT line: its fourth field. */
+/** The entry of a stored line: a record (AT line) or a tombstone (ERASE line). */
+function entryOf(line: WireText): StoreEntry {
+  if (!line.startsWith(ERASE_PREFIX)) return recordOf(line);
+  const msg = parseMessage(line);
+  if (msg.kind !== "ERASE") throw new Error(`Cannot read stored entry: ${line}`);
+  return msg.tombstone;
+}
+
+/** The client id of a stored line: an AT line's fourth field, an ERASE line's third. */
 function idOf(line: WireText): WireText {
-  const skew = line.indexOf(" ", 3) + 1;
-  const id = line.indexOf(" ", skew) + 1;
+  const origin = line.indexOf(" ") + 1;
+  const id = line.charCodeAt(0) === E
+    ? line.indexOf(" ", origin) + 1
+    : line.indexOf(" ", line.indexOf(" ", origin) + 1) + 1;
   return line.slice(id, line.indexOf(" ", id));
 }
 
-/** Bytes of a record's AT line: `AT <origin> <skew> <client-id> <location> <client-time>`. */
-function lineLength(record: ClientRecord): number {
+/**
+ * Bytes of an entry's line: `AT <origin> <skew> <client-id> <location> <client-time>`, or
+ * `ERASE <origin> <client-id> <time>`.
+ */
+function lineLength(record: StoreEntry): number {
+  if (isTombstone(record)) {
+    return ERASE_PREFIX.length + 2 + record.origin.length + record.clientId.length +
+      record.clientTimeText.length;
+  }
   return 7 + record.origin.length + record.skew.length + record.clientId.length +
     record.location.text.length + record.clientTimeText.length;
 }
 
-/** Writes a record's AT line (`formatAt(record)`) as bytes into `chunk` at `at`. */
-function writeRecord(record: ClientRecord, chunk: Uint8Array, at: number): void {
+/** Writes an entry's line (`formatEntry(record)`) as bytes into `chunk` at `at`. */
+function writeRecord(record: StoreEntry, chunk: Uint8Array, at: number): void {
+  if (isTombstone(record)) {
+    at = writeField(ERASE_PREFIX, chunk, at);
+    at = writeField(record.origin, chunk, at);
+    chunk[at++] = SPACE;
+    at = writeField(record.clientId, chunk, at);
+    chunk[at++] = SPACE;
+    writeField(record.clientTimeText, chunk, at);
+    return;
+  }
   chunk[at++] = A;
   chunk[at++] = T;
   chunk[at++] = SPACE;

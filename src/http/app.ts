@@ -22,6 +22,7 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import type { HerdConfig } from "../config.ts";
 import type { ClientIndex } from "../geo/mod.ts";
 import {
+  type EraseResult,
   type LineResult,
   type LineSource,
   type PeerLink,
@@ -36,6 +37,7 @@ import {
   MIN_BOUND,
   unicodeToWire,
   type WireText,
+  wireToDisplay,
 } from "../protocol/mod.ts";
 import {
   acceptsHtml,
@@ -76,6 +78,8 @@ export interface HttpMember {
   readonly running: boolean;
   /** Serves a client line exactly as a TCP client's (session.ts `serveLine`). */
   submit(source: LineSource, line: WireText): Promise<LineResult>;
+  /** Erases a client from the herd: stores and floods its tombstone (`Member.erase`). */
+  erase(source: LineSource, clientId: WireText): EraseResult;
 }
 
 /** Per-second rates the API reports in `/v1/herd`. */
@@ -326,6 +330,36 @@ const getClient = createRoute({
   },
 });
 
+const ErasureSchema = z.object({
+  client: z.string().openapi({ example: "kiwi.cs.ucla.edu" }),
+  server: z.string().openapi({ description: "The member that erased it", example: "Hill" }),
+  time: z.string().openapi({
+    description: "The tombstone's time, POSIX seconds: this member's clock, or the erased " +
+      "record's client time if later",
+    example: "1796099101.934250000",
+  }),
+  erase: z.string().openapi({
+    description: "The tombstone's peer line, flooded to every member",
+    example: "ERASE Hill kiwi.cs.ucla.edu 1796099101.934250000",
+  }),
+  held: z.boolean().openapi({ description: "This member held a record of the client" }),
+  stored: z.boolean().openapi({
+    description: "The tombstone was stored and flooded (false: an equal or newer one was held)",
+  }),
+}).openapi("Erasure");
+
+const deleteClient = createRoute({
+  method: "delete",
+  path: "/v1/clients/{id}",
+  summary: "Erase a client from every member: a tombstone, flooded and reconciled like a " +
+    "record; idempotent (a client this member does not know is erased too)",
+  request: { params: ClientPath },
+  responses: {
+    200: json(ErasureSchema, "The client is erased here, and its tombstone is on its way"),
+    ...problems(400, 401),
+  },
+});
+
 const getNearby = createRoute({
   method: "get",
   path: "/v1/clients/{id}/nearby",
@@ -435,7 +469,7 @@ const index = createRoute({
 const ALLOWED: ReadonlyArray<[RegExp, string]> = [
   [/^\/v1\/clients\/[^/]+\/location$/, "PUT"],
   [/^\/v1\/clients\/[^/]+\/nearby$/, "GET"],
-  [/^\/v1\/clients\/[^/]+$/, "GET"],
+  [/^\/v1\/clients\/[^/]+$/, "GET, DELETE"],
   [/^\/v1\/clients$/, "GET"],
   [/^\/v1\/herd$/, "GET"],
   [/^\/v1\/stream$/, "GET"],
@@ -561,7 +595,7 @@ export function buildApp(deps: AppDeps): HttpApp {
     cors({
       origin: (origin) => (allowed(origin) ? origin : null),
       credentials: true,
-      allowMethods: ["GET", "PUT", "OPTIONS"],
+      allowMethods: ["GET", "PUT", "DELETE", "OPTIONS"],
       allowHeaders: ["Authorization", "Content-Type"],
       maxAge: 600,
     }),
@@ -607,6 +641,23 @@ export function buildApp(deps: AppDeps): HttpApp {
     if (line === undefined) throw new HttpProblem(404, `id: no record of client "${id.text}"`);
     const json = recordJson(line, deps.storedAt?.(id.wire) ?? null);
     return c.json(json as typeof json & { stored_at: number | null }, 200);
+  });
+
+  app.openapi(deleteClient, (c) => {
+    const id = pathClientId(c);
+    // No IAMAT can carry a longer id, and neighbours would drop a longer ERASE line unread.
+    const max = config.settings.maxLineBytes;
+    if (id.wire.length > max) throw new HttpProblem(400, `id: longer than ${max} bytes`);
+    const result = member.erase(sourceOf(c, deps), id.wire);
+    const f = result.line.split(" ");
+    return c.json({
+      client: id.text,
+      server: wireToDisplay(f[1]),
+      time: f[f.length - 1],
+      erase: wireToDisplay(result.line),
+      held: result.held,
+      stored: result.stored,
+    }, 200);
   });
 
   app.openapi(getNearby, async (c) => {

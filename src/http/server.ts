@@ -8,11 +8,18 @@
 
 import type { HerdConfig } from "../config.ts";
 import { ClientIndex } from "../geo/mod.ts";
-import type { LineResult, LineSource, PeerLink, RecordStore, StoredRecord } from "../herd/mod.ts";
+import type {
+  EraseResult,
+  LineResult,
+  LineSource,
+  PeerLink,
+  RecordStore,
+  StoredRecord,
+} from "../herd/mod.ts";
 import { type MemberTls, RECOVER_MS } from "../herd/tls.ts";
 import type { EventLog } from "../log.ts";
 import type { PlacesProvider } from "../places/types.ts";
-import { parseIso6709, type WireText } from "../protocol/mod.ts";
+import { isTombstone, parseIso6709, type WireText, wireToDisplay } from "../protocol/mod.ts";
 import { buildApp, type HerdRates, type HttpMetrics } from "./app.ts";
 import { type RecordJson, recordJson } from "./records.ts";
 import { StreamHub } from "./stream_hub.ts";
@@ -29,6 +36,8 @@ export interface FacedMember {
   readonly running: boolean;
   /** Serves a client line as a TCP client's. */
   submit(source: LineSource, line: WireText): Promise<LineResult>;
+  /** Erases a client from the herd (`Member.erase`). */
+  erase(source: LineSource, clientId: WireText): EraseResult;
   /** Calls `observer` for every stored record; returns the unsubscribe. */
   observe(observer: (stored: StoredRecord) => void): () => void;
 }
@@ -284,9 +293,25 @@ export class HttpFace {
     return this.#storedAt.get(id);
   }
 
-  /** Keeps the store times, the index and the streams up to date with one stored record. */
+  /**
+   * Keeps the store times, the index and the streams up to date with one stored record: a
+   * tombstone takes its client out of the index and gives an `erased` event.
+   */
   #stored(s: StoredRecord): void {
     const { record } = s;
+    if (isTombstone(record)) {
+      this.#storedAt.delete(record.clientId);
+      this.index.delete(record.clientId);
+      this.#opts.metrics.recordStored?.(s.from !== null);
+      if (this.hub.subscribers === 0) return;
+      this.hub.erase(record.clientId, {
+        type: "erased",
+        client: wireToDisplay(record.clientId),
+        server: wireToDisplay(record.origin),
+        time: wireToDisplay(record.clientTimeText),
+      }, s.previous === undefined ? undefined : locationOf(s.previous));
+      return;
+    }
     const storedAt = this.#opts.nowMs?.() ?? performance.timeOrigin + performance.now();
     this.#storedAt.set(record.clientId, storedAt);
     const lat = record.location.latitude;

@@ -6,7 +6,9 @@
  * touches a socket.
  *
  * Filters: none (every update), a list of client ids (their updates), or a
- * circle (Tile38's geofence events `enter`, `exit` and `inside`).
+ * circle (Tile38's geofence events `enter`, `exit` and `inside`). An erased
+ * client (herd's `DELETE /v1/clients/{id}`) gives an `erased` event to each
+ * subscription that had it.
  *
  * A slow subscriber never slows the member: {@linkcode StreamHub.publish}
  * never waits, and each subscription holds at most `bufferEvents` events. Past
@@ -120,8 +122,23 @@ export interface LaggedEvent {
   readonly dropped: number;
 }
 
+/**
+ * A client was erased (its record replaced by a tombstone): sent to the subscriptions that had
+ * it (see {@linkcode StreamHub.erase}). Shared between subscriptions: do not mutate.
+ */
+export interface ErasedEvent {
+  /** `"erased"`. */
+  readonly type: "erased";
+  /** The client id, as the transport shows it. */
+  readonly client: string;
+  /** The member that erased it. */
+  readonly server: string;
+  /** The tombstone's time, POSIX seconds as text. */
+  readonly time: string;
+}
+
 /** One event of a stream. */
-export type StreamEvent<P = unknown> = RecordEvent<P> | LaggedEvent;
+export type StreamEvent<P = unknown> = RecordEvent<P> | LaggedEvent | ErasedEvent;
 
 /** Options of {@linkcode StreamHub.subscribe}. */
 export interface SubscribeOptions {
@@ -395,6 +412,28 @@ export class StreamHub<P = unknown> {
         sub.inside.delete(record.client);
         if (wasIn) sub.push(exit ??= { type: "exit", record: record.json });
       }
+    }
+  }
+
+  /**
+   * Tells the subscriptions that had a client that it was erased: every
+   * subscription without a filter, those naming the client, and each circle
+   * the client was inside (by `previous` if given, else by the subscription's
+   * last event for it), which then counts it outside. Never waits.
+   *
+   * @param client The client id, as in client filters and {@linkcode StreamRecord.client}.
+   * @param event The event to deliver (one object, shared).
+   * @param previous The position of the record the erasure replaced at this member, if any.
+   */
+  erase(client: string, event: ErasedEvent, previous?: LatLng): void {
+    if (this.#isClosed) return;
+    for (const sub of this.#all) sub.push(event);
+    const watchers = this.#byClient.get(client);
+    if (watchers !== undefined) { for (const sub of watchers) sub.push(event); }
+    for (const sub of this.#fences) {
+      const wasIn = previous !== undefined ? this.#contains(sub, previous) : sub.inside.has(client);
+      sub.inside.delete(client);
+      if (wasIn) sub.push(event);
     }
   }
 

@@ -16,7 +16,7 @@ import {
 } from "./digest.ts";
 import { splitFields } from "./fields.ts";
 import { type Location, parseIso6709 } from "./iso6709.ts";
-import type { ClientRecord } from "./record.ts";
+import type { ClientRecord, Tombstone } from "./record.ts";
 import { isSkew } from "./skew.ts";
 import { ownCopy, type WireText } from "./wire_text.ts";
 
@@ -68,6 +68,17 @@ export interface AtMessage {
   record: ClientRecord;
   /** True if the line ends in {@linkcode TREE_MARK}: a duplicate of it may prune the link. */
   tree: boolean;
+}
+
+/**
+ * **(herd)** A client's erasure, flooded and reconciled like a record:
+ * `ERASE <origin> <client-id> <time>`. Valid only on a neighbour's connection.
+ */
+export interface EraseMessage {
+  /** Discriminant: a tombstone from a neighbour. */
+  kind: "ERASE";
+  /** The tombstone the line carries, to store and flood on if newer. */
+  tombstone: Tombstone;
 }
 
 /** Seventh field of an `AT` line pushed eagerly along a broadcast tree. */
@@ -189,7 +200,7 @@ export const PARSE_PROBLEMS = [
   "wrong field count",
   /** An IAMAT or AT location that is not ISO 6709 decimal degrees, or is off the globe. */
   "bad ISO 6709 location",
-  /** An IAMAT or AT client time that is not an unsigned decimal (POSIX seconds). */
+  /** An IAMAT, AT or ERASE time that is not an unsigned decimal (POSIX seconds). */
   "bad POSIX time",
   /** A WHATSAT radius that is not an unsigned decimal. */
   "radius not a decimal number",
@@ -235,6 +246,7 @@ export type Message =
   | IamatMessage
   | WhatsatMessage
   | AtMessage
+  | EraseMessage
   | HelloMessage
   | DigestMessage
   | WantMessage
@@ -280,6 +292,8 @@ export function parseMessage(line: WireText): Message {
       return parseWhatsat(fields);
     case "AT":
       return parseAt(fields);
+    case "ERASE":
+      return parseErase(fields);
     case "HERD":
       return parseHello(fields);
     case "DIGEST":
@@ -418,6 +432,32 @@ function parseAt(fields: WireText[]): Message {
       clientTimeText: fields[5],
     },
     tree: fields.length === 7,
+  };
+}
+
+// ERASE <origin> <client-id> <time>
+function parseErase(fields: WireText[]): Message {
+  if (fields.length !== 4) {
+    return invalid(
+      "wrong field count",
+      `Cannot parse ERASE: expected 4 fields, got ${fields.length}`,
+    );
+  }
+  let clientTime: Decimal;
+  try {
+    clientTime = parseDecimal(fields[3]);
+  } catch (e) {
+    return invalid("bad POSIX time", `Cannot parse ERASE: ${describe(e)}`);
+  }
+  return {
+    kind: "ERASE",
+    tombstone: {
+      erased: true,
+      origin: fields[1],
+      clientId: ownCopy(fields[2]),
+      clientTime,
+      clientTimeText: fields[3],
+    },
   };
 }
 

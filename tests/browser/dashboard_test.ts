@@ -235,6 +235,32 @@ browserTest("dashboard: an IAMAT sent over TCP puts its client on the map", asyn
   figure("client on the map after its IAMAT was sent (at Jaquez, page on Campbell)", ms);
 });
 
+browserTest(
+  "dashboard: a client erased at another member leaves the map and the list",
+  async (d) => {
+    await waitForView(d.page, allUp(d.herd), SHOW_WITHIN_MS, "every member and link up");
+    const id = "browser-test-erased";
+    await iamat(d.herd, "Jaquez", id, "+34.068930-118.445127");
+    await iamat(d.herd, "Jaquez", "browser-test-kept", "+34.1-118.4");
+    await waitForView(d.page, (v) => v.clients.length === 2, SHOW_WITHIN_MS, "both clients shown");
+    // Selected, so its details are open when it goes.
+    await d.page.click(`[data-row-client="${id}"]`);
+    assert.equal(await d.page.$eval("#detail", (e) => e.hasAttribute("hidden")), false);
+    const res = await fetch(`${d.herd.url("Smith")}/v1/clients/${id}`, { method: "DELETE" });
+    assert.equal(res.status, 200, await res.text());
+    const { view } = await waitForView(
+      d.page,
+      (v) => !v.clients.includes(id),
+      SHOW_WITHIN_MS,
+      `client ${id} gone`,
+    );
+    assert.deepEqual(view.clients, ["browser-test-kept"], "the other client stays");
+    assert.equal(await d.page.$(`[data-row-client="${id}"]`), null, "its row is gone");
+    assert.equal(await d.page.$eval("#detail", (e) => e.hasAttribute("hidden")), true);
+    assert.deepEqual(d.problems.pageErrors, [], "uncaught exceptions in the page");
+  },
+);
+
 browserTest("dashboard: a stopped member shows down, and up again when it returns", async (d) => {
   await waitForView(d.page, allUp(d.herd), SHOW_WITHIN_MS, "every member and link up");
   // Hill is not the page's member; its neighbours Jaquez and Smith keep answering.

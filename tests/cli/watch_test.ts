@@ -113,6 +113,11 @@ Deno.test("formatEvent() prints a line per record event and a warning for the re
       { out: "04:01:02.045 update k\\x1b[2Ji\\x85 +34.100000-118.200000 (Campbell)" },
     ],
     [
+      "erased",
+      JSON.stringify({ type: "erased", client: "kiwi", server: "Hill", time: "1796098695.3" }),
+      { out: "04:01:02.045 erased kiwi (Hill)" },
+    ],
+    [
       "lagged",
       JSON.stringify({ type: "lagged", dropped: 17 }),
       { warn: "this watcher fell behind: the member dropped 17 events" },

@@ -53,7 +53,7 @@ function fixture(flood: string[] = [], names = ["A", "B", "C"]): Fixture {
     links,
     neighbours: new Set(names),
     store: {
-      line: (id) => held.get(id),
+      entryLine: (id) => held.get(id),
       holds: (line) => [...held.values()].includes(line),
       time: (id) => held.get(id)?.split(" ").at(-1),
     },

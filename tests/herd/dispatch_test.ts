@@ -14,7 +14,7 @@ import {
   type PeerAuth,
   type SessionView,
 } from "../../src/herd/mod.ts";
-import { formatAt, parseMessage } from "../../src/protocol/mod.ts";
+import { formatEntry, parseMessage } from "../../src/protocol/mod.ts";
 import { testPort } from "./_port.ts";
 
 /** 1621464828.223372000 s: the fixed receive time of testPort(). */
@@ -226,7 +226,7 @@ Deno.test("dispatch() turns an IAMAT into one accept effect carrying the reply's
   if (accept.kind !== "accept") return;
   assert.equal(accept.from, null);
   assert.equal(accept.line + "\n", out.reply?.wire);
-  assert.equal(formatAt(accept.record), accept.line);
+  assert.equal(formatEntry(accept.record), accept.line);
 });
 
 Deno.test("dispatch() answers WHATSAT with the stored AT line, the Nearby Search JSON and a blank line", async () => {
@@ -418,4 +418,31 @@ Deno.test("dispatch() reads the keepalive a hello or a welcome announces", async
       });
     });
   }
+});
+
+Deno.test("dispatch() takes a neighbour's ERASE line as a tombstone to accept, and refuses it from a client", async () => {
+  const line = "ERASE Smith kiwi 1621464828";
+  for (const session of [neighbour(), dialled(true)]) {
+    const out = await run(line, session);
+    assert.equal(out.reply, null);
+    const [accept] = out.effects;
+    assert.equal(accept.kind, "accept");
+    if (accept.kind !== "accept") return;
+    assert.equal(accept.line, line);
+    assert.equal(formatEntry(accept.record), line);
+    assert.equal(accept.from, "Smith");
+  }
+  const fromClient = await run(line, client(1));
+  assert.equal(fromClient.reply?.wire, `? ${line}\n`);
+  assert.equal(fromClient.reply?.reason, "peer message from a client");
+  // A copy of the tombstone held is recognised without a parse, like a record's.
+  const member = view();
+  const msg = parseMessage(line);
+  if (msg.kind !== "ERASE") throw new Error("bad fixture");
+  member.store.apply(msg.tombstone);
+  assert.equal(await run(line, neighbour(), member), HELD_COPY);
+  // And WHATSAT for the erased client is a `? ` like any unknown client's.
+  const whatsat = await run("WHATSAT kiwi 10 5", client(1), member);
+  assert.equal(whatsat.reply?.wire, "? WHATSAT kiwi 10 5\n");
+  assert.equal(whatsat.reply?.reason, "unknown client");
 });

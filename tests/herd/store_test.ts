@@ -11,8 +11,10 @@ import {
   isNewer,
   keyHash,
   type NodeDigest,
+  parseMessage,
   recordHash,
   sameDigest,
+  type StoreEntry,
 } from "../../src/protocol/mod.ts";
 import { record } from "./_port.ts";
 
@@ -277,4 +279,126 @@ Deno.test("RecordStore.time() gives the held record's client time as written, or
   store.apply(record("AT Smith +0.000100000 kiwi +34-118 1700000001"));
   assert.equal(store.time("kiwi"), "1700000001");
   assert.equal(store.time("kiw"), undefined);
+});
+
+/** The record of an AT line or the tombstone of an ERASE line. */
+function entry(line: string): StoreEntry {
+  const msg = parseMessage(line);
+  if (msg.kind === "AT") return msg.record;
+  if (msg.kind === "ERASE") return msg.tombstone;
+  throw new Error(`not an AT or ERASE line: ${line}`);
+}
+
+Deno.test("RecordStore.apply() orders tombstones with records, by the stored bytes", async (t) => {
+  // [name, lines applied in order, the entry held at the end]
+  const table: Array<[string, string[], string]> = [
+    ["a later tombstone erases", [BASE, "ERASE Smith kiwi 201"], "ERASE Smith kiwi 201"],
+    [
+      "an equal-time tombstone erases",
+      [BASE, "ERASE Campbell kiwi 200"],
+      "ERASE Campbell kiwi 200",
+    ],
+    [
+      "the same time written otherwise",
+      [BASE, "ERASE Campbell kiwi 200.00"],
+      "ERASE Campbell kiwi 200.00",
+    ],
+    ["an earlier tombstone does not", [BASE, "ERASE Smith kiwi 199.9"], BASE],
+    [
+      "an equal-time record stays erased",
+      ["ERASE Campbell kiwi 200", BASE],
+      "ERASE Campbell kiwi 200",
+    ],
+    [
+      "a later record comes back",
+      ["ERASE Campbell kiwi 200", "AT Hill +0.100000000 kiwi +1+1 200.1"],
+      "AT Hill +0.100000000 kiwi +1+1 200.1",
+    ],
+    [
+      "a tie of tombstones: greater origin",
+      ["ERASE Hill kiwi 5", "ERASE Campbell kiwi 5"],
+      "ERASE Hill kiwi 5",
+    ],
+    [
+      "a later tombstone over a tombstone",
+      ["ERASE Hill kiwi 5", "ERASE Campbell kiwi 6"],
+      "ERASE Campbell kiwi 6",
+    ],
+    ["a long record over a short tombstone", [
+      "ERASE H kiwi 5",
+      "AT Singleton +0.100000000 kiwi +34.068930-118.445127 6",
+    ], "AT Singleton +0.100000000 kiwi +34.068930-118.445127 6"],
+  ];
+  for (const [name, lines, held] of table) {
+    await t.step(name, () => {
+      const store = new RecordStore();
+      for (const line of lines) store.apply(entry(line));
+      assert.equal(store.entryLine("kiwi"), held);
+      assert.equal(store.holds(held), true);
+      const erased = held.startsWith("ERASE ");
+      assert.equal(store.line("kiwi"), erased ? undefined : held);
+      assert.equal(store.get("kiwi") === undefined, erased);
+      assert.equal(store.size, erased ? 0 : 1);
+      assert.equal(store.tombstones, erased ? 1 : 0);
+      assert.equal(store.time("kiwi"), held.split(" ").at(-1));
+      // The digest is that of a store that got the winner alone.
+      const alone = new RecordStore();
+      alone.apply(entry(held));
+      assert.ok(sameDigest(store.digests.node(""), alone.digests.node("")));
+    });
+  }
+});
+
+Deno.test("RecordStore with tombstones: lists skip them, anti-entropy sends them, holds() knows them", () => {
+  const store = new RecordStore();
+  for (let i = 0; i < 50; i++) store.apply(entry(`AT Hill +0.100000000 c${i} +1+1 ${i}`));
+  for (let i = 0; i < 50; i += 5) assert.equal(store.apply(entry(`ERASE Smith c${i} ${i}`)), true);
+  assert.equal(store.apply(entry("ERASE Smith c0 0")), false, "an identical tombstone");
+  assert.equal(store.apply(entry("ERASE Smith unknown 1")), true);
+  assert.equal(store.size, 40);
+  assert.equal(store.tombstones, 11);
+  assert.equal([...store.lines()].length, 40);
+  assert.equal([...store.records()].length, 40);
+  assert.ok([...store.lines()].every(([id]) => Number(id.slice(1)) % 5 !== 0));
+  const all = store.linesUnder("");
+  assert.equal(all.records, 51);
+  assert.equal(all.text.split("\n").filter((l) => l.startsWith("ERASE ")).length, 11);
+  assert.equal(store.holds("ERASE Smith c5 5"), true);
+  assert.equal(store.holds("ERASE Smith c5 5.0"), false);
+  assert.equal(store.holds("ERASE Hill c5 5"), false);
+  assert.equal(store.holds("AT Hill +0.100000000 c5 +1+1 5"), false);
+  assert.deepEqual(store.entry("c5"), entry("ERASE Smith c5 5"));
+  // A store fed the same entries in another order agrees byte for byte.
+  const other = new RecordStore();
+  for (const line of all.text.trimEnd().split("\n").reverse()) other.apply(entry(line));
+  assert.ok(sameDigest(store.digests.node(""), other.digests.node("")));
+  assert.equal(other.size, 40);
+  assert.equal(other.tombstones, 11);
+  // A record newer than a tombstone brings its client back.
+  assert.equal(store.apply(entry("AT Hill +0.100000000 c5 +2+2 6")), true);
+  assert.equal(store.size, 41);
+  assert.equal(store.tombstones, 10);
+});
+
+Deno.test("RecordFile keeps tombstones: loadInto() gives the erasure back, not the record", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const file = RecordFile.open(dir, "Hill");
+    file.save("kiwi", "AT Hill +0.100000000 kiwi +1+1 5");
+    file.save("kiwi", "ERASE Smith kiwi 6");
+    file.save("emu", "AT Hill +0.100000000 emu +1+1 5");
+    file.close();
+    const again = RecordFile.open(dir, "Hill");
+    const store = new RecordStore();
+    assert.deepEqual(again.loadInto(store), { records: 2, skipped: 0 });
+    assert.equal(again.load().records.length, 2);
+    again.close();
+    assert.equal(store.get("kiwi"), undefined);
+    assert.equal(store.entryLine("kiwi"), "ERASE Smith kiwi 6");
+    assert.equal(store.size, 1);
+    // The older record, flooded again by a neighbour that missed the erasure, is refused.
+    assert.equal(store.apply(entry("AT Hill +0.100000000 kiwi +1+1 5")), false);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -13,7 +13,7 @@ import { type AddressBook, Member, type PeerAddress } from "../../src/herd/mod.t
 import type { HttpFace } from "../../src/http/server.ts";
 import type { RecordJson } from "../../src/http/records.ts";
 import { type RunningMember, startMember } from "../../src/cli/serve.ts";
-import { MemoryLog } from "../../src/log.ts";
+import { type EventLog, MemoryLog } from "../../src/log.ts";
 import type { PlacesProvider } from "../../src/places/types.ts";
 import { noPlaces } from "../_no_places.ts";
 import { waitFor } from "../_harness.ts";
@@ -42,6 +42,11 @@ export interface HttpHerdOptions {
   token?: string;
   /** Wait until every link between started members is up. @default true when more than one */
   linked?: boolean;
+  /**
+   * A log each member's events also go to (besides the handle's {@linkcode MemoryLog}), e.g.
+   * `memberLog(name)` for real log files. @default none
+   */
+  logOf?: (name: string) => EventLog;
 }
 
 /** A running herd with HTTP faces. */
@@ -95,11 +100,18 @@ export async function startHttpHerd(
     for (const name of chosen) {
       // The wiring of `serve` and `simulate` itself, logging to memory.
       const memory = new MemoryLog();
+      const also = opts.logOf?.(name);
+      const log: EventLog = also === undefined ? memory : {
+        emit(level, event, fields) {
+          memory.emit(level, event, fields);
+          also.emit(level, event, fields);
+        },
+      };
       const running = await startMember(config, name, places, {
         addresses,
         portZero: true,
         httpOrigins: origins,
-        log: memory,
+        log,
       });
       const member = running.member;
       const face = running.face!;
@@ -267,6 +279,10 @@ export interface StreamEventBody {
   type: string;
   record?: RecordBody;
   dropped?: number;
+  /** `erased` events: the client, the member that erased it and the tombstone's time. */
+  client?: string;
+  server?: string;
+  time?: string;
 }
 
 /** A WebSocket client that queues the messages it receives. */

@@ -26,6 +26,7 @@ const PROTECTED: Array<[string, string, unknown?]> = [
   ["GET", "/v1/clients/kiwi/nearby?radius_km=10&bound=5"],
   ["GET", "/v1/clients?near=34,-118&radius_km=10"],
   ["GET", "/v1/clients"],
+  ["DELETE", "/v1/clients/ghost"],
   ["GET", "/v1/herd"],
   ["GET", "/v1/stream"],
   ["GET", "/v1/openapi.json"],
@@ -81,6 +82,7 @@ Deno.test("token: every endpoint but the health checks answers 401 without it or
     }
     // Nothing was stored without the token.
     assert.equal(herd.get("Campbell").member.store.size, 0);
+    assert.equal(herd.get("Campbell").member.store.tombstones, 0);
     assert.equal(herd.get("Campbell").face.hub.subscribers, 0);
     assertNotLogged(herd, TOKEN);
     assertNotLogged(herd, WRONG);
@@ -193,6 +195,7 @@ Deno.test("CORS: the herd's own origins may read the API, others may not", async
     assert.ok(pre.status === 204 || pre.status === 200, `preflight ${pre.status}`);
     assert.equal(pre.headers.get("access-control-allow-origin"), origin);
     assert.match(pre.headers.get("access-control-allow-methods") ?? "", /PUT/);
+    assert.match(pre.headers.get("access-control-allow-methods") ?? "", /DELETE/);
     assert.equal(pre.headers.get("access-control-allow-credentials"), "true");
     const res = await fetch(`${campbell}/v1/herd`, {
       headers: { origin, authorization: `Bearer ${TOKEN}` },

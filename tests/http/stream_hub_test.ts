@@ -34,7 +34,11 @@ function drain<P>(sub: Subscription<P>): StreamEvent<P>[] {
 /** Event types and clients, for compact comparisons. */
 function summary(events: StreamEvent<Payload>[]): string[] {
   return events.map((e) =>
-    e.type === "lagged" ? `lagged ${e.dropped}` : `${e.type} ${e.record.client}`
+    e.type === "lagged"
+      ? `lagged ${e.dropped}`
+      : e.type === "erased"
+      ? `erased ${e.client}`
+      : `${e.type} ${e.record.client}`
   );
 }
 

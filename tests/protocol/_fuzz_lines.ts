@@ -40,6 +40,7 @@ export const VALID_LINES: readonly WireText[] = [
   "PRUNE",
   "PING 1",
   "PONG abcXYZ09",
+  "ERASE Hill kiwi.cs.ucla.edu 1621464827.959498503",
 ];
 
 /** Verbs and fields mixed into token soups. */
@@ -55,6 +56,7 @@ const TOKENS: readonly string[] = [
   "PRUNE",
   "PING",
   "PONG",
+  "ERASE",
   "tree",
   "iamat",
   "1",

@@ -10,6 +10,7 @@ import {
   formatAsk,
   formatAt,
   formatDigest,
+  formatErase,
   formatHello,
   formatKeepalive,
   formatTreeIds,
@@ -143,6 +144,11 @@ function checkLine(line: WireText): Message["kind"] {
     case "PRUNE":
       assert.deepEqual(fields, ["PRUNE"]);
       break;
+    case "ERASE":
+      assert.equal(fields.length, 4);
+      assert.equal(formatErase(m.tombstone), fields.join(" "));
+      assert.deepEqual(parseMessage(formatErase(m.tombstone)), m);
+      break;
     case "HERD": {
       assert.ok(fields.length >= 3);
       assert.equal(fields[0], "HERD");
@@ -231,6 +237,7 @@ Deno.test("parseMessage() accepts every seed line of the fuzz corpus as its own 
         "PRUNE",
         "PING",
         "PONG",
+        "ERASE",
       ]),
     ),
   );

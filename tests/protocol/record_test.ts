@@ -2,7 +2,16 @@ import assert from "node:assert/strict";
 import { compareDecimal, parseDecimal } from "../../src/protocol/decimal.ts";
 import { parseIso6709 } from "../../src/protocol/iso6709.ts";
 import { parseMessage } from "../../src/protocol/message.ts";
-import { type ClientRecord, formatAt, isNewer } from "../../src/protocol/record.ts";
+import {
+  type ClientRecord,
+  formatAt,
+  formatEntry,
+  formatErase,
+  isNewer,
+  isTombstone,
+  type StoreEntry,
+  type Tombstone,
+} from "../../src/protocol/record.ts";
 import { bytesToWire, unicodeToWire } from "../../src/protocol/wire_text.ts";
 import { pick, type Random, seeded, shuffled } from "./_random.ts";
 
@@ -276,4 +285,83 @@ Deno.test("formatAt() output parses back to the same record", () => {
   const m = parseMessage(formatAt(original));
   assert.equal(m.kind, "AT");
   assert.deepEqual(m.record, original);
+});
+
+/** A tombstone of client `kiwi` (what `ERASE <origin> kiwi <time>` carries). */
+function tombstone(time: string, origin = "Hill"): Tombstone {
+  const m = parseMessage(`ERASE ${origin} kiwi.cs.ucla.edu ${time}`);
+  if (m.kind !== "ERASE") throw new Error("bad test tombstone");
+  return m.tombstone;
+}
+
+Deno.test("isNewer() orders tombstones and records by time, a tombstone winning a tie", async (t) => {
+  // [name, candidate, current, candidate replaces current]
+  const table: Array<[string, StoreEntry, StoreEntry | undefined, boolean]> = [
+    ["a tombstone of an unknown client is stored", tombstone("5"), undefined, true],
+    ["a later tombstone erases a record", tombstone("6"), record({ time: "5" }), true],
+    ["an earlier tombstone does not", tombstone("4"), record({ time: "5" }), false],
+    ["an equal-time tombstone erases the record", tombstone("5"), record({ time: "5" }), true],
+    ["whatever the time's text", tombstone("5.000"), record({ time: "5" }), true],
+    ["an equal-time record does not come back", record({ time: "5" }), tombstone("5"), false],
+    [
+      "nor one at a far greater location",
+      record({ time: "5", location: "-90-180" }),
+      tombstone("5"),
+      false,
+    ],
+    [
+      "a later record brings the client back",
+      record({ time: "5.000000001" }),
+      tombstone("5"),
+      true,
+    ],
+    ["an earlier record does not", record({ time: "4.9" }), tombstone("5"), false],
+    ["a later tombstone replaces a tombstone", tombstone("6", "A"), tombstone("5", "Z"), true],
+    ["an earlier tombstone does not", tombstone("5", "Z"), tombstone("6", "A"), false],
+    ["equal times: the greater origin", tombstone("5", "Smith"), tombstone("5", "Hill"), true],
+    ["equal times: not the smaller origin", tombstone("5", "Hill"), tombstone("5", "Smith"), false],
+    [
+      "equal times and origins: the greater text",
+      tombstone("5.0", "Hill"),
+      tombstone("5", "Hill"),
+      true,
+    ],
+    ["an identical tombstone is not newer", tombstone("5"), tombstone("5"), false],
+  ];
+  for (const [name, candidate, current, expected] of table) {
+    await t.step(name, () => assert.equal(isNewer(candidate, current), expected));
+  }
+});
+
+Deno.test("isNewer() with tombstones: every delivery order converges to the same entry", () => {
+  const entries: StoreEntry[] = [
+    record({ time: "5", location: "+34-118" }),
+    record({ time: "5", location: "+35-118", origin: "Smith" }),
+    tombstone("5", "Hill"),
+    tombstone("5", "Campbell"),
+    record({ time: "4" }),
+    tombstone("3"),
+  ];
+  const winners = new Set(
+    permutations(entries).map((order) => {
+      let held: StoreEntry | undefined;
+      for (const e of order) if (isNewer(e, held)) held = e;
+      return formatEntry(held!);
+    }),
+  );
+  assert.deepEqual([...winners], ["ERASE Hill kiwi.cs.ucla.edu 5"]);
+});
+
+Deno.test("formatErase() writes the line parseMessage() reads back", () => {
+  const line = "ERASE Hill kiwi.cs.ucla.edu 1621464827.959498503";
+  const m = parseMessage(line);
+  assert.equal(m.kind, "ERASE");
+  if (m.kind !== "ERASE") return;
+  assert.equal(isTombstone(m.tombstone), true);
+  assert.equal(isTombstone(record()), false);
+  assert.equal(formatErase(m.tombstone), line);
+  assert.equal(formatEntry(m.tombstone), line);
+  assert.equal(parseMessage("ERASE Hill kiwi").kind, "invalid");
+  assert.equal(parseMessage("ERASE Hill kiwi -1").kind, "invalid");
+  assert.equal(parseMessage("ERASE Hill kiwi 1 2").kind, "invalid");
 });

@@ -343,6 +343,9 @@ function parseIso6709(text) {
 }
 
 // src/protocol/record.ts
+function isTombstone(entry) {
+  return entry.erased === true;
+}
 function compareWire(a, b) {
   return a < b ? -1 : a > b ? 1 : 0;
 }
@@ -350,13 +353,22 @@ function isNewer(candidate, current) {
   if (current === void 0) return true;
   const t = compareDecimal(candidate.clientTime, current.clientTime);
   if (t !== 0) return t > 0;
-  const l = compareWire(candidate.location.text, current.location.text);
+  const erase = isTombstone(candidate);
+  if (erase !== isTombstone(current)) return erase;
+  if (erase) {
+    const o2 = compareWire(candidate.origin, current.origin);
+    if (o2 !== 0) return o2 > 0;
+    return compareWire(candidate.clientTimeText, current.clientTimeText) > 0;
+  }
+  const c = candidate;
+  const k = current;
+  const l = compareWire(c.location.text, k.location.text);
   if (l !== 0) return l > 0;
-  const o = compareWire(candidate.origin, current.origin);
+  const o = compareWire(c.origin, k.origin);
   if (o !== 0) return o > 0;
-  const text = compareWire(candidate.clientTimeText, current.clientTimeText);
+  const text = compareWire(c.clientTimeText, k.clientTimeText);
   if (text !== 0) return text > 0;
-  return compareWire(candidate.skew, current.skew) > 0;
+  return compareWire(c.skew, k.skew) > 0;
 }
 
 // src/http/dashboard/model.ts
@@ -3192,6 +3204,15 @@ var WorldMap = class _WorldMap {
     this.#place(d);
   }
   /**
+   * Takes a client's dot off the map (the client was erased).
+   *
+   * @param {string} id
+   */
+  removeClient(id) {
+    this.dots.get(id)?.dot.remove();
+    this.dots.delete(id);
+  }
+  /**
    * Marks the selected client (or none).
    *
    * @param {string | null} id
@@ -3450,6 +3471,19 @@ var Tables = class {
     setText(r.cells[3], clientTime(record.time));
   }
   /**
+   * Removes a client's row (the client was erased).
+   *
+   * @param {string} id
+   */
+  removeClient(id) {
+    const r = this.clientRows.get(id);
+    if (r === void 0) return;
+    r.tr.remove();
+    this.clientRows.delete(id);
+    const at = this.order.indexOf(id);
+    if (at !== -1) this.order.splice(at, 1);
+  }
+  /**
    * Marks the selected client's row.
    *
    * @param {string | null} id
@@ -3673,6 +3707,7 @@ function ensureStream() {
       return;
     }
     if (event.type === "lagged") void loadClients(base);
+    else if (event.type === "erased") removeClient(event.client);
     else if (event.record !== void 0) setClient(event.record);
   };
   es.addEventListener("close", () => closeStream("closed"));
@@ -3724,6 +3759,19 @@ function setClient(record) {
   if (record.client === page.selected) {
     showRecord(record);
     for (const ms of JOURNEY_DELAYS_MS) setTimeout(() => void refreshJourney(record.client), ms);
+  }
+  scheduleRender();
+}
+function removeClient(id) {
+  if (typeof id !== "string" || !page.clients.delete(id)) return;
+  map.removeClient(id);
+  tables.removeClient(id);
+  if (page.selected === id) {
+    page.selected = null;
+    map.select(null);
+    tables.select(null);
+    byId("detail").hidden = true;
+    byId("detail-empty").hidden = false;
   }
   scheduleRender();
 }

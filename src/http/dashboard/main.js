@@ -216,6 +216,7 @@ function ensureStream() {
       return;
     }
     if (event.type === "lagged") void loadClients(base);
+    else if (event.type === "erased") removeClient(event.client);
     else if (event.record !== undefined) setClient(event.record);
   };
   // The member ends the stream with a `close` event (it is stopping, or this reader fell behind).
@@ -275,6 +276,21 @@ function setClient(record) {
   if (record.client === page.selected) {
     showRecord(record);
     for (const ms of JOURNEY_DELAYS_MS) setTimeout(() => void refreshJourney(record.client), ms);
+  }
+  scheduleRender();
+}
+
+/** Forgets an erased client: its dot, its row, and its details if it was selected. */
+function removeClient(id) {
+  if (typeof id !== "string" || !page.clients.delete(id)) return;
+  map.removeClient(id);
+  tables.removeClient(id);
+  if (page.selected === id) {
+    page.selected = null;
+    map.select(null);
+    tables.select(null);
+    byId("detail").hidden = true;
+    byId("detail-empty").hidden = false;
   }
   scheduleRender();
 }

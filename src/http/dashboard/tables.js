@@ -149,6 +149,20 @@ export class Tables {
   }
 
   /**
+   * Removes a client's row (the client was erased).
+   *
+   * @param {string} id
+   */
+  removeClient(id) {
+    const r = this.clientRows.get(id);
+    if (r === undefined) return;
+    r.tr.remove();
+    this.clientRows.delete(id);
+    const at = this.order.indexOf(id);
+    if (at !== -1) this.order.splice(at, 1);
+  }
+
+  /**
    * Marks the selected client's row.
    *
    * @param {string | null} id
