@@ -20,3 +20,4 @@ export * from "./auth.ts";
 export * from "./anti_entropy.ts";
 export * from "./digest_tree.ts";
 export * from "./persistence.ts";
+export * from "./time_index.ts";

@@ -1,0 +1,203 @@
+/**
+ * The record store's index by client time, for expiry (`[herd]
+ * record_ttl_s`): a binary min-heap of record numbers keyed by client time in
+ * whole milliseconds, in typed arrays, with each record's place in the heap so
+ * that a replaced record's key changes in place and a removed record leaves
+ * without a search. The store keeps one only when records expire, so a herd
+ * without a TTL pays nothing for it.
+ *
+ * Keys order the candidates, they do not decide: the expiry sweep reads the
+ * oldest record's exact client time and applies the exact rule
+ * (`protocol/expiry.ts`). A key is the client time cut to whole milliseconds,
+ * exact for any time before the year 287,000; two records within the same
+ * millisecond may come out in either order, so the sweep stops at the first
+ * one it keeps and may leave another of that millisecond for its next run.
+ *
+ * Memory: 16 bytes a record (its number and key in the heap, its place), in
+ * arrays that double as the store grows and never shrink, so a store whose
+ * size stays level keeps them level too.
+ *
+ * @module
+ */
+
+const ZERO = 0x30;
+const DOT = 0x2e;
+
+/** Records per page of the record -> heap place map, as the store's pages (2^16). */
+const PAGE_BITS = 16;
+const PAGE_MASK = (1 << PAGE_BITS) - 1;
+
+/** Heap slots allocated at first. */
+const INITIAL_SLOTS = 1024;
+
+/**
+ * A client time's key: whole milliseconds as a number (floor), exact below
+ * 2^53 ms; a later time never has a smaller key.
+ *
+ * @param clientTime `D+[.D+]`, as stored.
+ * @returns The key.
+ * @example
+ * ```ts
+ * import { timeKeyMs } from "./time_index.ts";
+ * if (timeKeyMs("1621464827.959498503") !== 1621464827959) throw new Error();
+ * if (timeKeyMs("12.5") !== 12500) throw new Error();
+ * ```
+ */
+export function timeKeyMs(clientTime: string): number {
+  const n = clientTime.length;
+  let key = 0;
+  let i = 0;
+  for (; i < n; i++) {
+    const c = clientTime.charCodeAt(i);
+    if (c === DOT) break;
+    key = key * 10 + (c - ZERO);
+  }
+  key *= 1000;
+  let scale = 100;
+  for (i++; i < n && scale >= 1; i++, scale /= 10) key += (clientTime.charCodeAt(i) - ZERO) * scale;
+  return key;
+}
+
+/** Record numbers (from 1) ordered by a key: the smallest key first. */
+export class TimeIndex {
+  /** The heap: record numbers, and their keys in the same slots. */
+  #records = new Int32Array(INITIAL_SLOTS);
+  #keys = new Float64Array(INITIAL_SLOTS);
+  #size = 0;
+  /** Each record's slot in the heap, by pages of record numbers. */
+  #slots: Int32Array[] = [];
+
+  /** Records indexed. */
+  get size(): number {
+    return this.#size;
+  }
+
+  /**
+   * The record with the smallest key.
+   *
+   * @returns Its number, or 0 if the index is empty.
+   */
+  first(): number {
+    return this.#size === 0 ? 0 : this.#records[0];
+  }
+
+  /**
+   * The key of a record (what {@linkcode TimeIndex.set} gave it).
+   *
+   * @param record A record in the index.
+   * @returns Its key.
+   */
+  keyOf(record: number): number {
+    return this.#keys[this.#slotOf(record)];
+  }
+
+  /**
+   * Adds a record, or changes its key if it is in the index.
+   *
+   * @param record Its number (from 1), new to the index or already in it.
+   * @param key Its key ({@linkcode timeKeyMs} of its client time).
+   * @param known True if the record is in the index already (a replaced record).
+   */
+  set(record: number, key: number, known: boolean): void {
+    if (known) {
+      const slot = this.#slotOf(record);
+      const old = this.#keys[slot];
+      if (key === old) return;
+      this.#keys[slot] = key;
+      if (key < old) this.#up(slot);
+      else this.#down(slot);
+      return;
+    }
+    if (this.#size === this.#records.length) this.#grow();
+    const page = record >>> PAGE_BITS;
+    while (this.#slots.length <= page) this.#slots.push(new Int32Array(1 << PAGE_BITS));
+    const slot = this.#size++;
+    this.#records[slot] = record;
+    this.#keys[slot] = key;
+    this.#slots[page][record & PAGE_MASK] = slot;
+    this.#up(slot);
+  }
+
+  /**
+   * Removes a record.
+   *
+   * @param record A record in the index.
+   */
+  delete(record: number): void {
+    const slot = this.#slotOf(record);
+    const last = --this.#size;
+    if (slot === last) return;
+    const moved = this.#records[last];
+    const key = this.#keys[last];
+    const old = this.#keys[slot];
+    this.#place(slot, moved, key);
+    if (key < old) this.#up(slot);
+    else this.#down(slot);
+  }
+
+  /**
+   * Renumbers a record (the store filled a hole with its last record): `from`
+   * leaves the index and `to` takes its key and place.
+   *
+   * @param from The record's old number, in the index.
+   * @param to Its new number, not in the index.
+   */
+  renumber(from: number, to: number): void {
+    const slot = this.#slotOf(from);
+    this.#records[slot] = to;
+    const page = to >>> PAGE_BITS;
+    while (this.#slots.length <= page) this.#slots.push(new Int32Array(1 << PAGE_BITS));
+    this.#slots[page][to & PAGE_MASK] = slot;
+  }
+
+  #slotOf(record: number): number {
+    return this.#slots[record >>> PAGE_BITS][record & PAGE_MASK];
+  }
+
+  #place(slot: number, record: number, key: number): void {
+    this.#records[slot] = record;
+    this.#keys[slot] = key;
+    this.#slots[record >>> PAGE_BITS][record & PAGE_MASK] = slot;
+  }
+
+  /** Moves the entry at `slot` towards the root while its parent's key is larger. */
+  #up(slot: number): void {
+    const record = this.#records[slot];
+    const key = this.#keys[slot];
+    while (slot > 0) {
+      const parent = (slot - 1) >> 1;
+      const pk = this.#keys[parent];
+      if (pk <= key) break;
+      this.#place(slot, this.#records[parent], pk);
+      slot = parent;
+    }
+    this.#place(slot, record, key);
+  }
+
+  /** Moves the entry at `slot` towards the leaves while a child's key is smaller. */
+  #down(slot: number): void {
+    const record = this.#records[slot];
+    const key = this.#keys[slot];
+    const n = this.#size;
+    for (;;) {
+      let child = 2 * slot + 1;
+      if (child >= n) break;
+      let ck = this.#keys[child];
+      if (child + 1 < n && this.#keys[child + 1] < ck) ck = this.#keys[++child];
+      if (ck >= key) break;
+      this.#place(slot, this.#records[child], ck);
+      slot = child;
+    }
+    this.#place(slot, record, key);
+  }
+
+  /** Doubles the heap's arrays. */
+  #grow(): void {
+    const records = new Int32Array(this.#records.length * 2);
+    records.set(this.#records);
+    const keys = new Float64Array(this.#keys.length * 2);
+    keys.set(this.#keys);
+    this.#records = records;
+    this.#keys = keys;
+  }
+}
