@@ -10,7 +10,8 @@
 /** Event name -> what it means and its main fields. */
 export const EVENTS = {
   "member.listening": "The member listens (`address`, `neighbours`).",
-  "member.loaded": "Records read from `data_dir` at start (`file`, `records`, `skipped`).",
+  "member.loaded":
+    "Records read from `data_dir` at start (`file`, `records`, `skipped`, `expired`: rows deleted as older than now minus `record_ttl_s`).",
   "member.unauthenticated":
     "No `[herd] secret`: neighbours are trusted by source address only (warning).",
   "member.stopping": "A signal asked the member to stop (`signal`).",
@@ -28,6 +29,10 @@ export const EVENTS = {
     "The replies of one write, or handed to our link's writer, or answered over HTTP (`conn`, `remote`, `via`; `reply` for one, `replies` for several, in order; a `?` reply alone, with its `reason`).",
   "record.stored":
     "Records stored by the lines of one read, whatever their source: a client's IAMAT, a neighbour's AT, an anti-entropy answer (`conn`, `peer`, `via`; `client` for one, `clients` for several; debug). Its `@timestamp` is when they were stored.",
+  "record.refused":
+    "Records refused by the lines of one read (`conn`, `peer`, `via`; `client` or `clients`; `reason`: `expired`, client time older than now minus `record_ttl_s`). A refused IAMAT still got its AT line.",
+  "record.expired":
+    "Records dropped by the expiry sweep, client time older than now minus `record_ttl_s` (`records`, `clients`, `oldest` and `newest` client time; at most 1,000 clients an event).",
   "peer.invalid": "A neighbour sent a line that is not a peer message; dropped (`peer`, `reason`).",
   "peer.link.hello": "Our hello was written on a dialled link (`peer`, `address`; debug).",
   "peer.link.welcome": "The neighbour's welcome was verified (`peer`; debug).",

@@ -101,12 +101,15 @@ export function openingDigest(store: RecordStore): WireText {
  * @param store Our records.
  * @param role Our side of the connection: the `dialler` pushes records (it asks what the
  *   listener holds), the `listener` says what it holds (HAVE) so as to be sent them.
+ * @param fresh Which records may be sent, by client time: with `record_ttl_s`, those the
+ *   expiry rule keeps now (a record expired but not yet swept is not sent). @default all
  * @returns What to send back.
  */
 export function answerDigest(
   msg: DigestMessage,
   store: RecordStore,
   role: SessionRole,
+  fresh?: (clientTime: WireText) => boolean,
 ): DigestAnswer {
   const pusher = role === "dialler";
   let text = "";
@@ -126,7 +129,7 @@ export function answerDigest(
     if (pushed === 0) continue;
     if (held * SEND_ALL_RATIO <= pushed) {
       if (pusher) {
-        const sent = store.linesUnder(child);
+        const sent = store.linesUnder(child, byTime(fresh));
         text += sent.text;
         records += sent.records;
       } else {
@@ -142,6 +145,13 @@ export function answerDigest(
   if (asked.length > 0) text += formatAsk(asked) + "\n";
   if (wanted.length > 0) text += formatWant(wanted) + "\n";
   return { text, differing, records };
+}
+
+/** A `linesUnder()` filter by client time alone, or none. */
+function byTime(
+  fresh: ((clientTime: WireText) => boolean) | undefined,
+): ((key: number, clientTime: WireText) => boolean) | undefined {
+  return fresh === undefined ? undefined : (_key, time) => fresh(time);
 }
 
 /** Our `HAVE` line for a node, or `WANT` for it if the HAVE would be too long. */
@@ -175,13 +185,17 @@ export function answerAsk(msg: AskMessage, store: RecordStore): WireText {
  *
  * @param msg What the listener holds there.
  * @param store Our records.
+ * @param fresh Which records may be sent, by client time (see {@linkcode answerDigest}).
+ *   @default all
  * @returns The AT lines (each with `\n`) and how many there are.
  */
 export function answerHave(
   msg: HaveMessage,
   store: RecordStore,
+  fresh?: (clientTime: WireText) => boolean,
 ): { text: WireText; records: number } {
   return store.linesUnder(msg.prefix, (key, time) => {
+    if (fresh !== undefined && !fresh(time)) return false;
     const theirs = msg.times.get(key);
     // Equal times go too: the tie-breakers need the whole record.
     return theirs == null || compareDecimal(parseDecimal(time), theirs) >= 0;
@@ -194,11 +208,14 @@ export function answerHave(
  *
  * @param msg The nodes wanted.
  * @param store Our records.
+ * @param fresh Which records may be sent, by client time (see {@linkcode answerDigest}).
+ *   @default all
  * @returns The AT lines (each with `\n`) and how many there are.
  */
 export function answerWant(
   msg: WantMessage,
   store: RecordStore,
+  fresh?: (clientTime: WireText) => boolean,
 ): { text: WireText; records: number } {
-  return store.linesUnder(msg.prefixes);
+  return store.linesUnder(msg.prefixes, byTime(fresh));
 }

@@ -22,12 +22,15 @@ import {
   type AskMessage,
   type ClientRecord,
   type DigestMessage,
+  expiryCutoff,
   formatAt,
   formatHello,
   formatSkew,
   type HaveMessage,
   type HelloMessage,
   type IamatMessage,
+  isExpired,
+  isOlderThan,
   type Message,
   PARSE_PROBLEMS,
   parseMessage,
@@ -62,6 +65,12 @@ export interface MemberView {
    * authentication ones: `dissemination=tree` when it disseminates by tree.
    */
   readonly helloParams: ReadonlyArray<[string, string]>;
+  /**
+   * `[herd] record_ttl_s`, seconds: a record whose client time is older than the receive time
+   * minus it is refused, however it comes (protocol/expiry.ts), and anti-entropy answers leave
+   * it out. 0 keeps every record. @default 0
+   */
+  readonly recordTtlS?: number;
 }
 
 /** The end of an `AT` line pushed along a broadcast tree. */
@@ -159,6 +168,11 @@ export type Effect =
   | { kind: "tree"; from: string; message: TreeIdsMessage | PruneMessage }
   /** Dialler: end the session; `refused` when the neighbour refused our hello. */
   | { kind: "end"; reason: string; refused: boolean }
+  /**
+   * A record refused on arrival, for the log (`record.refused`): `expired`, its client time older
+   * than the receive time minus `record_ttl_s`. `from`: the neighbour, or `null` for a client.
+   */
+  | { kind: "refused"; clientId: WireText; from: string | null; reason: "expired" }
   /** Anti-entropy sent this much in the reply (counters). */
   | { kind: "synced"; digests: number; bytes: number; records: number }
   /** A log event. */
@@ -227,7 +241,9 @@ export function dispatch(
   const msg = parseMessage(line);
   // Blank lines do not count: the hello may follow them.
   if (msg.kind === "empty") return BLANK;
-  if (session.role === "dialler") return fromNeighbourWeDialled(msg, line, session, member);
+  if (session.role === "dialler") {
+    return fromNeighbourWeDialled(msg, line, session, member, receivedNs);
+  }
   switch (msg.kind) {
     case "IAMAT":
       return iamat(msg, member, receivedNs);
@@ -235,13 +251,7 @@ export function dispatch(
       return whatsat(msg, line, member);
     case "AT":
       if (session.peer === null) return only(invalidReply(line, "peer message from a client"));
-      return only(null, {
-        kind: "accept",
-        record: msg.record,
-        line: formatAt(msg.record),
-        from: session.peer,
-        tree: msg.tree,
-      });
+      return neighbourRecord(msg.record, msg.tree, session.peer, member, receivedNs);
     case "HERD":
       return hello(msg, line, session, member);
     case "DIGEST":
@@ -249,7 +259,7 @@ export function dispatch(
     case "ASK":
     case "HAVE":
       if (session.peer === null) return only(invalidReply(line, "peer message from a client"));
-      return antiEntropy(msg, session.peer, member, session.role);
+      return antiEntropy(msg, session.peer, member, session.role, receivedNs);
     case "IHAVE":
     case "GRAFT":
     case "PRUNE":
@@ -333,14 +343,32 @@ function iamat(msg: IamatMessage, member: MemberView, receivedNs: bigint): Outco
     clientTimeText: msg.clientTimeText,
   };
   const line = formatAt(record);
-  // The reply is the IAMAT's own AT line, whether or not it turns out newer.
-  return only(wireReply(line + "\n"), {
-    kind: "accept",
-    record,
-    line,
-    from: null,
-    tree: false,
-  });
+  // The reply is the IAMAT's own AT line, whether or not it turns out newer, or expired.
+  const reply = wireReply(line + "\n");
+  if (expiredOnArrival(msg.clientTimeText, member, receivedNs)) {
+    return only(reply, { kind: "refused", clientId: msg.clientId, from: null, reason: "expired" });
+  }
+  return only(reply, { kind: "accept", record, line, from: null, tree: false });
+}
+
+/** True if a record with this client time is expired when it arrives (`record_ttl_s`). */
+function expiredOnArrival(clientTime: WireText, member: MemberView, receivedNs: bigint): boolean {
+  const ttl = member.recordTtlS;
+  return ttl !== undefined && ttl > 0 && isExpired(clientTime, receivedNs, ttl);
+}
+
+// AT <origin> <skew> <client-id> <location> <client-time> [tree]   (from a neighbour)
+function neighbourRecord(
+  record: ClientRecord,
+  tree: boolean,
+  from: string,
+  member: MemberView,
+  receivedNs: bigint,
+): Outcome {
+  if (expiredOnArrival(record.clientTimeText, member, receivedNs)) {
+    return only(null, { kind: "refused", clientId: record.clientId, from, reason: "expired" });
+  }
+  return only(null, { kind: "accept", record, line: formatAt(record), from, tree });
 }
 
 // WHATSAT <client-id> <radius-km> <bound>
@@ -439,24 +467,19 @@ function fromNeighbourWeDialled(
   line: WireText,
   session: SessionView,
   member: MemberView,
+  receivedNs: bigint,
 ): Outcome | Promise<Outcome> {
   const peer = session.peer ?? "";
   if (msg.kind === "HERD" && !session.welcomed) return welcome(msg, session, member);
   if (session.welcomed) {
     switch (msg.kind) {
       case "AT":
-        return only(null, {
-          kind: "accept",
-          record: msg.record,
-          line: formatAt(msg.record),
-          from: peer,
-          tree: msg.tree,
-        });
+        return neighbourRecord(msg.record, msg.tree, peer, member, receivedNs);
       case "DIGEST":
       case "WANT":
       case "ASK":
       case "HAVE":
-        return antiEntropy(msg, peer, member, session.role);
+        return antiEntropy(msg, peer, member, session.role, receivedNs);
       case "IHAVE":
       case "GRAFT":
       case "PRUNE":
@@ -505,20 +528,27 @@ async function welcome(
 /**
  * Answers a neighbour's anti-entropy line (see anti_entropy.ts): on our own
  * link we push records, on a link the neighbour dialled we ask for them.
+ * With `record_ttl_s`, records we hold but would refuse now (expired, not yet
+ * swept) are not sent.
  */
 function antiEntropy(
   msg: DigestMessage | WantMessage | AskMessage | HaveMessage,
   peer: string,
   member: MemberView,
   role: SessionRole,
+  receivedNs: bigint,
 ): Outcome {
   const store = member.store;
   if (msg.kind === "ASK") {
     const text = answerAsk(msg, store);
     return syncReply(text, 0, 0);
   }
+  const cutoff = member.recordTtlS ? expiryCutoff(receivedNs, member.recordTtlS) : null;
+  const fresh = cutoff === null ? undefined : (time: WireText) => !isOlderThan(time, cutoff);
   if (msg.kind === "WANT" || msg.kind === "HAVE") {
-    const sent = msg.kind === "WANT" ? answerWant(msg, store) : answerHave(msg, store);
+    const sent = msg.kind === "WANT"
+      ? answerWant(msg, store, fresh)
+      : answerHave(msg, store, fresh);
     return syncReply(
       sent.text,
       0,
@@ -530,7 +560,7 @@ function antiEntropy(
       }),
     );
   }
-  const answer = answerDigest(msg, store, role);
+  const answer = answerDigest(msg, store, role, fresh);
   return syncReply(
     answer.text,
     1,

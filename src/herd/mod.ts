@@ -21,3 +21,4 @@ export * from "./anti_entropy.ts";
 export * from "./digest_tree.ts";
 export * from "./persistence.ts";
 export * from "./time_index.ts";
+export * from "./expiry.ts";

@@ -3192,6 +3192,15 @@ var WorldMap = class _WorldMap {
     this.#place(d);
   }
   /**
+   * Takes a client's dot off the map (its record expired).
+   *
+   * @param {string} id
+   */
+  removeClient(id) {
+    this.dots.get(id)?.dot.remove();
+    this.dots.delete(id);
+  }
+  /**
    * Marks the selected client (or none).
    *
    * @param {string | null} id
@@ -3450,6 +3459,18 @@ var Tables = class {
     setText(r.cells[3], clientTime(record.time));
   }
   /**
+   * Removes a client's row (its record expired).
+   *
+   * @param {string} id
+   */
+  removeClient(id) {
+    const r = this.clientRows.get(id);
+    if (r === void 0) return;
+    r.tr.remove();
+    this.clientRows.delete(id);
+    this.order.splice(this.order.indexOf(id), 1);
+  }
+  /**
    * Marks the selected client's row.
    *
    * @param {string | null} id
@@ -3673,6 +3694,7 @@ function ensureStream() {
       return;
     }
     if (event.type === "lagged") void loadClients(base);
+    else if (event.type === "expired") removeClient(event.record);
     else if (event.record !== void 0) setClient(event.record);
   };
   es.addEventListener("close", () => closeStream("closed"));
@@ -3724,6 +3746,23 @@ function setClient(record) {
   if (record.client === page.selected) {
     showRecord(record);
     for (const ms of JOURNEY_DELAYS_MS) setTimeout(() => void refreshJourney(record.client), ms);
+  }
+  scheduleRender();
+}
+function removeClient(record) {
+  if (typeof record?.client !== "string") return;
+  const held = page.clients.get(record.client);
+  if (held === void 0 || newerRecord(held.record, record)) return;
+  page.clients.delete(record.client);
+  map.removeClient(record.client);
+  tables.removeClient(record.client);
+  if (page.selected === record.client) {
+    page.selected = null;
+    map.select(null);
+    map.showNearby(null);
+    tables.select(null);
+    byId("detail").hidden = true;
+    byId("detail-empty").hidden = false;
   }
   scheduleRender();
 }

@@ -216,6 +216,7 @@ function ensureStream() {
       return;
     }
     if (event.type === "lagged") void loadClients(base);
+    else if (event.type === "expired") removeClient(event.record);
     else if (event.record !== undefined) setClient(event.record);
   };
   // The member ends the stream with a `close` event (it is stopping, or this reader fell behind).
@@ -275,6 +276,25 @@ function setClient(record) {
   if (record.client === page.selected) {
     showRecord(record);
     for (const ms of JOURNEY_DELAYS_MS) setTimeout(() => void refreshJourney(record.client), ms);
+  }
+  scheduleRender();
+}
+
+/** Forgets a client whose record expired (`record_ttl_s`), unless a newer record is shown. */
+function removeClient(record) {
+  if (typeof record?.client !== "string") return;
+  const held = page.clients.get(record.client);
+  if (held === undefined || newerRecord(held.record, record)) return;
+  page.clients.delete(record.client);
+  map.removeClient(record.client);
+  tables.removeClient(record.client);
+  if (page.selected === record.client) {
+    page.selected = null;
+    map.select(null);
+    map.showNearby(null);
+    tables.select(null);
+    byId("detail").hidden = true;
+    byId("detail-empty").hidden = false;
   }
   scheduleRender();
 }

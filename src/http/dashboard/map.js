@@ -115,6 +115,16 @@ export class WorldMap {
   }
 
   /**
+   * Takes a client's dot off the map (its record expired).
+   *
+   * @param {string} id
+   */
+  removeClient(id) {
+    this.dots.get(id)?.dot.remove();
+    this.dots.delete(id);
+  }
+
+  /**
    * Marks the selected client (or none).
    *
    * @param {string | null} id

@@ -149,6 +149,19 @@ export class Tables {
   }
 
   /**
+   * Removes a client's row (its record expired).
+   *
+   * @param {string} id
+   */
+  removeClient(id) {
+    const r = this.clientRows.get(id);
+    if (r === undefined) return;
+    r.tr.remove();
+    this.clientRows.delete(id);
+    this.order.splice(this.order.indexOf(id), 1);
+  }
+
+  /**
    * Marks the selected client's row.
    *
    * @param {string | null} id
