@@ -8,7 +8,7 @@
  */
 
 import assert from "node:assert/strict";
-import { type HerdConfig, testConfig } from "../../src/config.ts";
+import { type HerdConfig, type HerdSettings, testConfig } from "../../src/config.ts";
 import { type AddressBook, Member, type PeerAddress } from "../../src/herd/mod.ts";
 import type { HttpFace } from "../../src/http/server.ts";
 import type { RecordJson } from "../../src/http/records.ts";
@@ -42,6 +42,8 @@ export interface HttpHerdOptions {
   token?: string;
   /** Wait until every link between started members is up. @default true when more than one */
   linked?: boolean;
+  /** `[herd]` settings over testConfig()'s. @default none */
+  settings?: Partial<HerdSettings>;
 }
 
 /** A running herd with HTTP faces. */
@@ -82,6 +84,7 @@ export async function startHttpHerd(
     servers: base.servers.filter((s) => chosen.length > 1 || s.name === chosen[0])
       .map((s) => ({ ...s, httpPort: 1 })),
     links: chosen.length > 1 ? base.links : [],
+    settings: { ...base.settings, ...opts.settings },
     http: { corsOrigins: [], ...(opts.token === undefined ? {} : { token: opts.token }) },
   };
   const places = opts.places ?? noPlaces();
