@@ -245,7 +245,7 @@ Deno.test("RecordFile.loadInto() fills a store row by row and skips rows that do
     for (const [i, line] of lines.entries()) file.save(`c${i}`, line);
     file.save("broken", "AT Hill not a record");
     const store = new RecordStore();
-    assert.deepEqual(file.loadInto(store), { records: 300, skipped: 1 });
+    assert.deepEqual(file.loadInto(store), { records: 300, skipped: 1, expired: 0 });
     file.close();
     assert.deepEqual(new Map(store.lines()), new Map(lines.map((l, i) => [`c${i}`, l])));
   } finally {
