@@ -22,6 +22,7 @@ import {
   type AskMessage,
   type ClientRecord,
   type DigestMessage,
+  type ExpiryCutoff,
   expiryCutoff,
   formatAt,
   formatHello,
@@ -29,7 +30,6 @@ import {
   type HaveMessage,
   type HelloMessage,
   type IamatMessage,
-  isExpired,
   isOlderThan,
   type Message,
   PARSE_PROBLEMS,
@@ -351,10 +351,25 @@ function iamat(msg: IamatMessage, member: MemberView, receivedNs: bigint): Outco
   return only(reply, { kind: "accept", record, line, from: null, tree: false });
 }
 
+/**
+ * The cutoff of the last receive time and TTL seen: the lines of one read share their receive
+ * time, so a read of a thousand IAMAT or AT lines computes it (bigint arithmetic) once, not a
+ * thousand times. A memo of a pure function: any member may use it.
+ */
+let memoNowNs = -1n;
+let memoTtlS = -1;
+let memoCutoff: ExpiryCutoff | null = null;
+
 /** True if a record with this client time is expired when it arrives (`record_ttl_s`). */
 function expiredOnArrival(clientTime: WireText, member: MemberView, receivedNs: bigint): boolean {
   const ttl = member.recordTtlS;
-  return ttl !== undefined && ttl > 0 && isExpired(clientTime, receivedNs, ttl);
+  if (ttl === undefined || ttl <= 0) return false;
+  if (receivedNs !== memoNowNs || ttl !== memoTtlS) {
+    memoCutoff = expiryCutoff(receivedNs, ttl);
+    memoNowNs = receivedNs;
+    memoTtlS = ttl;
+  }
+  return memoCutoff !== null && isOlderThan(clientTime, memoCutoff);
 }
 
 // AT <origin> <skew> <client-id> <location> <client-time> [tree]   (from a neighbour)
