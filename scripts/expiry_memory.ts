@@ -53,6 +53,16 @@ async function rssMb(pid: number): Promise<number> {
   return Number(new TextDecoder().decode(out.stdout).trim()) / 1024;
 }
 
+/** CPU time process `pid` has used, s (`ps -o times`, whole seconds). */
+async function cpuSeconds(pid: number): Promise<number> {
+  const out = await new Deno.Command("ps", {
+    args: ["-o", "times=", "-p", String(pid)],
+    stdout: "piped",
+  })
+    .output();
+  return Number(new TextDecoder().decode(out.stdout).trim());
+}
+
 interface Sample {
   s: number;
   rssMb: number;
@@ -64,7 +74,10 @@ interface Sample {
  * One run: a member with `record_ttl_s = ttl`, fed new clients for SECONDS, RSS sampled; and
  * how many clients it held when stopped.
  */
-async function run(ttl: number, label: string): Promise<{ samples: Sample[]; held: number }> {
+async function run(
+  ttl: number,
+  label: string,
+): Promise<{ samples: Sample[]; held: number; cpuS: number }> {
   const dir = await Deno.makeTempDir({ prefix: "herd-expiry-memory-" });
   const port = freePort();
   const config = `${dir}/herd.toml`;
@@ -79,6 +92,7 @@ async function run(ttl: number, label: string): Promise<{ samples: Sample[]; hel
   let sent = 0;
   let answered = 0;
   let held = NaN;
+  let cpuS = NaN;
   const reading = (async () => {
     const buf = new Uint8Array(256 * 1024);
     for (let n = await conn.read(buf); n !== null; n = await conn.read(buf)) {
@@ -107,6 +121,7 @@ async function run(ttl: number, label: string): Promise<{ samples: Sample[]; hel
     }
     conn.closeWrite();
     await reading;
+    cpuS = await cpuSeconds(member.pid);
   } finally {
     try {
       conn.close();
@@ -118,7 +133,7 @@ async function run(ttl: number, label: string): Promise<{ samples: Sample[]; hel
     held = await heldAtStop(`${dir}/logs/Solo.log`);
     await Deno.remove(dir, { recursive: true });
   }
-  return { samples, held };
+  return { samples, held, cpuS };
 }
 
 /** The `records` of the member's `member.stopped` event: how many clients it held at the end. */
@@ -150,14 +165,16 @@ console.log(
     `(Deno ${Deno.version.deno}, ${new Date().toISOString()})`,
 );
 for (const ttl of [TTL_S, 0]) {
-  const { samples, held } = await run(ttl, `mem${ttl}`);
+  const { samples, held, cpuS } = await run(ttl, `mem${ttl}`);
   const last = samples.at(-1)!;
   // Steady state: the second half of the run (past the TTL, so the member holds rate x TTL).
   const steady = samples.filter((s) => s.s >= SECONDS / 2);
   const rss = steady.map((s) => s.rssMb);
   console.log(
     `\nrecord_ttl_s = ${ttl}: ${last.sent} IAMATs sent, ${last.answered} answered, ${held} ` +
-      `clients held at the end; RSS MB by time:`,
+      `clients held at the end; member CPU ${cpuS} s (${
+        (cpuS * 1e6 / last.sent).toFixed(1)
+      } µs an IAMAT, start-up included); RSS MB by time:`,
   );
   console.log(samples.map((s) => `${s.s}s ${s.rssMb.toFixed(1)}`).join(", "));
   console.log(
