@@ -499,9 +499,10 @@ export class RecordStore {
     this.#heads[bucket] = r;
     this.#size = r;
     const at = start & CHUNK_MASK;
-    const h = recordHashOfBytes(this.#chunks[start >>> CHUNK_BITS], at, at + n, this.#hash);
+    const chunk = this.#chunks[start >>> CHUNK_BITS];
+    const h = recordHashOfBytes(chunk, at, at + n, this.#hash);
     this.digests.change(key, 1, h.hi, h.lo);
-    if (this.#times !== null) this.#times.set(r, timeKeyMs(record.clientTimeText), false);
+    if (this.#times !== null) this.#times.set(r, timeKeyMs(chunk, at, at + n), false);
     if (this.#size > this.#heads.length) this.#rebucket();
   }
 
@@ -580,11 +581,10 @@ export class RecordStore {
     // Where the line is now (emptying a chunk may have moved it).
     const now = page[o + START];
     const nowAt = now & CHUNK_MASK;
-    const h2 = recordHashOfBytes(this.#chunks[now >>> CHUNK_BITS], nowAt, nowAt + n, this.#hash);
+    const nowChunk = this.#chunks[now >>> CHUNK_BITS];
+    const h2 = recordHashOfBytes(nowChunk, nowAt, nowAt + n, this.#hash);
     this.digests.change(page[o + KEY], 0, oldHi ^ h2.hi, oldLo ^ h2.lo);
-    if (this.#times !== null) {
-      this.#times.set(r, timeKeyMs(record.clientTimeText), true);
-    }
+    if (this.#times !== null) this.#times.set(r, timeKeyMs(nowChunk, nowAt, nowAt + n), true);
   }
 
   /** Writes a record's AT line (`n` bytes) at the end of the arena: its start. */

@@ -22,6 +22,7 @@
 
 const ZERO = 0x30;
 const DOT = 0x2e;
+const SPACE = 0x20;
 
 /** Records per page of the record -> heap place map, as the store's pages (2^16). */
 const PAGE_BITS = 16;
@@ -31,30 +32,34 @@ const PAGE_MASK = (1 << PAGE_BITS) - 1;
 const INITIAL_SLOTS = 1024;
 
 /**
- * A client time's key: whole milliseconds as a number (floor), exact below
- * 2^53 ms; a later time never has a smaller key.
+ * The key of the client time that ends an AT line held as bytes (the
+ * store's arena): whole milliseconds as a number (floor), exact below 2^53
+ * ms; a later time never has a smaller key. Read from the bytes the store has
+ * just written, with no string in between.
  *
- * @param clientTime `D+[.D+]`, as stored.
+ * @param bytes The bytes holding the line.
+ * @param start Where the line starts.
+ * @param end Where it ends (exclusive); its last field is the client time, `D+[.D+]`.
  * @returns The key.
  * @example
  * ```ts
  * import { timeKeyMs } from "./time_index.ts";
- * if (timeKeyMs("1621464827.959498503") !== 1621464827959) throw new Error();
- * if (timeKeyMs("12.5") !== 12500) throw new Error();
+ * const line = new TextEncoder().encode("AT Hill +0.100000000 kiwi +34-118 1621464827.9594985");
+ * if (timeKeyMs(line, 0, line.length) !== 1621464827959) throw new Error();
  * ```
  */
-export function timeKeyMs(clientTime: string): number {
-  const n = clientTime.length;
+export function timeKeyMs(bytes: Uint8Array, start: number, end: number): number {
+  let i = end;
+  while (i > start && bytes[i - 1] !== SPACE) i--;
   let key = 0;
-  let i = 0;
-  for (; i < n; i++) {
-    const c = clientTime.charCodeAt(i);
+  for (; i < end; i++) {
+    const c = bytes[i];
     if (c === DOT) break;
     key = key * 10 + (c - ZERO);
   }
   key *= 1000;
   let scale = 100;
-  for (i++; i < n && scale >= 1; i++, scale /= 10) key += (clientTime.charCodeAt(i) - ZERO) * scale;
+  for (i++; i < end && scale >= 1; i++, scale /= 10) key += (bytes[i] - ZERO) * scale;
   return key;
 }
 
@@ -95,7 +100,7 @@ export class TimeIndex {
    * Adds a record, or changes its key if it is in the index.
    *
    * @param record Its number (from 1), new to the index or already in it.
-   * @param key Its key ({@linkcode timeKeyMs} of its client time).
+   * @param key Its key ({@linkcode timeKeyMs} of its line).
    * @param known True if the record is in the index already (a replaced record).
    */
   set(record: number, key: number, known: boolean): void {
@@ -165,7 +170,7 @@ export class TimeIndex {
     const record = this.#records[slot];
     const key = this.#keys[slot];
     while (slot > 0) {
-      const parent = (slot - 1) >> 1;
+      const parent = (slot - 1) >> 2;
       const pk = this.#keys[parent];
       if (pk <= key) break;
       this.#place(slot, this.#records[parent], pk);
@@ -179,11 +184,20 @@ export class TimeIndex {
     const record = this.#records[slot];
     const key = this.#keys[slot];
     const n = this.#size;
+    const keys = this.#keys;
     for (;;) {
-      let child = 2 * slot + 1;
-      if (child >= n) break;
-      let ck = this.#keys[child];
-      if (child + 1 < n && this.#keys[child + 1] < ck) ck = this.#keys[++child];
+      const first = 4 * slot + 1;
+      if (first >= n) break;
+      // The smallest of up to four children.
+      let child = first;
+      let ck = keys[first];
+      const end = Math.min(first + 4, n);
+      for (let c = first + 1; c < end; c++) {
+        if (keys[c] < ck) {
+          ck = keys[c];
+          child = c;
+        }
+      }
       if (ck >= key) break;
       this.#place(slot, this.#records[child], ck);
       slot = child;
