@@ -63,6 +63,7 @@ const samples = {
   newerIndexed: [] as number[],
   rule: [] as number[],
   ruleCut: [] as number[],
+  remove: [] as number[],
 };
 const now = 1_764_000_200_000_000_000n;
 for (let round = 0; round < ROUNDS + 1; round++) {
@@ -74,6 +75,13 @@ for (let round = 0; round < ROUNDS + 1; round++) {
     if (round === 0) continue; // warm-up
     (indexed ? samples.newIndexed : samples.newPlain).push(a);
     (indexed ? samples.newerIndexed : samples.newerPlain).push(b);
+    if (indexed) {
+      // The sweep's side: every record out, oldest first (digest, bucket, heap, arena).
+      const t0 = performance.now();
+      const removed = store.removeExpired(() => true).length;
+      samples.remove.push((performance.now() - t0) * 1e6 / removed);
+      if (removed !== N) throw new Error(`removed ${removed}`);
+    }
   }
   const t0 = performance.now();
   let expired = 0;
@@ -97,6 +105,7 @@ console.log(`apply() a new client, no time index:     ${show(samples.newPlain)}`
 console.log(`apply() a new client, time index:        ${show(samples.newIndexed)}`);
 console.log(`apply() a newer record, no time index:   ${show(samples.newerPlain)}`);
 console.log(`apply() a newer record, time index:      ${show(samples.newerIndexed)}`);
+console.log(`removeExpired(), per record removed:     ${show(samples.remove)}`);
 console.log(`isExpired() of a client time:            ${show(samples.rule)}`);
 console.log(`isOlderThan() against one cutoff:        ${show(samples.ruleCut)}`);
 const diff = (a: number[], b: number[]) => median(b.map((x, i) => x - a[i]));
