@@ -32,16 +32,20 @@ function timeAgo(secondsAgo: number): string {
   return formatPosixTime(wallClockNs() - BigInt(secondsAgo * 1e6) * 1000n, 6);
 }
 
-function expiringHerd(): TestHerd {
+function expiringHerd(dissemination: "tree" | "flood" = "tree"): TestHerd {
   const config = testConfig();
-  return new TestHerd(
-    { ...config, settings: { ...config.settings, recordTtlS: TTL_S, expirySweepMs: SWEEP_MS } },
-    ONE_PLACE,
-  );
+  const settings = { ...config.settings, recordTtlS: TTL_S, expirySweepMs: SWEEP_MS };
+  return new TestHerd({ ...config, settings: { ...settings, dissemination } }, ONE_PLACE);
 }
 
-Deno.test("e2e: a record expires on every member of the herd, and WHATSAT then answers '? '", async () => {
-  const herd = await expiringHerd().start();
+Deno.test("e2e: a record expires on every member of the herd, and WHATSAT then answers '? '", async (t) => {
+  for (const dissemination of ["tree", "flood"] as const) {
+    await t.step(dissemination, () => expiresEverywhere(dissemination));
+  }
+});
+
+async function expiresEverywhere(dissemination: "tree" | "flood"): Promise<void> {
+  const herd = await expiringHerd(dissemination).start();
   try {
     // 1 s old: fresh for 3 s more, time enough to reach all five members first.
     const time = timeAgo(1);
@@ -72,7 +76,7 @@ Deno.test("e2e: a record expires on every member of the herd, and WHATSAT then a
   } finally {
     await herd.stop();
   }
-});
+}
 
 Deno.test("e2e: an IAMAT already expired gets its AT line and is neither stored nor flooded", async () => {
   const herd = await expiringHerd().start();
