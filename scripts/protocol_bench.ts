@@ -10,6 +10,7 @@ import {
   bytesToWire,
   formatAt,
   formatSkew,
+  isExpired,
   LineSplitter,
   parseDecimal,
   parseMessage,
@@ -105,3 +106,8 @@ Deno.bench(
     formatSkew(skewNanos(RECEIVED_NS, parseDecimal("1621464827.959498503")));
   },
 );
+
+// The expiry rule on an IAMAT's client time (what a member with record_ttl_s adds per record).
+Deno.bench("isExpired() of an IAMAT's client time", { group: "skew" }, () => {
+  if (isExpired("1621464827.959498503", RECEIVED_NS, 3600)) throw new Error("expired");
+});

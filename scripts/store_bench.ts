@@ -88,6 +88,58 @@ Deno.bench("apply() a newer record of a known client", { group: "store" }, (b) =
   if (!stored) throw new Error("not stored");
 });
 
+// The same two updates in a store with the time index (`record_ttl_s` set): its per-update cost.
+let newTimed = new RecordStore({ timeIndex: true });
+let nt = 0;
+Deno.bench("apply() a new client, time index", { group: "store" }, (b) => {
+  if (nt === PREPARED) {
+    newTimed = new RecordStore({ timeIndex: true });
+    nt = 0;
+  }
+  const r = fresh[nt++];
+  b.start();
+  const stored = newTimed.apply(r, formatAt(r));
+  b.end();
+  if (!stored) throw new Error("not stored");
+});
+
+/** A store with the time index holding `fresh`. */
+function filledTimed(): RecordStore {
+  const store = new RecordStore({ timeIndex: true });
+  for (const r of fresh) store.apply(r, formatAt(r));
+  return store;
+}
+
+let updatedTimed = filledTimed();
+let ut = 0;
+Deno.bench("apply() a newer record of a known client, time index", { group: "store" }, (b) => {
+  if (ut === PREPARED) {
+    updatedTimed = filledTimed(); // not timed
+    ut = 0;
+  }
+  const r = newer[ut++];
+  b.start();
+  const stored = updatedTimed.apply(r, formatAt(r));
+  b.end();
+  if (!stored) throw new Error("not stored");
+});
+
+// The sweep's side: the oldest record out (a steady stream of expiring clients costs one of
+// these per client), its digest, bucket and time-index place.
+let sweptStore = filledTimed();
+let swept = 0;
+Deno.bench("removeExpired() of the oldest record", { group: "store" }, (b) => {
+  if (swept === PREPARED) {
+    sweptStore = filledTimed(); // not timed
+    swept = 0;
+  }
+  b.start();
+  const removed = sweptStore.removeExpired(() => true, 1);
+  b.end();
+  swept++;
+  if (removed.length !== 1) throw new Error("nothing removed");
+});
+
 let l = 0;
 Deno.bench("line() of a known client", { group: "store" }, () => {
   if (known.line(copies[l++ % PREPARED].clientId) === undefined) throw new Error("unknown");

@@ -11,7 +11,8 @@
 export const EVENTS = {
   "member.listening":
     "The member listens (`address`, `peerAddress` when it has a peer port, `neighbours`).",
-  "member.loaded": "Records read from `data_dir` at start (`file`, `records`, `skipped`).",
+  "member.loaded":
+    "Records read from `data_dir` at start (`file`, `records`, `skipped`, `expired`: rows deleted as older than now minus `record_ttl_s`).",
   "member.unauthenticated":
     "No `[herd] secret`: neighbours are trusted by source address only (warning).",
   "member.stopping": "A signal asked the member to stop (`signal`).",
@@ -34,6 +35,10 @@ export const EVENTS = {
     "Records stored by the lines of one read, whatever their source: a client's IAMAT, a neighbour's AT, an anti-entropy answer (`conn`, `peer`, `via`; `client` for one, `clients` for several; debug). Its `@timestamp` is when they were stored.",
   "record.erased":
     "A client was erased through this member's API (`DELETE /v1/clients/{id}`): its tombstone is stored and flooded (`conn`, `remote`, `via`, `client`, `time` of the tombstone, `held`: a record was held, `stored`: the tombstone was newer).",
+  "record.refused":
+    "Records refused by the lines of one read (`conn`, `peer`, `via`; `client` or `clients`; `reason`: `expired`, client time older than now minus `record_ttl_s`). A refused IAMAT still got its AT line.",
+  "record.expired":
+    "Records dropped by the expiry sweep, client time older than now minus `record_ttl_s` (`records`, `clients`, `oldest` and `newest` client time; at most 1,000 clients an event).",
   "peer.invalid": "A neighbour sent a line that is not a peer message; dropped (`peer`, `reason`).",
   "peer.link.hello": "Our hello was written on a dialled link (`peer`, `address`; debug).",
   "peer.link.welcome": "The neighbour's welcome was verified (`peer`; debug).",

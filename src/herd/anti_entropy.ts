@@ -106,6 +106,7 @@ export interface TextChunks {
  */
 export class RecordStream implements TextChunks {
   #store: RecordStore;
+  #keep: ((key: number, clientTime: WireText) => boolean) | undefined;
   /** Nodes still to send, the next one last. */
   #todo: string[];
   /** Records under the nodes when the stream was made, for logs. */
@@ -116,9 +117,16 @@ export class RecordStream implements TextChunks {
    *
    * @param store The records.
    * @param prefixes Digest-tree nodes, hex nibbles (`""` for the root).
+   * @param fresh Which records may be sent, by client time (see {@linkcode answerDigest}).
+   *   @default all
    */
-  constructor(store: RecordStore, prefixes: readonly string[]) {
+  constructor(
+    store: RecordStore,
+    prefixes: readonly string[],
+    fresh?: (clientTime: WireText) => boolean,
+  ) {
     this.#store = store;
+    this.#keep = byTime(fresh);
     this.#todo = [...prefixes].reverse();
     this.expected = countUnder(store, prefixes);
   }
@@ -147,7 +155,7 @@ export class RecordStream implements TextChunks {
       }
     }
     if (batch.length === 0) return null;
-    return this.#store.linesUnder(batch);
+    return this.#store.linesUnder(batch, this.#keep);
   }
 }
 
@@ -174,14 +182,20 @@ export interface RecordAnswer {
  *
  * @param store Our records.
  * @param prefixes Digest-tree nodes, hex nibbles (`""` for the root).
+ * @param fresh Which records may be sent, by client time (see {@linkcode answerDigest}).
+ *   @default all
  * @returns The answer.
  */
-export function recordsUnder(store: RecordStore, prefixes: readonly string[]): RecordAnswer {
+export function recordsUnder(
+  store: RecordStore,
+  prefixes: readonly string[],
+  fresh?: (clientTime: WireText) => boolean,
+): RecordAnswer {
   if (prefixes.length === 0) return { text: "", records: 0, rest: null };
   if (countUnder(store, prefixes) <= CHUNK_RECORDS) {
-    return { ...store.linesUnder(prefixes), rest: null };
+    return { ...store.linesUnder(prefixes, byTime(fresh)), rest: null };
   }
-  return { text: "", records: 0, rest: new RecordStream(store, prefixes) };
+  return { text: "", records: 0, rest: new RecordStream(store, prefixes, fresh) };
 }
 
 /** What answering one DIGEST produced, for logs and counters. */
@@ -213,12 +227,15 @@ export function openingDigest(store: RecordStore): WireText {
  * @param store Our records.
  * @param role Our side of the connection: the `dialler` pushes records (it asks what the
  *   listener holds), the `listener` says what it holds (HAVE) so as to be sent them.
+ * @param fresh Which records may be sent, by client time: with `record_ttl_s`, those the
+ *   expiry rule keeps now (a record expired but not yet swept is not sent). @default all
  * @returns What to send back.
  */
 export function answerDigest(
   msg: DigestMessage,
   store: RecordStore,
   role: SessionRole,
+  fresh?: (clientTime: WireText) => boolean,
 ): DigestAnswer {
   const pusher = role === "dialler";
   let text = "";
@@ -248,8 +265,15 @@ export function answerDigest(
   }
   if (asked.length > 0) text += formatAsk(asked) + "\n";
   if (wanted.length > 0) text += formatWant(wanted) + "\n";
-  const sent = recordsUnder(store, sendAll);
+  const sent = recordsUnder(store, sendAll, fresh);
   return { text: sent.text + text, differing, records: sent.records, rest: sent.rest };
+}
+
+/** A `linesUnder()` filter by client time alone, or none. */
+function byTime(
+  fresh: ((clientTime: WireText) => boolean) | undefined,
+): ((key: number, clientTime: WireText) => boolean) | undefined {
+  return fresh === undefined ? undefined : (_key, time) => fresh(time);
 }
 
 /** Our `HAVE` line for a node, or `WANT` for it if the HAVE would be too long. */
@@ -283,13 +307,17 @@ export function answerAsk(msg: AskMessage, store: RecordStore): WireText {
  *
  * @param msg What the listener holds there.
  * @param store Our records.
+ * @param fresh Which records may be sent, by client time (see {@linkcode answerDigest}).
+ *   @default all
  * @returns The AT lines (each with `\n`) and how many there are.
  */
 export function answerHave(
   msg: HaveMessage,
   store: RecordStore,
+  fresh?: (clientTime: WireText) => boolean,
 ): { text: WireText; records: number } {
   return store.linesUnder(msg.prefix, (key, time) => {
+    if (fresh !== undefined && !fresh(time)) return false;
     const theirs = msg.times.get(key);
     // Equal times go too: the tie-breakers need the whole record.
     return theirs == null || compareDecimal(parseDecimal(time), theirs) >= 0;
@@ -302,8 +330,14 @@ export function answerHave(
  *
  * @param msg The nodes wanted.
  * @param store Our records.
+ * @param fresh Which records may be sent, by client time (see {@linkcode answerDigest}).
+ *   @default all
  * @returns The AT lines, at once or as a stream.
  */
-export function answerWant(msg: WantMessage, store: RecordStore): RecordAnswer {
-  return recordsUnder(store, msg.prefixes);
+export function answerWant(
+  msg: WantMessage,
+  store: RecordStore,
+  fresh?: (clientTime: WireText) => boolean,
+): RecordAnswer {
+  return recordsUnder(store, msg.prefixes, fresh);
 }

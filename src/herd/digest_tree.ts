@@ -35,10 +35,11 @@ export class DigestTree {
   /**
    * Folds one record change into the nodes on the path of its key: a new
    * client adds one record; a replaced record XORs its old hash out and its
-   * new hash in (pass the XOR of the two).
+   * new hash in (pass the XOR of the two); a removed (expired) record takes
+   * its hash out, which XOR does as it put it in.
    *
    * @param key The client's key hash (`keyHash()` of its id; signed or unsigned 32 bits).
-   * @param added 1 for a client new to the store, 0 for a replaced record.
+   * @param added 1 for a client new to the store, 0 for a replaced record, -1 for a removed one.
    * @param hi High half of the record hash, or of the XOR of the old and new hashes.
    * @param lo Low half of the same.
    */

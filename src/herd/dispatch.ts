@@ -22,6 +22,8 @@ import {
   type AskMessage,
   type ClientRecord,
   type DigestMessage,
+  type ExpiryCutoff,
+  expiryCutoff,
   formatAt,
   formatErase,
   formatHello,
@@ -30,6 +32,7 @@ import {
   type HaveMessage,
   type HelloMessage,
   type IamatMessage,
+  isOlderThan,
   type KeepaliveMessage,
   type Message,
   PARSE_PROBLEMS,
@@ -74,6 +77,12 @@ export interface MemberView {
    * authentication ones: `dissemination=tree` when it disseminates by tree.
    */
   readonly helloParams: ReadonlyArray<[string, string]>;
+  /**
+   * `[herd] record_ttl_s`, seconds: a record whose client time is older than the receive time
+   * minus it is refused, however it comes (protocol/expiry.ts), and anti-entropy answers leave
+   * it out. 0 keeps every record. @default 0
+   */
+  readonly recordTtlS?: number;
 }
 
 /** The end of an `AT` line pushed along a broadcast tree. */
@@ -211,6 +220,11 @@ export type Effect =
    * the neighbour refused our hello), or a stranger's on a peer port.
    */
   | { kind: "end"; reason: string; refused: boolean }
+  /**
+   * A record refused on arrival, for the log (`record.refused`): `expired`, its client time older
+   * than the receive time minus `record_ttl_s`. `from`: the neighbour, or `null` for a client.
+   */
+  | { kind: "refused"; clientId: WireText; from: string | null; reason: "expired" }
   /** Anti-entropy sent this much in the reply (counters). */
   | { kind: "synced"; digests: number; bytes: number; records: number }
   /** A log event. */
@@ -279,7 +293,9 @@ export function dispatch(
   const msg = parseMessage(line);
   // Blank lines do not count: the hello may follow them.
   if (msg.kind === "empty") return BLANK;
-  if (session.role === "dialler") return fromNeighbourWeDialled(msg, line, session, member);
+  if (session.role === "dialler") {
+    return fromNeighbourWeDialled(msg, line, session, member, receivedNs);
+  }
   // A peer port serves neighbours only: a stranger's first line must be its hello.
   if (session.listener === "peer" && session.peer === null && msg.kind !== "HERD") {
     return notAHello(line, session);
@@ -291,16 +307,10 @@ export function dispatch(
       return whatsat(msg, line, member);
     case "AT":
       if (session.peer === null) return only(invalidReply(line, "peer message from a client"));
-      return only(null, {
-        kind: "accept",
-        record: msg.record,
-        line: formatAt(msg.record),
-        from: session.peer,
-        tree: msg.tree,
-      });
+      return neighbourRecord(msg.record, msg.tree, session.peer, member, receivedNs);
     case "ERASE":
       if (session.peer === null) return only(invalidReply(line, "peer message from a client"));
-      return only(null, erase(msg.tombstone, session.peer));
+      return erase(msg.tombstone, session.peer, member, receivedNs);
     case "HERD":
       return hello(msg, line, session, member);
     case "DIGEST":
@@ -308,7 +318,7 @@ export function dispatch(
     case "ASK":
     case "HAVE":
       if (session.peer === null) return only(invalidReply(line, "peer message from a client"));
-      return antiEntropy(msg, session.peer, member, session.role);
+      return antiEntropy(msg, session.peer, member, session.role, receivedNs);
     case "IHAVE":
     case "GRAFT":
     case "PRUNE":
@@ -396,8 +406,23 @@ function peerInvalid(session: SessionView, why: string, line: WireText): Effect 
 }
 
 // ERASE <origin> <client-id> <time>   (a neighbour's tombstone, flooded or reconciled)
-function erase(tombstone: Tombstone, from: string): Effect {
-  return { kind: "accept", record: tombstone, line: formatErase(tombstone), from, tree: false };
+function erase(
+  tombstone: Tombstone,
+  from: string,
+  member: MemberView,
+  receivedNs: bigint,
+): Outcome {
+  // A tombstone expires by its time like a record, so an expired one is refused the same way.
+  if (expiredOnArrival(tombstone.clientTimeText, member, receivedNs)) {
+    return only(null, { kind: "refused", clientId: tombstone.clientId, from, reason: "expired" });
+  }
+  return only(null, {
+    kind: "accept",
+    record: tombstone,
+    line: formatErase(tombstone),
+    from,
+    tree: false,
+  });
 }
 
 // IAMAT <client-id> <location> <client-time>
@@ -411,14 +436,47 @@ function iamat(msg: IamatMessage, member: MemberView, receivedNs: bigint): Outco
     clientTimeText: msg.clientTimeText,
   };
   const line = formatAt(record);
-  // The reply is the IAMAT's own AT line, whether or not it turns out newer.
-  return only(wireReply(line + "\n"), {
-    kind: "accept",
-    record,
-    line,
-    from: null,
-    tree: false,
-  });
+  // The reply is the IAMAT's own AT line, whether or not it turns out newer, or expired.
+  const reply = wireReply(line + "\n");
+  if (expiredOnArrival(msg.clientTimeText, member, receivedNs)) {
+    return only(reply, { kind: "refused", clientId: msg.clientId, from: null, reason: "expired" });
+  }
+  return only(reply, { kind: "accept", record, line, from: null, tree: false });
+}
+
+/**
+ * The cutoff of the last receive time and TTL seen: the lines of one read share their receive
+ * time, so a read of a thousand IAMAT or AT lines computes it (bigint arithmetic) once, not a
+ * thousand times. A memo of a pure function: any member may use it.
+ */
+let memoNowNs = -1n;
+let memoTtlS = -1;
+let memoCutoff: ExpiryCutoff | null = null;
+
+/** True if a record with this client time is expired when it arrives (`record_ttl_s`). */
+function expiredOnArrival(clientTime: WireText, member: MemberView, receivedNs: bigint): boolean {
+  const ttl = member.recordTtlS;
+  if (ttl === undefined || ttl <= 0) return false;
+  if (receivedNs !== memoNowNs || ttl !== memoTtlS) {
+    memoCutoff = expiryCutoff(receivedNs, ttl);
+    memoNowNs = receivedNs;
+    memoTtlS = ttl;
+  }
+  return memoCutoff !== null && isOlderThan(clientTime, memoCutoff);
+}
+
+// AT <origin> <skew> <client-id> <location> <client-time> [tree]   (from a neighbour)
+function neighbourRecord(
+  record: ClientRecord,
+  tree: boolean,
+  from: string,
+  member: MemberView,
+  receivedNs: bigint,
+): Outcome {
+  if (expiredOnArrival(record.clientTimeText, member, receivedNs)) {
+    return only(null, { kind: "refused", clientId: record.clientId, from, reason: "expired" });
+  }
+  return only(null, { kind: "accept", record, line: formatAt(record), from, tree });
 }
 
 // WHATSAT <client-id> <radius-km> <bound>
@@ -539,26 +597,21 @@ function fromNeighbourWeDialled(
   line: WireText,
   session: SessionView,
   member: MemberView,
+  receivedNs: bigint,
 ): Outcome | Promise<Outcome> {
   const peer = session.peer ?? "";
   if (msg.kind === "HERD" && !session.welcomed) return welcome(msg, session, member);
   if (session.welcomed) {
     switch (msg.kind) {
       case "AT":
-        return only(null, {
-          kind: "accept",
-          record: msg.record,
-          line: formatAt(msg.record),
-          from: peer,
-          tree: msg.tree,
-        });
+        return neighbourRecord(msg.record, msg.tree, peer, member, receivedNs);
       case "ERASE":
-        return only(null, erase(msg.tombstone, peer));
+        return erase(msg.tombstone, peer, member, receivedNs);
       case "DIGEST":
       case "WANT":
       case "ASK":
       case "HAVE":
-        return antiEntropy(msg, peer, member, session.role);
+        return antiEntropy(msg, peer, member, session.role, receivedNs);
       case "IHAVE":
       case "GRAFT":
       case "PRUNE":
@@ -621,23 +674,28 @@ async function welcome(
 /**
  * Answers a neighbour's anti-entropy line (see anti_entropy.ts): on our own
  * link we push records, on a link the neighbour dialled we ask for them.
+ * With `record_ttl_s`, records we hold but would refuse now (expired, not yet
+ * swept) are not sent.
  */
 function antiEntropy(
   msg: DigestMessage | WantMessage | AskMessage | HaveMessage,
   peer: string,
   member: MemberView,
   role: SessionRole,
+  receivedNs: bigint,
 ): Outcome {
   const store = member.store;
   if (msg.kind === "ASK") {
     const text = answerAsk(msg, store);
     return syncReply(text, 0, 0, null);
   }
+  const cutoff = member.recordTtlS ? expiryCutoff(receivedNs, member.recordTtlS) : null;
+  const fresh = cutoff === null ? undefined : (time: WireText) => !isOlderThan(time, cutoff);
   if (msg.kind === "WANT" || msg.kind === "HAVE") {
     // A HAVE names a node small enough to list, so its answer is never large.
     const sent: RecordAnswer = msg.kind === "WANT"
-      ? answerWant(msg, store)
-      : { ...answerHave(msg, store), rest: null };
+      ? answerWant(msg, store, fresh)
+      : { ...answerHave(msg, store, fresh), rest: null };
     const rest = sent.rest;
     return syncReply(
       sent.text,
@@ -651,7 +709,7 @@ function antiEntropy(
       }),
     );
   }
-  const answer = answerDigest(msg, store, role);
+  const answer = answerDigest(msg, store, role, fresh);
   return syncReply(
     answer.text,
     1,

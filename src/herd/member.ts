@@ -34,8 +34,10 @@ import type { EventLog } from "../log.ts";
 import type { PlacesProvider } from "../places/types.ts";
 import {
   compareDecimal,
+  expiryCutoff,
   formatErase,
   formatPosixTime,
+  isOlderThan,
   parseDecimal,
   type Tombstone,
   type WireText,
@@ -68,6 +70,7 @@ import {
   PROBATION_MS,
   type RefusalReason,
 } from "./limits.ts";
+import { type ExpiredObserver, EXPIRY_BATCH, type ExpirySink, sweepExpired } from "./expiry.ts";
 import { flushLinks } from "./flood.ts";
 import { PeerLink, WELCOME_TIMEOUT_MS } from "./peer_link.ts";
 import { RecordFile } from "./persistence.ts";
@@ -199,8 +202,11 @@ const NO_LOG: EventLog = { emit() {} };
 export class Member {
   /** This member's name, as in herd.toml's `servers`. */
   readonly name: string;
-  /** The member's records, one per client id. Survives stop/start of this object. */
-  readonly store: RecordStore = new RecordStore();
+  /**
+   * The member's records, one per client id. Survives stop/start of this object. Ordered by
+   * client time as well when records expire (`record_ttl_s`).
+   */
+  readonly store: RecordStore;
   #opts: MemberOptions;
   #log: EventLog;
   #addresses: AddressBook;
@@ -211,6 +217,14 @@ export class Member {
   #server: ServerConfig;
   /** Told of every stored record (accept.ts). */
   readonly #observers = new Set<RecordObserver>();
+  /** Told of every record the expiry sweep drops (expiry.ts). */
+  readonly #expiredObservers = new Set<ExpiredObserver>();
+  /** What the expiry sweep touches. */
+  #expirySink: ExpirySink;
+  /** The wall clock (skews, expiry). */
+  #clock: Clock;
+  /** A sweep's next batch, when the last one hit EXPIRY_BATCH. */
+  #sweepTimer: TimerId | undefined;
   /** The stop under way, if any. */
   #stopping: Promise<void> | null = null;
   /** When the drain of the stop under way gives up, ms on `#timers`. */
@@ -276,6 +290,9 @@ export class Member {
     this.#timers = opts.timers ?? systemTimers;
     this.#peerLineBytes = peerLineBytesOf(opts.config);
     const settings = opts.config.settings;
+    this.#clock = opts.clock ?? wallClockNs;
+    // The time index costs a heap update per stored record: only when records expire.
+    this.store = new RecordStore({ timeIndex: settings.recordTtlS > 0 });
     const store = this.store;
     if (settings.dissemination === "tree") {
       const start = spanningTree(opts.config.servers.map((s) => s.name), opts.config.links);
@@ -306,6 +323,13 @@ export class Member {
           ? [[KEEPALIVE_HELLO_KEY, String(settings.peerTimeoutMs)] as [string, string]]
           : []),
       ],
+      recordTtlS: settings.recordTtlS,
+    };
+    this.#expirySink = {
+      store: this.store,
+      unpersist: (ids) => this.#file?.delete(ids),
+      log: this.#log,
+      observers: this.#expiredObservers,
     };
     this.#sink = {
       store: this.store,
@@ -322,7 +346,7 @@ export class Member {
     const sink = this.#sink;
     this.#port = {
       view: this.#view,
-      clock: opts.clock ?? wallClockNs,
+      clock: this.#clock,
       timers: this.#timers,
       log: this.#log,
       accept: (record, line, from, marked) => acceptRecord(sink, record, line, from, marked),
@@ -353,6 +377,19 @@ export class Member {
   observe(observer: RecordObserver): () => void {
     this.#observers.add(observer);
     return () => this.#observers.delete(observer);
+  }
+
+  /**
+   * Calls `observer` for every record the expiry sweep drops from now on
+   * (`record_ttl_s`), right after it left the store and the record file. It
+   * must not block.
+   *
+   * @param observer Called synchronously; an exception is logged and skipped.
+   * @returns A function that stops the calls.
+   */
+  observeExpired(observer: ExpiredObserver): () => void {
+    this.#expiredObservers.add(observer);
+    return () => this.#expiredObservers.delete(observer);
   }
 
   /**
@@ -552,6 +589,13 @@ export class Member {
         }
       }, settings.syncIntervalMs));
     }
+    if (settings.recordTtlS > 0) {
+      // Records held from before a stop may have expired meanwhile.
+      this.#sweep();
+      this.#intervals.push(this.#timers.setInterval(() => {
+        if (this.#sweepTimer === undefined) this.#sweep();
+      }, settings.expirySweepMs));
+    }
     if (settings.clientIdleMs > 0) {
       const sweepMs = Math.max(10, Math.min(1000, settings.clientIdleMs / 4));
       this.#intervals.push(
@@ -572,12 +616,37 @@ export class Member {
     return (this.#opts.peerListen ?? this.#opts.listen ?? tcpListen)(addr);
   }
 
-  /** Opens the record file and loads it into the store (not written back: it is there). */
+  /**
+   * Opens the record file and loads it into the store (not written back: it is there), but
+   * for the rows already expired, which it deletes.
+   */
   #loadFile(dir: string): void {
     const file = RecordFile.open(dir, this.name);
-    const { records, skipped } = file.loadInto(this.store);
+    const cutoff = expiryCutoff(this.#clock(), this.#opts.config.settings.recordTtlS);
+    let loaded: { records: number; skipped: number; expired: number };
+    try {
+      loaded = file.loadInto(
+        this.store,
+        cutoff === null ? undefined : (time) => isOlderThan(time, cutoff),
+      );
+    } catch (e) {
+      file.close();
+      throw e;
+    }
     this.#file = file;
-    this.#log.emit("info", "member.loaded", { file: file.path, records, skipped });
+    this.#log.emit("info", "member.loaded", { file: file.path, ...loaded });
+  }
+
+  /**
+   * Drops the expired records (expiry.ts), a batch at a time: a full batch schedules the next
+   * at once, on the member's timers, so a large sweep never holds the event loop long.
+   */
+  #sweep(): void {
+    this.#sweepTimer = undefined;
+    const n = sweepExpired(this.#expirySink, this.#clock(), this.#opts.config.settings.recordTtlS);
+    if (n === EXPIRY_BATCH && this.#listener !== null) {
+      this.#sweepTimer = this.#timers.setTimeout(() => this.#sweep(), 0);
+    }
   }
 
   /** Starts a reconciliation on a link (see anti_entropy.ts): sends our root digest. */
@@ -664,6 +733,8 @@ export class Member {
     this.#peerListener = null;
     for (const t of this.#intervals) this.#timers.clearInterval(t);
     this.#intervals = [];
+    this.#timers.clearTimeout(this.#sweepTimer);
+    this.#sweepTimer = undefined;
     await this.#drain();
     for (const conn of this.#conns.keys()) closeQuietly(conn);
     await Promise.all([...this.#links.values()].map((l) => l.stop()));

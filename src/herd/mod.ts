@@ -22,3 +22,5 @@ export * from "./anti_entropy.ts";
 export * from "./digest_tree.ts";
 export * from "./persistence.ts";
 export * from "./limits.ts";
+export * from "./time_index.ts";
+export * from "./expiry.ts";

@@ -9,6 +9,11 @@
  * holds its tombstone's ERASE line in place of the AT line, so the erasure
  * survives a restart and no older record comes back from the file.
  *
+ * With `record_ttl_s`, the expiry sweep deletes the rows of the records it
+ * drops ({@linkcode RecordFile.delete}), and the load at start skips and
+ * deletes the rows already expired, so an expired record never comes back
+ * from disk.
+ *
  * @module
  */
 
@@ -22,6 +27,7 @@ export class RecordFile {
   readonly path: string;
   #db: DatabaseSync;
   #upsert: StatementSync;
+  #delete: StatementSync | null = null;
 
   private constructor(path: string, db: DatabaseSync) {
     this.path = path;
@@ -77,24 +83,69 @@ export class RecordFile {
   /**
    * Applies every record in the file to a store, row by row: no array of
    * parsed records in between (a million of them would take about 570 MB of
-   * heap at start). Rows that no longer parse are skipped.
+   * heap at start). Rows that no longer parse are skipped; rows whose record
+   * `expired` says is expired are skipped and deleted from the file.
    *
    * @param store The store to fill (newer records win, as always).
-   * @returns How many rows were read as records, and how many were skipped.
+   * @param expired The expiry rule for a client time (`record_ttl_s`, protocol/expiry.ts).
+   *   @default none expires
+   * @returns How many rows were read as records, how many were skipped, and how many were
+   *   expired (and deleted).
+   * @throws {Error} If SQLite fails to delete the expired rows.
    */
-  loadInto(store: RecordStore): { records: number; skipped: number } {
+  loadInto(
+    store: RecordStore,
+    expired?: (clientTime: WireText) => boolean,
+  ): { records: number; skipped: number; expired: number } {
     let records = 0;
     let skipped = 0;
-    for (const row of this.#db.prepare("SELECT at_line FROM records").iterate()) {
+    // Row ids, not client ids: 8 bytes each if a long downtime expired the whole file.
+    const gone: number[] = [];
+    for (const row of this.#db.prepare("SELECT rowid, at_line FROM records").iterate()) {
       const entry = entryOfRow(row.at_line);
       if (entry === null) {
         skipped++;
         continue;
       }
+      if (expired !== undefined && expired(entry.clientTimeText)) {
+        gone.push(Number(row.rowid));
+        continue;
+      }
       store.apply(entry);
       records++;
     }
-    return { records, skipped };
+    if (gone.length > 0) {
+      const del = this.#db.prepare("DELETE FROM records WHERE rowid = ?");
+      this.#inTransaction(() => {
+        for (const id of gone) del.run(id);
+      });
+    }
+    return { records, skipped, expired: gone.length };
+  }
+
+  /**
+   * Deletes the rows of some clients (records the expiry sweep dropped), in one transaction.
+   *
+   * @param clientIds The clients (wire text); unknown ones are ignored.
+   * @throws {Error} If SQLite fails (disk full, file removed); nothing is deleted then.
+   */
+  delete(clientIds: Iterable<WireText>): void {
+    const del = this.#delete ??= this.#db.prepare("DELETE FROM records WHERE client_id = ?");
+    this.#inTransaction(() => {
+      for (const id of clientIds) del.run(id);
+    });
+  }
+
+  /** Runs `work` in one transaction: all of it is written, or none. */
+  #inTransaction(work: () => void): void {
+    this.#db.exec("BEGIN");
+    try {
+      work();
+      this.#db.exec("COMMIT");
+    } catch (e) {
+      this.#db.exec("ROLLBACK");
+      throw e;
+    }
   }
 
   /**

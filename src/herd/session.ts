@@ -198,6 +198,11 @@ export interface LineResult {
   readonly reply: Reply | null;
   /** True if the line stored a record (an IAMAT newer than the one held). */
   readonly stored: boolean;
+  /**
+   * True if the line's record was refused as expired: its client time is older than now minus
+   * `record_ttl_s` (the reply is still its AT line). @default false
+   */
+  readonly expired?: boolean;
 }
 
 /**
@@ -237,6 +242,7 @@ export async function serveLine(
   });
   const outcome = await dispatch(line, session, port.view, receivedNs);
   let stored = false;
+  let expired = false;
   for (const effect of outcome.effects) {
     // A client's line leads to records and log events only: a hello (`peer`) is not a
     // client's line here, and the other effects belong to neighbours' sessions.
@@ -249,6 +255,14 @@ export async function serveLine(
           client: wireToDisplay(effect.record.clientId),
         });
       }
+    } else if (effect.kind === "refused") {
+      expired = true;
+      log.emit("info", "record.refused", {
+        conn: source.id,
+        via: source.via,
+        reason: effect.reason,
+        client: wireToDisplay(effect.clientId),
+      });
     } else if (effect.kind === "event") log.emit(effect.level, effect.event, effect.fields);
   }
   port.flushLinks();
@@ -262,7 +276,7 @@ export async function serveLine(
       reason: reply.reason,
     });
   }
-  return { reply, stored };
+  return { reply, stored, expired };
 }
 
 /**
@@ -394,10 +408,12 @@ export async function runSession(
     },
   });
 
-  // The lines of the read being handled, logged as one `msg.in`, and the clients whose records
-  // they stored, as one `record.stored` (PROTOCOL.md section 5): an event per read, not per line.
+  // The lines of the read being handled, logged as one `msg.in`, the clients whose records they
+  // stored, as one `record.stored`, and those refused as expired, as one `record.refused`
+  // (PROTOCOL.md section 5): an event per read, not per line.
   let linesIn: string[] = [];
   let storedIn: string[] = [];
+  let expiredIn: string[] = [];
   const logBatch = (): void => {
     if (linesIn.length > 0) {
       const lines = linesIn;
@@ -418,6 +434,16 @@ export async function runSession(
         ...oneOrAll("client", "clients", clients),
       });
     }
+    if (expiredIn.length > 0) {
+      const clients = expiredIn;
+      expiredIn = [];
+      log.emit("info", "record.refused", {
+        conn: state.id,
+        peer: state.peer ?? undefined,
+        reason: "expired",
+        ...oneOrAll("client", "clients", clients),
+      });
+    }
   };
 
   const apply = (effect: Effect): void => {
@@ -426,6 +452,9 @@ export async function runSession(
         if (port.accept(effect.record, effect.line, effect.from, effect.tree)) {
           storedIn.push(wireToDisplay(effect.record.clientId));
         }
+        return;
+      case "refused":
+        expiredIn.push(wireToDisplay(effect.clientId));
         return;
       case "tree":
         port.tree(effect.from, effect.message);

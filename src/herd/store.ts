@@ -26,10 +26,17 @@
  * {@linkcode RecordStore.size}. Both lines end in the entry's time, which is
  * all the order's fast path reads.
  *
- * Records are never removed. A replacing line no longer than the line it
- * replaces is written over it; a longer one goes to the end of the arena.
- * Once half of a chunk is lines no record points to, its live lines are
- * moved to the end too and the chunk is reused.
+ * A replacing line no longer than the line it replaces is written over it;
+ * a longer one goes to the end of the arena. Once half of a chunk is lines no
+ * record points to, its live lines are moved to the end too and the chunk is
+ * reused.
+ *
+ * Entries (records and tombstones) leave only by expiry (`[herd] record_ttl_s`): a store made with
+ * `timeIndex` keeps its records ordered by client time as well
+ * (time_index.ts, 16 bytes a record), and {@linkcode RecordStore.removeExpired}
+ * takes out the oldest while the expiry rule says so, digests and all. The
+ * last record takes a removed record's number, so numbers stay dense and a
+ * store whose size stays level stays level in memory.
  *
  * {@linkcode RecordStore.apply} recognises a copy identical to the stored
  * record (what most flood copies are) by comparing its fields with the stored
@@ -57,6 +64,7 @@ import {
   type WireText,
 } from "../protocol/mod.ts";
 import { DigestTree } from "./digest_tree.ts";
+import { TimeIndex, timeKeyMs } from "./time_index.ts";
 
 const SPACE = 0x20;
 const A = 0x41;
@@ -107,6 +115,16 @@ const SHORT_LINE = 256;
 /** Decodes pure-ASCII bytes natively (UTF-8 of ASCII is the bytes themselves). */
 const asciiDecoder = new TextDecoder();
 
+/** Options of {@linkcode RecordStore}. */
+export interface RecordStoreOptions {
+  /**
+   * Keep the records ordered by client time, for {@linkcode RecordStore.removeExpired}: what a
+   * member with `record_ttl_s` needs. Costs 16 bytes a record and a heap update per stored
+   * record (docs/PERFORMANCE.md). @default false
+   */
+  timeIndex?: boolean;
+}
+
 /** In-memory map from client id to its newest known record. */
 export class RecordStore {
   /** Per record (numbered from 1): START, LENGTH, KEY (signed), NEXT (0: none). */
@@ -130,6 +148,17 @@ export class RecordStore {
   #hash: NodeDigest = { count: 0, hi: 0, lo: 0 };
   /** Digests of the stored records, for anti-entropy. */
   readonly digests: DigestTree = new DigestTree();
+  /** The records by client time, when they expire; `null` otherwise. */
+  #times: TimeIndex | null;
+
+  /**
+   * Creates an empty store.
+   *
+   * @param opts See {@linkcode RecordStoreOptions}.
+   */
+  constructor(opts: RecordStoreOptions = {}) {
+    this.#times = opts.timeIndex === true ? new TimeIndex() : null;
+  }
 
   /** Number of clients known (erased clients, whose entry is a tombstone, do not count). */
   get size(): number {
@@ -238,7 +267,7 @@ export class RecordStore {
     while (chunk[time - 1] !== SPACE) time--;
     const t = compareTimes(record.clientTimeText, chunk, time, end);
     if (t < 0 || (t === 0 && !isNewer(record, entryOf(this.#lineOf(r))))) return false;
-    this.#replace(page, o, record);
+    this.#replace(r, page, o, record);
     return true;
   }
 
@@ -276,8 +305,53 @@ export class RecordStore {
   }
 
   /**
+   * Removes the records the expiry rule drops, oldest client time first, and
+   * their digests: the store is then, digests included, the store that never
+   * held them. Stops at the first record `expired` keeps (or at `limit`).
+   *
+   * @param expired The expiry rule for one client time text (`isOlderThan()` against the
+   *   sweep's cutoff, protocol/expiry.ts).
+   * @param limit Most records removed by this call (a sweep removes the rest in more calls,
+   *   so that no call holds the event loop long).
+   * @returns The removed records: client id and AT line (no terminator), oldest first.
+   * @throws {Error} If the store was made without `timeIndex`.
+   */
+  removeExpired(
+    expired: (clientTime: WireText) => boolean,
+    limit = Infinity,
+  ): Array<[WireText, WireText]> {
+    const times = this.#times;
+    if (times === null) {
+      throw new Error("Cannot remove expired records: the store has no timeIndex");
+    }
+    const removed: Array<[WireText, WireText]> = [];
+    while (removed.length < limit) {
+      const r = times.first();
+      if (r === 0) break;
+      if (!expired(this.#timeOf(this.#pages[r >>> PAGE_BITS], (r & PAGE_MASK) * SLOTS))) break;
+      const line = this.#lineOf(r);
+      removed.push([idOf(line), line]);
+      this.#remove(r);
+    }
+    return removed;
+  }
+
+  /**
+   * The client time text of the record with the oldest client time, when the store has a
+   * `timeIndex` (what the next expiry sweep looks at first).
+   *
+   * @returns The time, or `undefined` if the store is empty or has no time index.
+   */
+  oldestTime(): WireText | undefined {
+    const r = this.#times?.first() ?? 0;
+    if (r === 0) return undefined;
+    return this.#timeOf(this.#pages[r >>> PAGE_BITS], (r & PAGE_MASK) * SLOTS);
+  }
+
+  /**
    * Every stored AT line (no terminator) with its client id, in the order the
-   * clients were first stored; each decoded as it is reached. Tombstones are skipped.
+   * clients were first stored (an expired record's place goes to the last one);
+   * each decoded as it is reached. Tombstones are skipped.
    */
   *lines(): IterableIterator<[WireText, WireText]> {
     for (let r = 1; r <= this.#size; r++) {
@@ -288,7 +362,7 @@ export class RecordStore {
   }
 
   /**
-   * Every stored record, in the order the clients were first stored (parsed one at a time).
+   * Every stored record, in the order of {@linkcode RecordStore.lines} (parsed one at a time).
    * Tombstones are skipped.
    */
   *records(): IterableIterator<ClientRecord> {
@@ -500,13 +574,67 @@ export class RecordStore {
     this.#size = r;
     if (isTombstone(record)) this.#tombstones++;
     const at = start & CHUNK_MASK;
-    const h = recordHashOfBytes(this.#chunks[start >>> CHUNK_BITS], at, at + n, this.#hash);
+    const chunk = this.#chunks[start >>> CHUNK_BITS];
+    const h = recordHashOfBytes(chunk, at, at + n, this.#hash);
     this.digests.change(key, 1, h.hi, h.lo);
+    if (this.#times !== null) this.#times.set(r, timeKeyMs(chunk, at, at + n), false);
     if (this.#size > this.#heads.length) this.#rebucket();
   }
 
-  /** Replaces the line of the entry at `page[o]` with a newer record's (or tombstone's). */
-  #replace(page: Int32Array, o: number, record: StoreEntry): void {
+  /**
+   * Removes record `r`: its digest, its place in its bucket and in the time
+   * index, its bytes (dead in their chunk); the last record takes its number.
+   */
+  #remove(r: number): void {
+    if (this.#erased(r)) this.#tombstones--;
+    const page = this.#pages[r >>> PAGE_BITS];
+    const o = (r & PAGE_MASK) * SLOTS;
+    const key = page[o + KEY];
+    const start = page[o + START];
+    const length = page[o + LENGTH];
+    const c = start >>> CHUNK_BITS;
+    const at = start & CHUNK_MASK;
+    const h = recordHashOfBytes(this.#chunks[c], at, at + length, this.#hash);
+    this.digests.change(key, -1, h.hi, h.lo);
+    this.#relink(r, page[o + NEXT], key);
+    this.#times?.delete(r);
+    const last = this.#size;
+    if (r !== last) {
+      const lastPage = this.#pages[last >>> PAGE_BITS];
+      const lo = (last & PAGE_MASK) * SLOTS;
+      this.#relink(last, r, lastPage[lo + KEY]);
+      page[o + START] = lastPage[lo + START];
+      page[o + LENGTH] = lastPage[lo + LENGTH];
+      page[o + KEY] = lastPage[lo + KEY];
+      page[o + NEXT] = lastPage[lo + NEXT];
+      this.#times?.renumber(last, r);
+    }
+    const lastPage = this.#pages[last >>> PAGE_BITS];
+    lastPage.fill(0, (last & PAGE_MASK) * SLOTS, ((last & PAGE_MASK) + 1) * SLOTS);
+    this.#size = last - 1;
+    this.#forget(c, length);
+  }
+
+  /** Makes whatever points to record `from` in its bucket (of key hash `key`) point to `to`. */
+  #relink(from: number, to: number, key: number): void {
+    const bucket = key >>> this.#shift;
+    if (this.#heads[bucket] === from) {
+      this.#heads[bucket] = to;
+      return;
+    }
+    for (let r = this.#heads[bucket]; r !== 0;) {
+      const page = this.#pages[r >>> PAGE_BITS];
+      const o = (r & PAGE_MASK) * SLOTS;
+      if (page[o + NEXT] === from) {
+        page[o + NEXT] = to;
+        return;
+      }
+      r = page[o + NEXT];
+    }
+  }
+
+  /** Replaces the line of entry `r` (at `page[o]`) with a newer record's (or tombstone's). */
+  #replace(r: number, page: Int32Array, o: number, record: StoreEntry): void {
     const start = page[o + START];
     const old = page[o + LENGTH];
     const c = start >>> CHUNK_BITS;
@@ -530,8 +658,10 @@ export class RecordStore {
     // Where the line is now (emptying a chunk may have moved it).
     const now = page[o + START];
     const nowAt = now & CHUNK_MASK;
-    const h2 = recordHashOfBytes(this.#chunks[now >>> CHUNK_BITS], nowAt, nowAt + n, this.#hash);
+    const nowChunk = this.#chunks[now >>> CHUNK_BITS];
+    const h2 = recordHashOfBytes(nowChunk, nowAt, nowAt + n, this.#hash);
     this.digests.change(page[o + KEY], 0, oldHi ^ h2.hi, oldLo ^ h2.lo);
+    if (this.#times !== null) this.#times.set(r, timeKeyMs(nowChunk, nowAt, nowAt + n), true);
   }
 
   /** Writes a record's line (`n` bytes) at the end of the arena: its start. */

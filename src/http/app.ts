@@ -305,7 +305,16 @@ const putLocation = createRoute({
     body: { content: { "application/json": { schema: LocationBody } }, required: true },
   },
   responses: {
-    200: json(RecordSchema.extend({ stored: z.boolean() }), "The record, as the IAMAT's AT line"),
+    200: json(
+      RecordSchema.extend({
+        stored: z.boolean(),
+        expired: z.literal(true).optional().openapi({
+          description: "Present when the update was refused as expired: its time is older than " +
+            "now minus record_ttl_s, so it is answered but neither stored nor flooded",
+        }),
+      }),
+      "The record, as the IAMAT's AT line",
+    ),
     ...problems(400, 401, 413, 415),
   },
 });
@@ -632,7 +641,8 @@ export function buildApp(deps: AppDeps): HttpApp {
     if (reply.reason !== undefined) {
       throw new HttpProblem(400, `${fieldOf(reply.reason)}: ${reply.reason}`);
     }
-    return c.json({ ...recordJson(reply.wire.trimEnd()), stored: result.stored }, 200);
+    const json = { ...recordJson(reply.wire.trimEnd()), stored: result.stored };
+    return c.json(result.expired === true ? { ...json, expired: true as const } : json, 200);
   });
 
   app.openapi(getClient, (c) => {

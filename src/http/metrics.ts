@@ -248,6 +248,9 @@ export class MemberMetrics {
   readonly #invalidByReason = new Map<string, number>();
   #storedFromClients = 0;
   #storedFromPeers = 0;
+  /** Records dropped by the expiry sweep (`record.expired`), and refused as expired on arrival. */
+  #expired = 0;
+  #refusedExpired = 0;
   readonly #peerInvalid = new Map<string, number>();
   #accepted = 0;
   #refused = 0;
@@ -313,6 +316,20 @@ export class MemberMetrics {
         c.inc({ source: "client" }, this.#storedFromClients);
         c.inc({ source: "peer" }, this.#storedFromPeers);
       },
+    );
+    counter(
+      registry,
+      "herd_records_expired_total",
+      "Records dropped by the expiry sweep: client time older than now minus record_ttl_s.",
+      [],
+      (c) => c.inc(this.#expired),
+    );
+    counter(
+      registry,
+      "herd_records_refused_total",
+      "Records refused on arrival (an IAMAT, an AT line, an anti-entropy answer), by reason.",
+      ["reason"],
+      (c) => c.inc({ reason: "expired" }, this.#refusedExpired),
     );
     counter(
       registry,
@@ -558,6 +575,14 @@ export class MemberMetrics {
         this.#repliesInvalid++;
         const label = typeof reason === "string" && REPLY_REASONS.has(reason) ? reason : "other";
         bump(this.#invalidByReason, label);
+        return;
+      }
+      case "record.expired":
+        this.#expired += numberOr0(fields.records);
+        return;
+      case "record.refused": {
+        const clients = fields.clients;
+        this.#refusedExpired += Array.isArray(clients) ? clients.length : 1;
         return;
       }
       case "peer.invalid":

@@ -10,6 +10,7 @@ import type { HerdConfig } from "../config.ts";
 import { ClientIndex } from "../geo/mod.ts";
 import type {
   EraseResult,
+  ExpiredRecord,
   LineResult,
   LineSource,
   PeerLink,
@@ -40,6 +41,11 @@ export interface FacedMember {
   erase(source: LineSource, clientId: WireText): EraseResult;
   /** Calls `observer` for every stored record; returns the unsubscribe. */
   observe(observer: (stored: StoredRecord) => void): () => void;
+  /**
+   * Calls `observer` for every record the expiry sweep drops (`record_ttl_s`); returns the
+   * unsubscribe. @default none: records never expire
+   */
+  observeExpired?(observer: (expired: ExpiredRecord) => void): () => void;
 }
 
 /** The line counts `/v1/herd`'s rates are sampled from (`MemberMetrics` has them). */
@@ -113,6 +119,7 @@ export class HttpFace {
   /** Retries listening after a reload could not, until it can or the face stops. */
   #recovery: ReturnType<typeof setInterval> | undefined;
   #unobserve: (() => void) | null = null;
+  #unobserveExpired: (() => void) | null = null;
   #sampler: ReturnType<typeof setInterval> | undefined;
   /**
    * When this member stored each client's current record, POSIX ms (set by the record
@@ -147,6 +154,7 @@ export class HttpFace {
   start(where: { hostname: string; port: number }): Deno.NetAddr {
     const { member, places } = this.#opts;
     this.#unobserve = member.observe((s) => this.#stored(s));
+    this.#unobserveExpired = member.observeExpired?.((e) => this.#expired(e)) ?? null;
     // One bulk load (rbush's packing: about 3x faster than inserts, and a tree that answers faster).
     const clients: Array<[string, number, number]> = [];
     for (const [id, line] of member.store.lines()) {
@@ -280,6 +288,8 @@ export class HttpFace {
   #stopObserving(): void {
     this.#unobserve?.();
     this.#unobserve = null;
+    this.#unobserveExpired?.();
+    this.#unobserveExpired = null;
     clearInterval(this.#sampler);
   }
 
@@ -324,6 +334,17 @@ export class HttpFace {
       { client: record.clientId, lat, lng, json: recordJson(s.line, storedAt) },
       previous,
     );
+  }
+
+  /** Takes a dropped record out of the store times and the index, and tells the streams. */
+  #expired(e: ExpiredRecord): void {
+    const storedAt = this.#storedAt.get(e.clientId) ?? null;
+    this.#storedAt.delete(e.clientId);
+    this.index.delete(e.clientId);
+    if (this.hub.subscribers === 0) return;
+    const loc = locationOf(e.line);
+    if (loc === undefined) return;
+    this.hub.expire({ client: e.clientId, ...loc, json: recordJson(e.line, storedAt) });
   }
 
   #sample(): void {

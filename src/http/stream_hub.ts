@@ -102,9 +102,11 @@ export type StreamFilter = AllFilter | ClientsFilter | NearFilter;
 
 /**
  * Kinds of record events: `update` (no filter, or a watched client),
- * `enter` / `inside` / `exit` (a circle; see {@linkcode StreamHub.publish}).
+ * `enter` / `inside` / `exit` (a circle; see {@linkcode StreamHub.publish}),
+ * `expired` (the member dropped the client's record: `record_ttl_s`; see
+ * {@linkcode StreamHub.expire}).
  */
-export type RecordEventType = "update" | "enter" | "inside" | "exit";
+export type RecordEventType = "update" | "enter" | "inside" | "exit" | "expired";
 
 /** A record event. Shared between subscriptions: do not mutate. */
 export interface RecordEvent<P = unknown> {
@@ -434,6 +436,29 @@ export class StreamHub<P = unknown> {
       const wasIn = previous !== undefined ? this.#contains(sub, previous) : sub.inside.has(client);
       sub.inside.delete(client);
       if (wasIn) sub.push(event);
+    }
+  }
+
+  /**
+   * Tells every subscription that had a client that its record expired (the
+   * member dropped it: `record_ttl_s`), with an `expired` event carrying the
+   * record dropped: subscriptions without a filter, those naming the client,
+   * and circles the client was inside (its dropped position is, or the
+   * subscription's last event for it left it inside). A circle then counts the
+   * client as outside, so its next record inside gives `enter`. Never waits
+   * and never throws for a subscriber.
+   *
+   * @param record The record dropped.
+   */
+  expire(record: StreamRecord<P>): void {
+    if (this.#isClosed) return;
+    const event: RecordEvent<P> = { type: "expired", record: record.json };
+    for (const sub of this.#all) sub.push(event);
+    const watchers = this.#byClient.get(record.client);
+    if (watchers !== undefined) { for (const sub of watchers) sub.push(event); }
+    for (const sub of this.#fences) {
+      const wasIn = sub.inside.delete(record.client);
+      if (wasIn || this.#contains(sub, record)) sub.push(event);
     }
   }
 

@@ -15,3 +15,4 @@ export * from "./posix_time.ts";
 export * from "./record.ts";
 export * from "./message.ts";
 export * from "./digest.ts";
+export * from "./expiry.ts";

@@ -247,7 +247,7 @@ Deno.test("RecordFile.loadInto() fills a store row by row and skips rows that do
     for (const [i, line] of lines.entries()) file.save(`c${i}`, line);
     file.save("broken", "AT Hill not a record");
     const store = new RecordStore();
-    assert.deepEqual(file.loadInto(store), { records: 300, skipped: 1 });
+    assert.deepEqual(file.loadInto(store), { records: 300, skipped: 1, expired: 0 });
     file.close();
     assert.deepEqual(new Map(store.lines()), new Map(lines.map((l, i) => [`c${i}`, l])));
   } finally {
@@ -390,7 +390,7 @@ Deno.test("RecordFile keeps tombstones: loadInto() gives the erasure back, not t
     file.close();
     const again = RecordFile.open(dir, "Hill");
     const store = new RecordStore();
-    assert.deepEqual(again.loadInto(store), { records: 2, skipped: 0 });
+    assert.deepEqual(again.loadInto(store), { records: 2, skipped: 0, expired: 0 });
     assert.equal(again.load().records.length, 2);
     again.close();
     assert.equal(store.get("kiwi"), undefined);

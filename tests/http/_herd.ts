@@ -8,7 +8,7 @@
  */
 
 import assert from "node:assert/strict";
-import { type HerdConfig, testConfig } from "../../src/config.ts";
+import { type HerdConfig, type HerdSettings, testConfig } from "../../src/config.ts";
 import { type AddressBook, Member, type PeerAddress } from "../../src/herd/mod.ts";
 import type { HttpFace } from "../../src/http/server.ts";
 import type { RecordJson } from "../../src/http/records.ts";
@@ -47,6 +47,8 @@ export interface HttpHerdOptions {
    * `memberLog(name)` for real log files. @default none
    */
   logOf?: (name: string) => EventLog;
+  /** `[herd]` settings over testConfig()'s. @default none */
+  settings?: Partial<HerdSettings>;
 }
 
 /** A running herd with HTTP faces. */
@@ -87,6 +89,7 @@ export async function startHttpHerd(
     servers: base.servers.filter((s) => chosen.length > 1 || s.name === chosen[0])
       .map((s) => ({ ...s, httpPort: 1 })),
     links: chosen.length > 1 ? base.links : [],
+    settings: { ...base.settings, ...opts.settings },
     http: { corsOrigins: [], ...(opts.token === undefined ? {} : { token: opts.token }) },
   };
   const places = opts.places ?? noPlaces();

@@ -549,6 +549,8 @@ const METRIC_TYPES: Array<[string, string]> = [
   ["herd_replies_total", "counter"],
   ["herd_invalid_replies_total", "counter"],
   ["herd_records_stored_total", "counter"],
+  ["herd_records_expired_total", "counter"],
+  ["herd_records_refused_total", "counter"],
   ["herd_peer_invalid_lines_total", "counter"],
   ["herd_connections_accepted_total", "counter"],
   ["herd_connections_refused_total", "counter"],
@@ -581,7 +583,7 @@ const METRIC_TYPES: Array<[string, string]> = [
 
 Deno.test("MemberMetrics declares each metric's type, totals as counters", async () => {
   const { metrics } = setup();
-  assert.deepEqual([...parseTypes(await metrics.render())], METRIC_TYPES.slice(0, 21));
+  assert.deepEqual([...parseTypes(await metrics.render())], METRIC_TYPES.slice(0, 23));
   metrics.attach(new FakeSource());
   const text = await metrics.render();
   assert.deepEqual([...parseTypes(text)], METRIC_TYPES);
@@ -610,4 +612,18 @@ Deno.test("MemberMetrics.linesIn and linesFrom() count every msg.in and each nei
   assert.equal(metrics.linesIn, 4);
   assert.equal(metrics.linesFrom("Smith"), 1);
   assert.equal(metrics.linesFrom("Hill"), 0);
+});
+
+Deno.test("MemberMetrics counts records expired by the sweep and refused as expired on arrival", async () => {
+  const { metrics, log } = setup();
+  let s = await scrape(metrics);
+  assert.equal(value(s, "herd_records_expired_total", {}), 0);
+  assert.equal(value(s, "herd_records_refused_total", { reason: "expired" }), 0);
+  log.emit("info", "record.expired", { records: 1000, clients: [], oldest: "1", newest: "2" });
+  log.emit("info", "record.expired", { records: 5, clients: [], oldest: "3", newest: "4" });
+  log.emit("info", "record.refused", { conn: 1, reason: "expired", client: "kiwi" });
+  log.emit("info", "record.refused", { conn: 2, reason: "expired", clients: ["a", "b", "c"] });
+  s = await scrape(metrics);
+  assert.equal(value(s, "herd_records_expired_total", {}), 1005);
+  assert.equal(value(s, "herd_records_refused_total", { reason: "expired" }), 4);
 });

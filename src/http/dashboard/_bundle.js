@@ -3204,7 +3204,7 @@ var WorldMap = class _WorldMap {
     this.#place(d);
   }
   /**
-   * Takes a client's dot off the map (the client was erased).
+   * Takes a client's dot off the map (the client was erased, or its record expired).
    *
    * @param {string} id
    */
@@ -3471,7 +3471,7 @@ var Tables = class {
     setText(r.cells[3], clientTime(record.time));
   }
   /**
-   * Removes a client's row (the client was erased).
+   * Removes a client's row (the client was erased, or its record expired).
    *
    * @param {string} id
    */
@@ -3708,6 +3708,7 @@ function ensureStream() {
     }
     if (event.type === "lagged") void loadClients(base);
     else if (event.type === "erased") removeClient(event.client);
+    else if (event.type === "expired") removeExpired(event.record);
     else if (event.record !== void 0) setClient(event.record);
   };
   es.addEventListener("close", () => closeStream("closed"));
@@ -3762,6 +3763,12 @@ function setClient(record) {
   }
   scheduleRender();
 }
+function removeExpired(record) {
+  if (typeof record?.client !== "string") return;
+  const held = page.clients.get(record.client);
+  if (held === void 0 || newerRecord(held.record, record)) return;
+  removeClient(record.client);
+}
 function removeClient(id) {
   if (typeof id !== "string" || !page.clients.delete(id)) return;
   map.removeClient(id);
@@ -3769,6 +3776,7 @@ function removeClient(id) {
   if (page.selected === id) {
     page.selected = null;
     map.select(null);
+    map.showNearby(null);
     tables.select(null);
     byId("detail").hidden = true;
     byId("detail-empty").hidden = false;

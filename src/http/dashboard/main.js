@@ -217,6 +217,7 @@ function ensureStream() {
     }
     if (event.type === "lagged") void loadClients(base);
     else if (event.type === "erased") removeClient(event.client);
+    else if (event.type === "expired") removeExpired(event.record);
     else if (event.record !== undefined) setClient(event.record);
   };
   // The member ends the stream with a `close` event (it is stopping, or this reader fell behind).
@@ -280,7 +281,15 @@ function setClient(record) {
   scheduleRender();
 }
 
-/** Forgets an erased client: its dot, its row, and its details if it was selected. */
+/** Forgets a client whose record expired (`record_ttl_s`), unless a newer record is shown. */
+function removeExpired(record) {
+  if (typeof record?.client !== "string") return;
+  const held = page.clients.get(record.client);
+  if (held === undefined || newerRecord(held.record, record)) return;
+  removeClient(record.client);
+}
+
+/** Forgets a client (erased, or its record expired): its dot, its row, its details if selected. */
 function removeClient(id) {
   if (typeof id !== "string" || !page.clients.delete(id)) return;
   map.removeClient(id);
@@ -288,6 +297,7 @@ function removeClient(id) {
   if (page.selected === id) {
     page.selected = null;
     map.select(null);
+    map.showNearby(null);
     tables.select(null);
     byId("detail").hidden = true;
     byId("detail-empty").hidden = false;

@@ -115,7 +115,7 @@ export class WorldMap {
   }
 
   /**
-   * Takes a client's dot off the map (the client was erased).
+   * Takes a client's dot off the map (the client was erased, or its record expired).
    *
    * @param {string} id
    */

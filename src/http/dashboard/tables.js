@@ -149,7 +149,7 @@ export class Tables {
   }
 
   /**
-   * Removes a client's row (the client was erased).
+   * Removes a client's row (the client was erased, or its record expired).
    *
    * @param {string} id
    */
