@@ -182,3 +182,23 @@ export class OpenClient {
     }
   }
 }
+
+/**
+ * Reads until EOF or error, for a test that expects the member to close a connection.
+ *
+ * @param conn The connection (closed by this function when `ms` passes first).
+ * @param ms Longest wait, ms.
+ * @returns True if the member closed the connection within `ms`.
+ */
+export async function closedWithin(conn: Deno.TcpConn, ms: number): Promise<boolean> {
+  const buf = new Uint8Array(64 * 1024);
+  const timer = setTimeout(() => conn.close(), ms);
+  try {
+    while ((await conn.read(buf)) !== null) { /* drain */ }
+    return true;
+  } catch {
+    return false; // our timer closed it
+  } finally {
+    clearTimeout(timer);
+  }
+}

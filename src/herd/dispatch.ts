@@ -40,7 +40,6 @@ import {
   type PruneMessage,
   skewNanos,
   type StoreEntry,
-  type Tombstone,
   TREE_MARK,
   type TreeIdsMessage,
   unicodeToWire,
@@ -307,10 +306,24 @@ export function dispatch(
       return whatsat(msg, line, member);
     case "AT":
       if (session.peer === null) return only(invalidReply(line, "peer message from a client"));
-      return neighbourRecord(msg.record, msg.tree, session.peer, member, receivedNs);
+      return neighbourEntry(
+        msg.record,
+        formatAt(msg.record),
+        msg.tree,
+        session.peer,
+        member,
+        receivedNs,
+      );
     case "ERASE":
       if (session.peer === null) return only(invalidReply(line, "peer message from a client"));
-      return erase(msg.tombstone, session.peer, member, receivedNs);
+      return neighbourEntry(
+        msg.tombstone,
+        formatErase(msg.tombstone),
+        false,
+        session.peer,
+        member,
+        receivedNs,
+      );
     case "HERD":
       return hello(msg, line, session, member);
     case "DIGEST":
@@ -405,26 +418,6 @@ function peerInvalid(session: SessionView, why: string, line: WireText): Effect 
   });
 }
 
-// ERASE <origin> <client-id> <time>   (a neighbour's tombstone, flooded or reconciled)
-function erase(
-  tombstone: Tombstone,
-  from: string,
-  member: MemberView,
-  receivedNs: bigint,
-): Outcome {
-  // A tombstone expires by its time like a record, so an expired one is refused the same way.
-  if (expiredOnArrival(tombstone.clientTimeText, member, receivedNs)) {
-    return only(null, { kind: "refused", clientId: tombstone.clientId, from, reason: "expired" });
-  }
-  return only(null, {
-    kind: "accept",
-    record: tombstone,
-    line: formatErase(tombstone),
-    from,
-    tree: false,
-  });
-}
-
 // IAMAT <client-id> <location> <client-time>
 function iamat(msg: IamatMessage, member: MemberView, receivedNs: bigint): Outcome {
   const record: ClientRecord = {
@@ -466,17 +459,23 @@ function expiredOnArrival(clientTime: WireText, member: MemberView, receivedNs: 
 }
 
 // AT <origin> <skew> <client-id> <location> <client-time> [tree]   (from a neighbour)
-function neighbourRecord(
-  record: ClientRecord,
+// ERASE <origin> <client-id> <time>   (a neighbour's tombstone, flooded or reconciled)
+/**
+ * A neighbour's record or tombstone (`line`, as formatted): refused if it has already expired (a
+ * tombstone expires by its time like a record), else accepted.
+ */
+function neighbourEntry(
+  entry: StoreEntry,
+  line: WireText,
   tree: boolean,
   from: string,
   member: MemberView,
   receivedNs: bigint,
 ): Outcome {
-  if (expiredOnArrival(record.clientTimeText, member, receivedNs)) {
-    return only(null, { kind: "refused", clientId: record.clientId, from, reason: "expired" });
+  if (expiredOnArrival(entry.clientTimeText, member, receivedNs)) {
+    return only(null, { kind: "refused", clientId: entry.clientId, from, reason: "expired" });
   }
-  return only(null, { kind: "accept", record, line: formatAt(record), from, tree });
+  return only(null, { kind: "accept", record: entry, line, from, tree });
 }
 
 // WHATSAT <client-id> <radius-km> <bound>
@@ -604,9 +603,16 @@ function fromNeighbourWeDialled(
   if (session.welcomed) {
     switch (msg.kind) {
       case "AT":
-        return neighbourRecord(msg.record, msg.tree, peer, member, receivedNs);
+        return neighbourEntry(msg.record, formatAt(msg.record), msg.tree, peer, member, receivedNs);
       case "ERASE":
-        return erase(msg.tombstone, peer, member, receivedNs);
+        return neighbourEntry(
+          msg.tombstone,
+          formatErase(msg.tombstone),
+          false,
+          peer,
+          member,
+          receivedNs,
+        );
       case "DIGEST":
       case "WANT":
       case "ASK":

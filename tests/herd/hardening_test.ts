@@ -4,7 +4,7 @@ import { type HerdConfig, type HerdSettings, testConfig } from "../../src/config
 import { Member } from "../../src/herd/mod.ts";
 import { MemoryLog } from "../../src/log.ts";
 import type { NearbySearchResponse, PlacesProvider } from "../../src/places/types.ts";
-import { exchange, TestHerd, waitFor } from "../_harness.ts";
+import { closedWithin, exchange, TestHerd, waitFor } from "../_harness.ts";
 import { cannedPlaces } from "../_no_places.ts";
 
 /**
@@ -17,20 +17,6 @@ const LOC = "+34.068930-118.445127";
 function tuned(settings: Partial<HerdSettings>): HerdConfig {
   const base = testConfig();
   return { ...base, settings: { ...base.settings, ...settings } };
-}
-
-/** Reads until EOF or error; true if the server closed the connection within `ms`. */
-async function closedWithin(conn: Deno.TcpConn, ms: number): Promise<boolean> {
-  const buf = new Uint8Array(64 * 1024);
-  const timer = setTimeout(() => conn.close(), ms);
-  try {
-    while ((await conn.read(buf)) !== null) { /* drain */ }
-    return true;
-  } catch {
-    return false; // our timer closed it
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 function solo(config: HerdConfig, log: MemoryLog, p: PlacesProvider = places): Member {

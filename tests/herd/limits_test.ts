@@ -14,7 +14,7 @@ import {
 } from "../../src/herd/mod.ts";
 import { MemoryLog } from "../../src/log.ts";
 import { formatHello } from "../../src/protocol/mod.ts";
-import { exchange, OpenClient, TestHerd, waitFor } from "../_harness.ts";
+import { closedWithin, exchange, OpenClient, TestHerd, waitFor } from "../_harness.ts";
 import { cannedPlaces } from "../_no_places.ts";
 import { fakeTimers } from "./_port.ts";
 
@@ -48,20 +48,6 @@ function alone(settings: Partial<HerdSettings>): HerdConfig {
     servers: base.servers.filter((s) => s.name === "Hill"),
     links: [],
   });
-}
-
-/** Reads until EOF or error; true if the member closed the connection within `ms`. */
-async function closedWithin(conn: Deno.TcpConn, ms: number): Promise<boolean> {
-  const buf = new Uint8Array(64 * 1024);
-  const timer = setTimeout(() => conn.close(), ms);
-  try {
-    while ((await conn.read(buf)) !== null) { /* drain */ }
-    return true;
-  } catch {
-    return false; // our timer closed it
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** Sends `text` on a fresh connection and reads to EOF: everything the member wrote back. */
