@@ -303,7 +303,8 @@ export class BroadcastTree {
       for (const link of this.#opts.links.values()) link.send(plain);
       return this.#opts.links.size;
     }
-    this.#arrived(record.clientId, record.clientTimeText);
+    // Only the tree's own copies tell how late the tree runs: a first-hop copy or a tree push.
+    this.#arrived(record.clientId, record.clientTimeText, marked || from === record.origin);
     if (
       from === record.origin && !marked && !this.#eager.has(from) &&
       this.#opts.links.get(from)?.tree === true
@@ -528,14 +529,22 @@ export class BroadcastTree {
     return held === timeText || compareDecimal(parseDecimal(held), time) >= 0;
   }
 
-  /** A record of `clientId` was stored: an announcement of it no longer needs a graft. */
-  #arrived(clientId: WireText, timeText: WireText): void {
+  /**
+   * A record of `clientId` was stored: an announcement of it no longer needs a graft. How late
+   * it came counts towards the graft wait only if it is the tree's copy (`tree`). A graft's
+   * answer (or an anti-entropy answer, or a repair relayed unmarked) came as late as the graft
+   * wait made it, and that wait is `graft_timeout_ms` plus twice the lateness counted: counting
+   * it made each round of grafts wait twice as long as the one before (0.5, 1, 2, 4, 8, 16 s,
+   * seen with a tree link cut under load), so a member cut off from its tree took longer and
+   * longer to repair.
+   */
+  #arrived(clientId: WireText, timeText: WireText, tree: boolean): void {
     if (this.#missing.size === 0) return; // the usual case: not even a lookup
     const m = this.#missing.get(clientId);
     if (m === undefined) return;
     if (m.timeText !== timeText && compareDecimal(parseDecimal(timeText), m.time) < 0) return;
     this.#missing.delete(clientId);
-    this.#late(m.sinceMs);
+    if (tree) this.#late(m.sinceMs);
   }
 
   /** The tree's copy of a record came now, after its announcement or first-hop copy at `sinceMs`. */

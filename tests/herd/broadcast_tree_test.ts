@@ -233,6 +233,34 @@ Deno.test("BroadcastTree: grafts wait longer while the tree's copies come late a
   assert.deepEqual(grafts(), ["GRAFT owl 1 bat 2"]);
 });
 
+Deno.test("BroadcastTree: a graft's answer does not lengthen the next graft's wait (it came as late as the wait made it)", () => {
+  const f = fixture();
+  f.tree.receive("B", { kind: "PRUNE" });
+  f.tree.receive("C", { kind: "PRUNE" });
+  const grafts = () => f.links.get("B")!.take().filter((l) => l.startsWith("GRAFT"));
+  // Round after round, B and C announce a record the tree never brings (our tree link is cut):
+  // each is grafted from B after graft_timeout_ms (20 ms), kept for C should B not answer, and
+  // B's unmarked answer comes 5 ms later. Were the answer's 25 ms counted as the tree's
+  // lateness, the waits would run 20, 70, 170, 370, 770 ms... (the lateness halves only every
+  // second) and a member cut off from its tree would take longer and longer to repair.
+  for (let i = 0; i < 6; i++) {
+    const ihave = parseMessage(`IHAVE c${i} ${i + 1}`);
+    assert.ok(ihave.kind === "IHAVE");
+    f.tree.receive("B", ihave);
+    f.tree.receive("C", ihave);
+    f.tick(19);
+    assert.deepEqual(grafts(), [], `round ${i}: no graft before 20 ms`);
+    f.tick(1);
+    assert.deepEqual(grafts(), [`GRAFT c${i} ${i + 1}`], `round ${i}: a graft at 20 ms`);
+    assert.equal(f.tree.missing, 1, "C is still there to ask");
+    f.tick(5);
+    store(f, record("Far", `c${i}`, `${i + 1}`), "B", false);
+    assert.equal(f.tree.missing, 0);
+    f.tick(5);
+  }
+  assert.deepEqual(f.links.get("C")!.take().filter((l) => l.startsWith("GRAFT")), []);
+});
+
 Deno.test("BroadcastTree: a record that arrives, or is held already, needs no graft", () => {
   const f = fixture();
   const r = record("Far");
