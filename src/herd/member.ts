@@ -251,6 +251,12 @@ export class Member {
   #view: MemberView;
   /** What sessions change in this member; built once, it holds only lasting references. */
   #port: SessionPort;
+  /**
+   * When bytes last came from each neighbour, on either connection with it (`timers.nowMs()`):
+   * keepalive drops a connection only when the neighbour is silent on both, so a link whose
+   * PONG waits behind a large repair the neighbour is still reading stays up.
+   */
+  readonly #heardFrom = new Map<string, number>();
   /** What accepting a record touches. */
   #sink: RecordSink;
   /** Line limit once a connection is a neighbour's ({@linkcode peerLineBytesOf}). */
@@ -344,6 +350,7 @@ export class Member {
     const links = this.#links;
     const sync = this.#sync;
     const sink = this.#sink;
+    const heardFrom = this.#heardFrom;
     this.#port = {
       view: this.#view,
       clock: this.#clock,
@@ -363,6 +370,8 @@ export class Member {
         sync.bytesSent += bytes;
         sync.recordsSent += records;
       },
+      heard: (peer, nowMs) => heardFrom.set(peer, nowMs),
+      lastHeard: (peer) => heardFrom.get(peer),
     };
   }
 
@@ -695,7 +704,10 @@ export class Member {
       for (const [conn, { activity }] of this.#conns) {
         if (!activity.peer || activity.keepaliveMs === 0 || activity.busy) continue;
         const limitMs = Math.max(timeoutMs, activity.keepaliveMs);
-        if (now - activity.heardMs < limitMs) continue;
+        const either = activity.peerName === undefined
+          ? undefined
+          : this.#heardFrom.get(activity.peerName);
+        if (now - Math.max(activity.heardMs, either ?? -Infinity) < limitMs) continue;
         activity.closeReason = "timeout";
         closeQuietly(conn);
       }

@@ -571,7 +571,10 @@ export class PeerLink implements TreeTarget {
 
   /**
    * Watches a welcomed connection for signs of life (any bytes read, `activity.heardMs`): a
-   * `PING` after half the timeout of silence, the connection dropped after all of it. A check
+   * `PING` after half the timeout of silence on it, the connection dropped once the neighbour
+   * has said nothing for all of it on this connection or on its own link to us (the session
+   * port's `lastHeard`; a PONG can wait long behind a large repair the neighbour is reading,
+   * while its own link goes on pinging us). A check
    * that runs late by more than half the timeout means this member's own event loop stalled,
    * with the neighbour's bytes perhaps waiting unread: that silence is not the neighbour's, so it
    * pings and looks again instead of dropping.
@@ -591,24 +594,29 @@ export class PeerLink implements TreeTarget {
       if (conn !== this.#conn || this.#stopped) return;
       const now = this.#timers.nowMs();
       if (now - dueMs > half) graceFrom = now - half;
-      const heard = Math.max(activity.heardMs, graceFrom);
-      const silentMs = now - heard;
-      if (silentMs >= timeoutMs) {
+      // Pings follow this connection's silence; the drop, the neighbour's on both connections
+      // (its own link to us may speak while our PING waits behind a repair it is still reading).
+      const own = Math.max(activity.heardMs, graceFrom);
+      const either = this.#opts.session.lastHeard?.(this.peer) ?? -Infinity;
+      const heard = Math.max(own, either);
+      if (now - heard >= timeoutMs) {
         this.#opts.log.emit("warning", "peer.link.dropped", {
           peer: this.peer,
           address,
           reason: "timeout",
-          silentMs: Math.round(now - activity.heardMs),
+          silentMs: Math.round(now - Math.max(activity.heardMs, either)),
         });
         this.#conn = null; // its pending write fails quietly; the session ends
         closeQuietly(conn);
         return;
       }
-      if (silentMs >= half && pingedAt <= heard) {
+      if (now - own >= half && pingedAt <= own) {
         pingedAt = now;
         this.sendSync(formatKeepalive("PING", String(++this.#pings)) + "\n");
       }
-      schedule(heard + (silentMs < half ? half : timeoutMs));
+      // Next: the ping due half a timeout after this connection last spoke (looked at again
+      // every half timeout while a PING waits for its answer), or the drop, whichever is first.
+      schedule(Math.min(heard + timeoutMs, (now - own < half ? own : now) + half));
     };
     schedule(activity.heardMs + half);
   }

@@ -90,6 +90,17 @@ export interface SessionPort {
   flushLinks(): void;
   /** Counts anti-entropy answers. */
   synced(digests: number, bytes: number, records: number): void;
+  /**
+   * Bytes arrived from neighbour `peer` on any of its connections, at `nowMs` (`timers.nowMs()`):
+   * a sign of life for both connections with it (keepalive). @default ignored
+   */
+  heard?(peer: string, nowMs: number): void;
+  /**
+   * When bytes last arrived from neighbour `peer` on any of its connections, `timers.nowMs()`.
+   *
+   * @returns The time, or `undefined` if never (or not tracked).
+   */
+  lastHeard?(peer: string): number | undefined;
 }
 
 /** What the member needs to know about a session it may have to close. */
@@ -107,6 +118,8 @@ export interface SessionActivity {
   busy: boolean;
   /** True once the session is a neighbour's (exempt from the idle timeout). */
   peer: boolean;
+  /** The neighbour's name, once the session is a neighbour's. */
+  peerName?: string;
   /** Set by the member when stopping: finish the lines read so far, then close. */
   draining: boolean;
   /** Why the member closed the connection (e.g. idle), for the `conn.close` event. */
@@ -466,6 +479,7 @@ export async function runSession(
         state.peer = effect.name;
         splitter.setMaxLineBytes(opts.peerLineBytes);
         activity.peer = true;
+        activity.peerName = effect.name;
         activity.keepaliveMs = effect.keepaliveMs;
         port.neighbourBack(effect.name);
         return;
@@ -563,7 +577,8 @@ export async function runSession(
     while (!activity.draining && !ended) {
       const n = await conn.read(buf);
       const receivedNs = port.clock();
-      activity.lastActiveMs = activity.heardMs = port.timers.nowMs();
+      const nowMs = activity.lastActiveMs = activity.heardMs = port.timers.nowMs();
+      if (state.peer !== null) port.heard?.(state.peer, nowMs);
       activity.busy = true;
       if (n === null) {
         for (const frame of splitter.end()) await serveFrame(frame, receivedNs);

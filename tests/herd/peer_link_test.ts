@@ -450,6 +450,43 @@ Deno.test("PeerLink keeps a link while any bytes come back: a PONG, or an older 
   }
 });
 
+Deno.test("PeerLink keeps a link whose PONG is late while the neighbour speaks on its own link to us", async () => {
+  const neighbour = new FakeNeighbour(KEEPALIVE_WELCOME);
+  const log = new MemoryLog();
+  const { clock, timers } = fakeTimers();
+  const port = testPort({ timers }).port;
+  // What the member learns from the neighbour's own connection to it (its pings, floods).
+  let elsewhereMs = 0;
+  const l = link(() => neighbour.address, log, 100, {
+    timers,
+    peerTimeoutMs: 1000,
+    session: { ...port, lastHeard: (peer) => (peer === "Smith" ? elsewhereMs : undefined) },
+  });
+  try {
+    l.start();
+    await waitFor(() => l.state === "welcomed", 5000, "welcomed");
+    clock.tick(500);
+    assert.equal(l.pings, 1, "this connection's silence is still pinged");
+    // No PONG on this link (it waits behind what the neighbour is still reading), but the
+    // neighbour speaks on its own connection every 400 ms.
+    for (let i = 0; i < 5; i++) {
+      clock.tick(400);
+      elsewhereMs = timers.nowMs();
+    }
+    assert.equal(l.state, "welcomed", "alive on its other connection: not dropped");
+    assert.equal(log.named("peer.link.dropped").length, 0);
+    // Silent on both: dropped a whole timeout after the last sign of life.
+    clock.tick(999);
+    assert.equal(l.state, "welcomed");
+    clock.tick(1);
+    await waitFor(() => l.state === "down", 5000, "dropped once silent everywhere");
+    assert.equal(log.named("peer.link.dropped")[0].fields.silentMs, 1000);
+  } finally {
+    await l.stop();
+    await neighbour.close();
+  }
+});
+
 Deno.test("PeerLink neither pings nor drops a neighbour whose welcome announced no keepalive", async () => {
   const neighbour = new FakeNeighbour("welcome");
   const { clock, timers } = fakeTimers();
