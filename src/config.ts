@@ -61,7 +61,8 @@ export interface TlsConfig {
   peers: boolean;
   /**
    * The client port speaks TLS and the HTTP port HTTPS (TOML key `clients`). Off by default so
-   * that `nc`, telnet and the CS131 graders keep working.
+   * that `nc`, telnet and the CS131 graders keep working. In a herd of several members it needs a
+   * `peer_port` on every server, where neighbours dial in plain TCP or with `peers`.
    *
    * @default {false}
    */
@@ -958,6 +959,17 @@ function readTls(table: Table | undefined, servers: ServerConfig[], fail: Fail):
   if ((tls.peers || tls.clients) && tls.certFile === undefined) {
     const which = tls.peers ? "peers" : "clients";
     fail(`tls.cert_file`, `missing; tls.${which} = true needs cert_file and key_file`);
+  }
+  if (tls.clients && servers.length > 1) {
+    const without = servers.find((s) => s.peerPort === undefined);
+    if (without !== undefined) {
+      fail(
+        "tls.clients",
+        `needs a peer_port on every server of a herd, and ${without.name} has none: its ` +
+          "neighbours would dial its TLS client port in plain TCP; add peer_port (and " +
+          "tls.peers = true for TLS between members)",
+      );
+    }
   }
   if (tls.peers) {
     if (tls.caFile === undefined) {

@@ -788,6 +788,11 @@ Deno.test("parseConfig() rejects a [tls] table that cannot work, naming the fix"
   const cases: Array<[string, string, string[]]> = [
     ['cert_file = "c.pem"', VALID, ["tls.key_file: missing"]],
     ["clients = true", VALID, ["tls.cert_file: missing", "tls.clients"]],
+    [
+      'cert_file = "c.pem"\nkey_file = "k.pem"\nclients = true',
+      VALID,
+      ["tls.clients: needs a peer_port on every server", "A has none"],
+    ],
     ['cert_file = "c.pem"\nkey_file = "k.pem"\npeers = true', PEERS_AB, ["tls.ca_file: missing"]],
     [
       'cert_file = "c.pem"\nkey_file = "k.pem"\nca_file = "a.pem"\npeers = true',
