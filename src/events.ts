@@ -38,7 +38,7 @@ export const EVENTS = {
   "record.refused":
     "Records refused by the lines of one read (`conn`, `peer`, `via`; `client` or `clients`; `reason`: `expired`, client time older than now minus `record_ttl_s`). A refused IAMAT still got its AT line.",
   "record.expired":
-    "Records dropped by the expiry sweep, client time older than now minus `record_ttl_s` (`records`, `clients`, `oldest` and `newest` client time; at most 1,000 clients an event).",
+    "Records dropped by the expiry sweep, client time older than now minus `record_ttl_s` (`records`, `clients`, `tombstones`: erased clients' tombstones dropped, a count, never their ids; `oldest` and `newest` time; at most 1,000 entries an event).",
   "peer.invalid": "A neighbour sent a line that is not a peer message; dropped (`peer`, `reason`).",
   "peer.link.hello": "Our hello was written on a dialled link (`peer`, `address`; debug).",
   "peer.link.welcome": "The neighbour's welcome was verified (`peer`; debug).",

@@ -83,8 +83,11 @@ export function sweepExpired(
       sink.log.emit("error", "error", { reason: `cannot delete expired records: ${reason(e)}` });
     }
   }
+  // Tombstones expire too, but they are no records: no observer hears of them, and the log counts
+  // them without naming the erased clients again.
+  const records = removed.filter(([, line]) => !line.startsWith("ERASE "));
   if (sink.observers.size > 0) {
-    for (const [clientId, line] of removed) {
+    for (const [clientId, line] of records) {
       for (const observe of sink.observers) {
         try {
           observe({ clientId, line });
@@ -95,9 +98,11 @@ export function sweepExpired(
     }
   }
   const timeOf = (line: WireText) => line.slice(line.lastIndexOf(" ") + 1);
+  const tombstones = removed.length - records.length;
   sink.log.emit("info", "record.expired", {
-    records: removed.length,
-    clients: removed.map(([id]) => wireToDisplay(id)),
+    records: records.length,
+    clients: records.map(([id]) => wireToDisplay(id)),
+    ...(tombstones > 0 ? { tombstones } : {}),
     oldest: timeOf(removed[0][1]),
     newest: timeOf(removed[removed.length - 1][1]),
   });

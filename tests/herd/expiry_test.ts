@@ -18,7 +18,7 @@ import {
   sweepExpired,
 } from "../../src/herd/mod.ts";
 import { MemoryLog } from "../../src/log.ts";
-import { formatEntry } from "../../src/protocol/mod.ts";
+import { formatEntry, parseMessage } from "../../src/protocol/mod.ts";
 import { record, testPort } from "./_port.ts";
 
 /** 1621464828.223372000 s: the fixed receive time of testPort(). */
@@ -193,6 +193,26 @@ Deno.test("sweepExpired() drops expired records from the store, then the file, t
   });
   assert.equal(sweepExpired(sink, RECEIVED_NS, TTL), 0, "nothing more");
   assert.equal(log.named("record.expired").length, 1, "a sweep that drops nothing logs nothing");
+});
+
+Deno.test("sweepExpired() drops expired tombstones too, but tells no observer and logs no erased id", () => {
+  const { store, log, unpersisted, seen, sink } = sweepFixture(
+    "AT Hill +0.100000000 a +34-118 1621464810",
+  );
+  const erase = parseMessage("ERASE Smith gone 1621464811");
+  assert.ok(erase.kind === "ERASE" && store.apply(erase.tombstone));
+  assert.equal(store.tombstones, 1);
+  assert.equal(sweepExpired(sink, RECEIVED_NS, TTL), 2);
+  assert.equal(store.tombstones, 0);
+  assert.deepEqual(unpersisted, [["a", "gone"]], "both rows leave the record file");
+  assert.deepEqual(seen.map((e) => e.clientId), ["a"], "observers hear of records only");
+  assert.deepEqual(log.named("record.expired")[0].fields, {
+    records: 1,
+    clients: ["a"],
+    tombstones: 1,
+    oldest: "1621464810",
+    newest: "1621464811",
+  });
 });
 
 Deno.test("sweepExpired() drops at most `limit` a call, and survives a failing file and observer", () => {
