@@ -795,12 +795,24 @@ export class Member {
       }
       const host = conn.remoteAddr.hostname;
       // Below every limit even counting all connections: no need to count them one by one.
-      const admission = this.#conns.size < this.#quickLimit(kind) ? SERVE : admit(
+      let admission = this.#conns.size < this.#quickLimit(kind) ? SERVE : admit(
         kind,
         this.#counts(kind, host),
         this.#limits,
         this.#neighbourHosts.has(host.toLowerCase()),
       );
+      if (admission.kind === "refuse" && admission.reason === "peer port full") {
+        // Strangers must not lock neighbours out of the peer port: the one waiting longest for
+        // its hello makes room (a neighbour says its hello at once, so it gets in).
+        const oldest = this.#oldestStranger("peer");
+        if (oldest !== undefined) {
+          const [stale, accepted] = oldest;
+          accepted.activity.closeReason = "peer port full: the oldest stranger made room";
+          closeQuietly(stale);
+          this.#refusedOne("peer port full", stale.remoteAddr.hostname);
+          admission = SERVE;
+        }
+      }
       if (admission.kind === "refuse") {
         closeQuietly(conn);
         this.#refusedOne(admission.reason, `${host}:${conn.remoteAddr.port}`);
@@ -812,6 +824,15 @@ export class Member {
       });
       this.#tasks.add(task);
     }
+  }
+
+  /** The connection on listener `kind` accepted first of those with no accepted hello, if any. */
+  #oldestStranger(kind: ListenerKind): [Conn, Accepted] | undefined {
+    // A Map iterates in insertion order: the first stranger found is the oldest.
+    for (const entry of this.#conns) {
+      if (entry[1].listener === kind && !entry[1].activity.peer) return entry;
+    }
+    return undefined;
   }
 
   /** A number of connections in all below which listener `kind` reaches none of its limits. */

@@ -249,6 +249,33 @@ for (const peerPorts of [false, true]) {
   });
 }
 
+Deno.test("strangers filling a peer port never lock a neighbour out: the oldest makes room", async () => {
+  // The peer port's budget: the reserve, but at least two a neighbour (here 2).
+  const herd = new TestHerd(pair({ maxConnections: 12, reservedPeerConnections: 1 }, true), places);
+  await herd.start();
+  const held: Deno.TcpConn[] = [];
+  try {
+    const [hill, smith] = [herd.member("Hill"), herd.member("Smith")];
+    const log = herd.logs.get("Hill")!;
+    await smith.stop(0);
+    await waitFor(() => hill.connections === 0, 5000, "Smith's link closed");
+    const peerPort = hill.peerAddress!;
+    for (let i = 0; i < 2; i++) held.push(await Deno.connect(peerPort));
+    await waitFor(() => hill.connections === 2, 5000, "two silent strangers on the peer port");
+    // Smith comes back: each of its connections makes room, and its link is welcomed.
+    smith.start({ port: 0 }, { port: 0 });
+    await herd.linked();
+    assert.match(await exchange(smith.address, `IAMAT back ${LOC} 1700000000\n`), /^AT Smith /);
+    await waitFor(() => hill.store.get("back") !== undefined, 5000, "Smith's flood on Hill");
+    assert.equal(await closedWithin(held[0], 5000), true, "the oldest stranger was let go");
+    const refused = log.named("conn.refused").map((e) => e.fields.reason);
+    assert.ok(refused.includes("peer port full"), `refusals: ${refused.join(", ")}`);
+  } finally {
+    closeAll(held);
+    await herd.stop();
+  }
+});
+
 Deno.test("max_lines_per_s delays a client's lines, in order and none dropped, logged once", async () => {
   const log = new MemoryLog();
   const rate = 20;
