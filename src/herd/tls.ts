@@ -198,6 +198,8 @@ function handshakeReason(e: unknown): string {
 class AcceptedTlsConn implements Conn {
   readonly #conn: Deno.TlsConn;
   #ready: Promise<void> | null;
+  /** The member closed it (a limit, an idle sweep, a stop): its cut handshake is no failure. */
+  #closedByUs = false;
 
   constructor(conn: Deno.TlsConn, timeoutMs: number, failed: HandshakeFailed) {
     this.#conn = conn;
@@ -205,7 +207,7 @@ class AcceptedTlsConn implements Conn {
       this.#ready = null;
     }, (e) => {
       const a = conn.remoteAddr;
-      failed(`${a.hostname}:${a.port}`, handshakeReason(e));
+      if (!this.#closedByUs) failed(`${a.hostname}:${a.port}`, handshakeReason(e));
       closeQuietly(conn);
       throw new Error(`TLS handshake failed: ${handshakeReason(e)}`);
     });
@@ -234,6 +236,7 @@ class AcceptedTlsConn implements Conn {
   }
 
   close(): void {
+    this.#closedByUs = true;
     closeQuietly(this.#conn); // a failed handshake has closed it already
   }
 }

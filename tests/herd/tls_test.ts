@@ -178,6 +178,20 @@ Deno.test("a plain-text client on a TLS port fails its handshake; the listener g
   listener.close();
 });
 
+Deno.test("a connection the member closes mid-handshake is no handshake failure", async () => {
+  const { listener, failures } = listenWith("member");
+  // A client that connects and says nothing: its handshake waits, and the member closes it
+  // (as a limit or an idle sweep would).
+  const silent = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+  const accepted = await listener.accept();
+  accepted.close();
+  // A read waits for the cut handshake to settle (it rejects), by then logged or not.
+  await assert.rejects(accepted.read(new Uint8Array(1)));
+  silent.close();
+  assert.deepEqual(failures, []);
+  listener.close();
+});
+
 Deno.test("a reload serves new connections with the new certificate; an established one stays", async () => {
   const { listener } = listenWith("member");
   const port = listener.addr.port;
