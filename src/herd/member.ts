@@ -9,7 +9,7 @@
  * with `? ` like any unknown line, and the peer port takes nothing but
  * hellos: a connection there whose first line is not an accepted hello gets
  * `? <line>` and is closed, and one that says nothing is closed after
- * `peer_timeout_ms`. Neighbours dial the peer port (the address book holds
+ * `WELCOME_TIMEOUT_MS` (10 s). Neighbours dial the peer port (the address book holds
  * where each member is dialled), so no other process holds a socket on the
  * client port.
  *
