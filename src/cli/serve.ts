@@ -158,6 +158,8 @@ export interface RunningMember {
   readonly face: HttpFace | null;
   /** Its TLS (`[tls] peers` or `clients`), or `null`: `tls.reload()` is what SIGHUP calls. */
   readonly tls: MemberTls | null;
+  /** Where its events go (the member's log, with metrics when it has an HTTP face). */
+  readonly log: EventLog;
   /**
    * Stops the HTTP face (streams closed, requests in flight answered), then the member.
    *
@@ -258,6 +260,7 @@ export async function startMember(
     member,
     face,
     tls,
+    log,
     async stop(drainMs?: number) {
       await face?.stop();
       await member.stop(drainMs);
@@ -286,16 +289,25 @@ export function tlsOrFail(config: HerdConfig, log: EventLog): MemberTls | null {
 
 /**
  * Makes SIGHUP reload the certificates of the running members (`tls.reloaded` or
- * `tls.reload.failed` in each log; a failed reload keeps the old ones). Not on Windows.
+ * `tls.reload.failed` in each log; a failed reload keeps the old ones). A member without TLS
+ * logs `tls.reload.failed` and goes on (the signal never stops a member). Not on Windows.
  *
  * @param members The running members.
  * @returns A function that removes the listener.
  */
 export function reloadTlsOnSighup(members: ReadonlyArray<RunningMember>): () => void {
-  const withTls = members.filter((m) => m.tls !== null);
-  if (withTls.length === 0 || Deno.build.os === "windows") return () => {};
+  if (Deno.build.os === "windows") return () => {};
+  // Installed with no TLS too: SIGHUP's default action would end the process, and the docs tell
+  // operators to send it to rotate certificates.
   const onHup = () => {
-    for (const m of withTls) m.tls!.reload().catch(() => {}); // logged by reload()
+    for (const m of members) {
+      if (m.tls !== null) m.tls.reload().catch(() => {}); // logged by reload()
+      else {
+        m.log.emit("warning", "tls.reload.failed", {
+          reason: "SIGHUP: nothing to reload, no [tls] peers or clients",
+        });
+      }
+    }
   };
   Deno.addSignalListener("SIGHUP", onHup);
   return () => Deno.removeSignalListener("SIGHUP", onHup);

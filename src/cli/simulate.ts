@@ -13,7 +13,7 @@
 
 import { request } from "../client/mod.ts";
 import { type HerdConfig, neighboursOf } from "../config.ts";
-import { type AddressBook, Member, wallClockNs } from "../herd/mod.ts";
+import { type AddressBook, Member, tcpListen, wallClockNs } from "../herd/mod.ts";
 import { formatPosixTime } from "../protocol/mod.ts";
 import { memberLog } from "../log.ts";
 import type { PlacesProvider } from "../places/types.ts";
@@ -28,6 +28,7 @@ import {
   startMember,
   stopOnSignals,
   survivePanics,
+  tlsOrFail,
   verbosityOf,
 } from "./serve.ts";
 import { StopSignals } from "./stop_signals.ts";
@@ -339,6 +340,11 @@ async function demo(
   addresses: AddressBook,
 ): Promise<number> {
   if (members.length < 3) throw new UserError("the demo needs a herd of at least 3 members");
+  if (config.tls.clients) {
+    throw new UserError(
+      "the demo speaks plain TCP to client ports: use a herd.toml without [tls] clients = true",
+    );
+  }
   const byName = new Map(members.map((m) => [m.name, m]));
   const first = members[0].name;
   const order = byDistance(config, first);
@@ -404,7 +410,18 @@ async function demo(
   );
 
   // Restart it empty, as a new process would be.
-  const fresh = new Member({ config, name: victim, places, log: memberLog(victim), addresses });
+  // As startMember() does: TLS on the peer listener and the dials when the herd has tls.peers.
+  const log = memberLog(victim);
+  const tls = tlsOrFail(config, log);
+  const fresh = new Member({
+    config,
+    name: victim,
+    places,
+    log,
+    addresses,
+    peerListen: config.tls.peers ? tls?.listen : tcpListen,
+    dial: config.tls.peers ? tls?.dial : undefined,
+  });
   const idx = members.findIndex((m) => m.name === victim);
   members[idx] = fresh;
   byName.set(victim, fresh);

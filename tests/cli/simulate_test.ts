@@ -103,6 +103,39 @@ Deno.test("herd simulate --demo runs a herd with peer ports (and refuses one wit
   });
 });
 
+Deno.test("herd simulate --demo runs over TLS peer links, restart included (and refuses TLS client ports)", async () => {
+  await withTempDir(async (dir) => {
+    const free = freePorts(2 * DEFAULT_NAMES.length);
+    const ports = new Map(DEFAULT_NAMES.map((n, i) => [n, free[i]]));
+    const fixtures = new URL("../fixtures/tls/", import.meta.url).pathname;
+    const tls = (clients: boolean) =>
+      `[tls]\ncert_file = "${fixtures}member.pem"\nkey_file = "${fixtures}member.key.pem"\n` +
+      `ca_file = "${fixtures}ca.pem"\npeers = true\nclients = ${clients}\n`;
+    const herd = defaultHerdToml(ports).replace(
+      /^port = (\d+)$/gm,
+      (line, port) =>
+        `${line}\npeer_port = ${free[DEFAULT_NAMES.length + free.indexOf(Number(port))]}`,
+    ).replace("[herd]\n", '[herd]\nsecret = "a-test-secret-of-32-characters!!"\n');
+    const config = `${dir}/herd.toml`;
+    await Deno.writeTextFile(config, tls(false) + herd);
+    const r = await runHerd(
+      ["simulate", "--demo", "--config", config, "--log-dir", `${dir}/logs`],
+      dir,
+    );
+    assert.equal(r.code, 0, `exit code; stdout: ${r.stdout}\nstderr: ${r.stderr}`);
+    assert.ok(r.stdout.includes("demo finished: every step behaved"), r.stdout);
+    const events = (await Promise.all(
+      DEFAULT_NAMES.map((n) => readLog(`${dir}/logs/${n}.log`)),
+    )).flat();
+    assert.deepEqual(events.filter((e) => e.event === "tls.handshake.failed"), []);
+    await Deno.writeTextFile(config, tls(true) + herd);
+    assertUserError(
+      await runHerd(["simulate", "--demo", "--config", config, "--log-dir", `${dir}/logs`], dir),
+      ["the demo speaks plain TCP"],
+    );
+  });
+});
+
 Deno.test("herd simulate exits 2 with one 'herd: ' line when the config file is missing", async () => {
   await withTempDir(async (dir) => {
     const config = `${dir}/absent.toml`;

@@ -243,3 +243,37 @@ Deno.test("two herd serve processes with [tls] peers = true flood over TLS peer 
     assert.equal(reloaded.listeners, 1, "the peer listener (the client port is plain)");
   });
 });
+
+Deno.test("herd serve without TLS survives SIGHUP: it logs that nothing was reloaded and serves on", async () => {
+  await withTempDir(async (dir) => {
+    const [port] = freePorts(1);
+    await Deno.writeTextFile(
+      `${dir}/herd.toml`,
+      `[[servers]]\nname = "Solo"\nhost = "127.0.0.1"\nport = ${port}\n`,
+    );
+    const child = spawnHerd(["serve", "Solo", "--config", "herd.toml", "--log-dir", "logs"], dir);
+    const output = child.output();
+    let exited = false;
+    output.finally(() => exited = true);
+    const plain = () =>
+      request({ hostname: "127.0.0.1", port }, `${IAMAT}\n`, { timeoutMs: 5000 }).catch((e) =>
+        `failed: ${e.message}`
+      );
+    try {
+      await waitFor(async () => !exited && /^AT Solo /.test(await plain()), READY_LIMIT_MS, "up");
+      child.kill("SIGHUP");
+      await waitFor(
+        async () =>
+          (await readLog(`${dir}/logs/Solo.log`)).some((e) => e.event === "tls.reload.failed"),
+        10_000,
+        "tls.reload.failed in the log",
+      );
+      assert.equal(exited, false, "SIGHUP did not end the member");
+      assert.match(await plain(), /^AT Solo /);
+    } finally {
+      if (!exited) child.kill("SIGTERM");
+      const result = await finish(child, 10_000, output);
+      assert.equal(result.code, 0, result.stderr);
+    }
+  });
+});
