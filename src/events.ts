@@ -74,7 +74,7 @@ export const EVENTS = {
   "tls.reloaded":
     "SIGHUP re-read the `[tls]` files: new connections get the new certificate, dials the new CA (`listeners` reopened, `gapMs` the longest time one refused connections).",
   "tls.reload.failed":
-    "A reload found a `[tls]` file missing, unreadable, not PEM, or a certificate and key that do not match; the old ones stay in use (`reason`; error).",
+    "A reload found a `[tls]` file missing, unreadable, not PEM, or a certificate and key that do not match; the old ones stay in use; or SIGHUP came to a member without TLS, which goes on (`reason`; error, warning for the latter).",
   "http.listening": "The member's HTTP API listens (`address`).",
   "http.request":
     "One HTTP request answered (`method`, `route`, `status`, `ms`; never the token; info, console with --verbose).",
