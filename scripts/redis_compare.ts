@@ -725,7 +725,7 @@ let clkTck = 100;
  * CPU seconds of each process in `pids` and the 1-minute load average, in one `cat`
  * (reading /proc directly needs --allow-all in Deno; cat needs only --allow-run).
  */
-async function cpuAndLoad(pids: number[]): Promise<{ cpu: number[]; load: number }> {
+export async function cpuAndLoad(pids: number[]): Promise<{ cpu: number[]; load: number }> {
   const out = await new Deno.Command("cat", {
     args: ["/proc/loadavg", ...pids.map((p) => `/proc/${p}/stat`)],
     stdout: "piped",
@@ -741,7 +741,7 @@ async function cpuAndLoad(pids: number[]): Promise<{ cpu: number[]; load: number
   };
 }
 
-async function loadAverage(): Promise<string> {
+export async function loadAverage(): Promise<string> {
   const out = await new Deno.Command("cat", { args: ["/proc/loadavg"], stdout: "piped" }).output();
   return decoder.decode(out.stdout).split(" ").slice(0, 3).join(" ");
 }
@@ -879,7 +879,7 @@ function herdToml(port: number, dissemination: string | undefined): string {
 }
 
 /** Peers a member's log says it has a link with (`peer.link.open` or `.accepted`). */
-async function linkedPeers(logDir: string, name: string): Promise<Set<string>> {
+export async function linkedPeers(logDir: string, name: string): Promise<Set<string>> {
   const peers = new Set<string>();
   for (const file of await logFilesOldestFirst(logDir, name)) {
     for (const line of (await Deno.readTextFile(file)).split("\n")) {
@@ -1046,7 +1046,7 @@ async function startHerd(opts: Options, dir: string): Promise<Cluster> {
 }
 
 /** POSIX time now, s, with ms, as IAMAT client time. */
-function posixNow(): string {
+export function posixNow(): string {
   const ms = Date.now();
   return `${Math.floor(ms / 1000)}.${String(ms % 1000).padStart(3, "0")}`;
 }
@@ -1106,7 +1106,7 @@ function encodeShare(
 }
 
 /** Drives one connection: keeps `window` updates in flight until `count` are answered. */
-async function drive(
+export async function drive(
   conn: Deno.Conn,
   okPrefix: string,
   requests: { bytes: Uint8Array; offsets: Uint32Array },

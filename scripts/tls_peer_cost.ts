@@ -50,9 +50,12 @@ import { logFilesOldestFirst } from "../src/log.ts";
 import { type BenchResult, Pipeline, runBench } from "../src/client/mod.ts";
 import { startServe, storedClients } from "./_serve.ts";
 import {
-  cpuSecondsOfStat,
+  cpuAndLoad,
+  drive,
   iamatLine,
-  LineReplies,
+  linkedPeers,
+  loadAverage,
+  posixNow,
   shares,
   type Spread,
   spread,
@@ -170,31 +173,10 @@ function herdToml(side: Herd["side"], ports: number[], peerPorts: number[]): str
   return lines.join("\n") + "\n";
 }
 
-/** Neighbours a member's log says it has a link with (`peer.link.open` or `.accepted`). */
-async function linkedPeers(logDir: string, name: string): Promise<Set<string>> {
-  const peers = new Set<string>();
-  for (const file of await logFilesOldestFirst(logDir, name)) {
-    for (const line of (await Deno.readTextFile(file)).split("\n")) {
-      if (!line.includes('"peer.link.open"') && !line.includes('"peer.link.accepted"')) continue;
-      try {
-        const peer = JSON.parse(line).peer;
-        if (typeof peer === "string") peers.add(peer);
-      } catch { /* a line being written */ }
-    }
-  }
-  return peers;
-}
-
 /** Whether each member answers `WHATSAT <id> 10 1` with an AT line, for each id. */
 async function holds(p: Pipeline, ids: readonly string[]): Promise<boolean[]> {
   const replies = await p.ask(ids.map((id) => `WHATSAT ${id} 10 1`), 10_000);
   return replies.map((r) => r.startsWith("AT "));
-}
-
-/** POSIX time now, s, with ms, as IAMAT client time. */
-function posixNow(): string {
-  const ms = Date.now();
-  return `${Math.floor(ms / 1000)}.${String(ms % 1000).padStart(3, "0")}`;
 }
 
 /** Starts one side's five members and waits until every link is open and a probe reaches all. */
@@ -276,56 +258,14 @@ async function troubleSince(logDir: string, sinceMs: number): Promise<Record<str
   return counts;
 }
 
-/** CPU seconds of each process in `pids` and the 1-minute load average, in one `cat`. */
-async function cpuAndLoad(pids: number[]): Promise<{ cpu: number[]; load: number }> {
-  const out = await new Deno.Command("cat", {
-    args: ["/proc/loadavg", ...pids.map((p) => `/proc/${p}/stat`)],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const lines = decoder.decode(out.stdout).trim().split("\n");
-  if (!out.success || lines.length !== pids.length + 1) {
-    throw new Error(`Cannot read /proc: ${decoder.decode(out.stderr).trim()}`);
-  }
-  return {
-    load: Number(lines[0].split(" ")[0]),
-    cpu: lines.slice(1).map((l) => cpuSecondsOfStat(l, 100)),
-  };
-}
-
-/** Writes every byte of `bytes` (a write may take only part). */
-async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
-  let off = 0;
-  while (off < bytes.length) off += await conn.write(bytes.subarray(off));
-}
-
-/** Keeps `WINDOW` IAMATs in flight on `conn` until each of `requests` is answered `AT `. */
-async function drive(
+/** Drives one connection until every IAMAT is answered; throws if one was refused. */
+async function driveAll(
   conn: Deno.Conn,
   requests: { bytes: Uint8Array; offsets: Uint32Array },
 ): Promise<number> {
-  const { bytes, offsets } = requests;
-  const count = offsets.length - 1;
-  const replies = new LineReplies("AT ");
-  let sent = 0, done = 0, bad = 0;
-  const send = async (m: number) => {
-    const from = offsets[sent];
-    sent += m;
-    await writeAll(conn, bytes.subarray(from, offsets[sent]));
-  };
-  const buf = new Uint8Array(64 * 1024);
-  await send(Math.min(WINDOW, count));
-  while (done < count) {
-    const n = await conn.read(buf);
-    if (n === null) throw new Error(`connection closed after ${done} of ${count} replies`);
-    const r = replies.push(buf.subarray(0, n));
-    done += r.lines;
-    bad += r.bad;
-    const m = Math.min(r.lines, count - sent);
-    if (m > 0) await send(m);
-  }
+  const { end, bad } = await drive(conn, "AT ", requests, WINDOW);
   if (bad > 0) throw new Error(`${bad} IAMATs refused`);
-  return performance.now();
+  return end;
 }
 
 /** What one burst measured. */
@@ -373,7 +313,7 @@ async function burst(herd: Herd, run: number, updates: number): Promise<Burst> {
   const cutOff = setTimeout(() => load.forEach((c) => c.close()), STEP_MS);
   let lastReply: number;
   try {
-    lastReply = Math.max(...await Promise.all(load.map((c, k) => drive(c, requests[k]))));
+    lastReply = Math.max(...await Promise.all(load.map((c, k) => driveAll(c, requests[k]))));
   } catch (error) {
     throw new Error(`${herd.side} burst ${run}: ${error}`);
   } finally {
@@ -436,11 +376,6 @@ function propagation(herd: Herd, prefix: string, requests: number): Promise<Benc
     durationMs: STEP_MS,
     clientPrefix: prefix,
   });
-}
-
-async function loadAverage(): Promise<string> {
-  const out = await new Deno.Command("cat", { args: ["/proc/loadavg"], stdout: "piped" }).output();
-  return decoder.decode(out.stdout).split(" ").slice(0, 3).join(" ");
 }
 
 const num = (x: number, digits: number) =>
