@@ -12,11 +12,16 @@
  * writes, so every record Fresh stores came by anti-entropy. Both members log
  * to files as usual (every line in, every reply out).
  *
+ * `--fresh-data` gives Fresh a `data_dir` too, as a production member has: it then writes every
+ * record to SQLite (about 120 µs each), and the run also counts the links and connections
+ * keepalive dropped for silence (`"reason":"timeout"`) and the reconciliations started, which
+ * a slow receiver used to inflate (docs/RELIABILITY.md, "Frozen neighbours").
+ *
  * Usage:
  *
  * ```sh
  * deno run --allow-run --allow-net=127.0.0.1 --allow-read --allow-write --allow-env \
- *   scripts/repair_time.ts [--runs 5] [--records 200000] [--port 25490]
+ *   scripts/repair_time.ts [--runs 5] [--records 200000] [--port 25490] [--fresh-data]
  * ```
  *
  * Loopback only; every process it starts is stopped and its temporary folder
@@ -39,6 +44,7 @@ function flag(name: string, fallback: string): string {
 const RUNS = Number(flag("runs", "5"));
 const N = Number(flag("records", "200000"));
 const PORT = Number(flag("port", "25490"));
+const FRESH_DATA = Deno.args.includes("--fresh-data");
 const KEEPER = "Keeper";
 const FRESH = "Fresh";
 
@@ -88,7 +94,8 @@ try {
   console.log(`deno ${Deno.version.deno}, ${navigator.hardwareConcurrency} cores, ${RUNS} runs`);
   const dataDir = `${dir}/data`;
   await Deno.writeTextFile(`${dir}/keeper.toml`, configText(dataDir));
-  await Deno.writeTextFile(`${dir}/fresh.toml`, configText());
+  const freshData = `${dir}/fresh-data`;
+  await Deno.writeTextFile(`${dir}/fresh.toml`, configText(FRESH_DATA ? freshData : undefined));
   // Keeper's records, on disk once for every run: distinct clients, as `herd bench` makes them.
   const file = RecordFile.open(dataDir, KEEPER);
   for (let i = 0; i < N; i++) {
@@ -106,7 +113,7 @@ try {
     try {
       members.push(await startServe(KEEPER, `${dir}/keeper.toml`, logDir, PORT));
       members.push(await startServe(FRESH, `${dir}/fresh.toml`, logDir, PORT + 1));
-      const deadline = performance.now() + 60_000;
+      const deadline = performance.now() + (FRESH_DATA ? 300_000 : 60_000);
       let count = 0;
       while (
         performance.now() < deadline &&
@@ -126,14 +133,19 @@ try {
       const first = (stampOf(stored[0]) - t0) / 1000;
       repairs.push(repair);
       firsts.push(first);
+      const timeouts = (await grepLog(logDir, KEEPER, ['"reason":"timeout"'])).length +
+        (await grepLog(logDir, FRESH, ['"reason":"timeout"'])).length;
+      const syncs = (await grepLog(logDir, KEEPER, ['"sync.start"'])).length;
       console.log(
         `run ${run + 1}: ${N} records in ${repair.toFixed(2)} s from Keeper's sync.start ` +
-          `(first after ${first.toFixed(2)} s)`,
+          `(first after ${first.toFixed(2)} s); keepalive timeouts ${timeouts}, ` +
+          `Keeper's sync.start ${syncs}`,
       );
     } finally {
       for (const m of members) m.kill("SIGTERM");
       for (const m of members) await m.status;
       await Deno.remove(logDir, { recursive: true }).catch(() => {});
+      await Deno.remove(freshData, { recursive: true }).catch(() => {}); // empty again next run
     }
   }
   console.log(

@@ -56,6 +56,12 @@ import type { Conn } from "./transport.ts";
 const READ_BUFFER_BYTES = 64 * 1024;
 
 /**
+ * Longest a session handles reads back to back before it lets timers run, ms (real time):
+ * short against keepalive's half timeout (2.5 s by default), long against one read's work.
+ */
+const TIMER_TURN_MS = 50;
+
+/**
  * First read buffer of a listener session, bytes: most client connections
  * carry a line or two, and a fresh 64 KiB per connection costs more than the
  * line does. A read that fills it switches to {@linkcode READ_BUFFER_BYTES}.
@@ -572,6 +578,7 @@ export async function runSession(
     return true;
   };
 
+  let turnStartMs = performance.now();
   try {
     conn.setNoDelay?.(true);
     while (!activity.draining && !ended) {
@@ -595,6 +602,13 @@ export async function runSession(
       activity.busy = false;
       if (n === buf.length && buf.length < READ_BUFFER_BYTES) {
         buf = new Uint8Array(READ_BUFFER_BYTES);
+      }
+      // Reads that find their bytes waiting complete without giving timers a turn: a member
+      // taking a large repair (each record written to data_dir) would otherwise let its
+      // keepalive pings, and every other timer, wait for seconds.
+      if (performance.now() - turnStartMs > TIMER_TURN_MS) {
+        await new Promise((resolve) => setTimeout(resolve, 0));
+        turnStartMs = performance.now();
       }
     }
     if (activity.draining && !ended) end.reason = "member stopping";
