@@ -328,3 +328,30 @@ Deno.test("runSession() on a neighbour's connection writes a large anti-entropy 
   const outs = log.named("reply.out").map((e) => String(e.fields.reply ?? ""));
   assert.equal(outs.filter((r) => r.startsWith("AT Hill")).length, chunks.length);
 });
+
+Deno.test("runSession() lets timers run while reads keep finding their bytes waiting", async () => {
+  // Every read completes at once (a microtask), as reads of a socket with bytes waiting do: with
+  // no turn for timers, a keepalive ping would wait until the reads ran out.
+  const line = encoder.encode("WHATSAT nobody 10 1\n");
+  const most = 400_000;
+  let reads = 0;
+  let firedAt: number | undefined;
+  const conn: Conn = {
+    remoteAddr: { hostname: "127.0.0.1", port: 5000 },
+    read(buf) {
+      if (reads++ >= most || firedAt !== undefined) return Promise.resolve(null);
+      buf.set(line);
+      return Promise.resolve(line.length);
+    },
+    write: (bytes) => Promise.resolve(bytes.length),
+    closeWrite: () => Promise.resolve(),
+    close() {},
+  };
+  const timer = setTimeout(() => firedAt = reads, 0);
+  try {
+    await runSession(conn, testPort().port, OPTS);
+  } finally {
+    clearTimeout(timer);
+  }
+  assert.ok(firedAt !== undefined && firedAt < most, `the timer ran at read ${firedAt}`);
+});
