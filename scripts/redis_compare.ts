@@ -879,7 +879,7 @@ function herdToml(port: number, dissemination: string | undefined): string {
 }
 
 /** Peers a member's log says it has a link with (`peer.link.open` or `.accepted`). */
-export async function linkedPeers(logDir: string, name: string): Promise<Set<string>> {
+async function linkedPeers(logDir: string, name: string): Promise<Set<string>> {
   const peers = new Set<string>();
   for (const file of await logFilesOldestFirst(logDir, name)) {
     for (const line of (await Deno.readTextFile(file)).split("\n")) {
@@ -891,6 +891,28 @@ export async function linkedPeers(logDir: string, name: string): Promise<Set<str
     }
   }
   return peers;
+}
+
+/**
+ * The links herd.toml lists that a member's log does not yet say are open, as `Name-Neighbour`.
+ *
+ * @param logDir Where the members log.
+ * @param names The members.
+ * @param links herd.toml's links.
+ * @returns The missing ends; empty once every link is open at both ends.
+ */
+export async function unlinked(
+  logDir: string,
+  names: readonly string[],
+  links: ReadonlyArray<readonly [string, string]>,
+): Promise<string[]> {
+  const missing: string[] = [];
+  for (const name of names) {
+    const peers = await linkedPeers(logDir, name);
+    const want = links.flatMap(([a, b]) => a === name ? [b] : b === name ? [a] : []);
+    for (const w of want) if (!peers.has(w)) missing.push(`${name}-${w}`);
+  }
+  return missing;
 }
 
 /**
@@ -976,12 +998,7 @@ async function startHerd(opts: Options, dir: string): Promise<Cluster> {
   }
   // Every link open at both ends (the log flushes within 200 ms).
   for (;;) {
-    const missing: string[] = [];
-    for (const name of names) {
-      const peers = await linkedPeers(logDir, name);
-      const want = def.links.flatMap(([a, b]) => a === name ? [b] : b === name ? [a] : []);
-      for (const w of want) if (!peers.has(w)) missing.push(`${name}-${w}`);
-    }
+    const missing = await unlinked(logDir, names, def.links);
     if (missing.length === 0) break;
     if (performance.now() > deadline) throw new Error(`links not open in 20 s: ${missing}`);
     await sleep(100);

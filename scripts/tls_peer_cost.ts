@@ -53,12 +53,12 @@ import {
   cpuAndLoad,
   drive,
   iamatLine,
-  linkedPeers,
   loadAverage,
   posixNow,
   shares,
   type Spread,
   spread,
+  unlinked,
   utf8Length,
 } from "./redis_compare.ts";
 
@@ -194,12 +194,7 @@ async function startHerd(side: Herd["side"]): Promise<Herd> {
   }
   const deadline = performance.now() + 30_000;
   for (;;) {
-    const missing: string[] = [];
-    for (const name of NAMES) {
-      const peers = await linkedPeers(logDir, name);
-      const want = DEF.links.flatMap(([a, b]) => a === name ? [b] : b === name ? [a] : []);
-      for (const w of want) if (!peers.has(w)) missing.push(`${name}-${w}`);
-    }
+    const missing = await unlinked(logDir, NAMES, DEF.links);
     if (missing.length === 0) break;
     if (performance.now() > deadline) {
       throw new Error(`${side}: links not open in 30 s: ${missing}`);
