@@ -207,18 +207,34 @@ Deno.test("max_connections_per_source exempts neighbours: their links count not,
   }
 });
 
+/**
+ * Runs `body` on Hill while its only neighbour, Smith, is stopped (Hill holds no connection);
+ * stops the herd and closes `held` after it.
+ */
+async function whileSmithAway(
+  config: HerdConfig,
+  body: (h: { herd: TestHerd; hill: Member; smith: Member; log: MemoryLog }) => Promise<void>,
+  held: Deno.TcpConn[],
+): Promise<void> {
+  const herd = new TestHerd(config, places);
+  await herd.start();
+  try {
+    const [hill, smith] = [herd.member("Hill"), herd.member("Smith")];
+    await smith.stop(0);
+    await waitFor(() => hill.connections === 0, 5000, "Smith's link closed");
+    await body({ herd, hill, smith, log: herd.logs.get("Hill")! });
+  } finally {
+    closeAll(held);
+    await herd.stop();
+  }
+}
+
 for (const peerPorts of [false, true]) {
   const how = peerPorts ? "on its peer port" : "through the reserve";
   Deno.test(`a flood of idle clients never locks a neighbour out: it relinks ${how}`, async () => {
     const settings = { maxConnections: 12, reservedPeerConnections: 4 };
-    const herd = new TestHerd(pair(settings, peerPorts), places);
-    await herd.start();
     const held: Deno.TcpConn[] = [];
-    try {
-      const [hill, smith] = [herd.member("Hill"), herd.member("Smith")];
-      const log = herd.logs.get("Hill")!;
-      await smith.stop(0);
-      await waitFor(() => hill.connections === 0, 5000, "Smith's link closed");
+    await whileSmithAway(pair(settings, peerPorts), async ({ herd, hill, smith, log }) => {
       // Idle clients take every place that is theirs (12 - 4).
       for (let i = 0; i < 8; i++) held.push(await Deno.connect(hill.address));
       await waitFor(() => hill.connections === 8, 5000, "eight idle clients");
@@ -242,23 +258,15 @@ for (const peerPorts of [false, true]) {
       const last = log.named("conn.open").at(-1)!.fields;
       assert.equal(last.listener, peerPorts ? "peer" : "shared");
       assert.equal(last.probation, peerPorts ? undefined : "reserved for peers");
-    } finally {
-      closeAll(held);
-      await herd.stop();
-    }
+    }, held);
   });
 }
 
 Deno.test("strangers filling a peer port never lock a neighbour out: the oldest makes room", async () => {
   // The peer port's budget: the reserve, but at least two a neighbour (here 2).
-  const herd = new TestHerd(pair({ maxConnections: 12, reservedPeerConnections: 1 }, true), places);
-  await herd.start();
+  const config = pair({ maxConnections: 12, reservedPeerConnections: 1 }, true);
   const held: Deno.TcpConn[] = [];
-  try {
-    const [hill, smith] = [herd.member("Hill"), herd.member("Smith")];
-    const log = herd.logs.get("Hill")!;
-    await smith.stop(0);
-    await waitFor(() => hill.connections === 0, 5000, "Smith's link closed");
+  await whileSmithAway(config, async ({ herd, hill, smith, log }) => {
     const peerPort = hill.peerAddress!;
     for (let i = 0; i < 2; i++) held.push(await Deno.connect(peerPort));
     await waitFor(() => hill.connections === 2, 5000, "two silent strangers on the peer port");
@@ -270,10 +278,7 @@ Deno.test("strangers filling a peer port never lock a neighbour out: the oldest 
     assert.equal(await closedWithin(held[0], 5000), true, "the oldest stranger was let go");
     const refused = log.named("conn.refused").map((e) => e.fields.reason);
     assert.ok(refused.includes("peer port full"), `refusals: ${refused.join(", ")}`);
-  } finally {
-    closeAll(held);
-    await herd.stop();
-  }
+  }, held);
 });
 
 Deno.test("max_lines_per_s delays a client's lines, in order and none dropped, logged once", async () => {
