@@ -40,6 +40,16 @@ function pair(herd: string, timers: TimerClock, clocks: { A: bigint; B: bigint }
   return { a, b, logs };
 }
 
+/** Member "A" alone, with `herd` in its [herd] table, on `timers` and the wall clock `nowNs`. */
+function solo(herd: string, timers: TimerClock, nowNs: () => bigint) {
+  const config = parseConfig(
+    `[[servers]]\nname = "A"\nhost = "127.0.0.1"\nport = 1\n[herd]\n${herd}\n`,
+  );
+  const log = new MemoryLog();
+  const m = new Member({ config, name: "A", places: ONE_PLACE, log, timers, clock: nowNs });
+  return { m, log };
+}
+
 async function linked(a: Member, b: Member): Promise<void> {
   await waitFor(
     () => a.links.get("B")?.state === "welcomed" && b.links.get("A")?.state === "welcomed",
@@ -161,19 +171,8 @@ Deno.test("Member refuses an expired IAMAT and a neighbour's expired AT line, an
 
 Deno.test("Member sweeps a large expiry in batches of 1,000, giving the event loop back between them", async () => {
   const { clock, timers } = fakeTimers();
-  const clocks = { A: T0, B: T0 };
-  const config = parseConfig(
-    '[[servers]]\nname = "A"\nhost = "127.0.0.1"\nport = 1\n[herd]\nrecord_ttl_s = 10\n',
-  );
-  const log = new MemoryLog();
-  const a = new Member({
-    config,
-    name: "A",
-    places: ONE_PLACE,
-    log,
-    timers,
-    clock: () => clocks.A,
-  });
+  const clocks = { A: T0 };
+  const { m: a, log } = solo("record_ttl_s = 10", timers, () => clocks.A);
   try {
     a.start({ port: 0 });
     for (let i = 0; i < 2500; i++) {
@@ -198,23 +197,12 @@ Deno.test("Member sweeps a large expiry in batches of 1,000, giving the event lo
 
 Deno.test("Member with a data_dir loads no expired record after a restart, and deletes its row", async () => {
   const { timers } = fakeTimers();
-  const clocks = { A: T0, B: T0 };
+  const clocks = { A: T0 };
   const dir = Deno.makeTempDirSync();
-  const config = parseConfig(
-    `[[servers]]\nname = "A"\nhost = "127.0.0.1"\nport = 1\n[herd]\nrecord_ttl_s = 10\ndata_dir = "${dir}"\n`,
-  );
   const start = () => {
-    const log = new MemoryLog();
-    const m = new Member({
-      config,
-      name: "A",
-      places: ONE_PLACE,
-      log,
-      timers,
-      clock: () => clocks.A,
-    });
-    m.start({ port: 0 });
-    return { m, log };
+    const started = solo(`record_ttl_s = 10\ndata_dir = "${dir}"`, timers, () => clocks.A);
+    started.m.start({ port: 0 });
+    return started;
   };
   try {
     const first = start();
