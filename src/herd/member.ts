@@ -75,6 +75,7 @@ import { flushLinks } from "./flood.ts";
 import { PeerLink, WELCOME_TIMEOUT_MS } from "./peer_link.ts";
 import { RecordFile } from "./persistence.ts";
 import {
+  freshActivity,
   type LineResult,
   type LineSource,
   runSession,
@@ -860,14 +861,7 @@ export class Member {
     const settings = this.#opts.config.settings;
     const id = this.#nextConnId++;
     const remote = `${conn.remoteAddr.hostname}:${conn.remoteAddr.port}`;
-    const activity: SessionActivity = {
-      lastActiveMs: this.#timers.nowMs(),
-      heardMs: this.#timers.nowMs(),
-      keepaliveMs: 0,
-      busy: false,
-      peer: false,
-      draining: false,
-    };
+    const activity = freshActivity(this.#timers.nowMs(), false);
     this.#conns.set(conn, { activity, listener: kind, host: conn.remoteAddr.hostname });
     const probation = admission.kind === "probation" ? admission.reason : undefined;
     this.#log.emit("debug", "conn.open", { conn: id, remote, listener: kind, probation });

@@ -32,7 +32,13 @@ import { formatHello, formatKeepalive, wireToBytes } from "../protocol/mod.ts";
 import type { TextChunks } from "./anti_entropy.ts";
 import { systemTimers, type TimerClock, type TimerId } from "./clock.ts";
 import type { TreeTarget } from "./broadcast_tree.ts";
-import { runSession, type SessionActivity, type SessionEnd, type SessionPort } from "./session.ts";
+import {
+  freshActivity,
+  runSession,
+  type SessionActivity,
+  type SessionEnd,
+  type SessionPort,
+} from "./session.ts";
 import { closeQuietly, reason, writeWithin } from "./socket.ts";
 import { type Conn, type Dial, type PeerAddress, tcpDial } from "./transport.ts";
 
@@ -478,14 +484,7 @@ export class PeerLink implements TreeTarget {
     let welcomeTimer: TimerId | undefined;
     let end: SessionEnd | null = null;
     const welcomeMs = this.#timeoutMs > 0 ? this.#timeoutMs : WELCOME_TIMEOUT_MS;
-    const activity: SessionActivity = {
-      lastActiveMs: this.#timers.nowMs(),
-      heardMs: this.#timers.nowMs(),
-      keepaliveMs: 0,
-      busy: false,
-      peer: true,
-      draining: false,
-    };
+    const activity = freshActivity(this.#timers.nowMs(), true);
     try {
       const { name, auth, helloParams } = this.#opts.session.view;
       const signed = await auth.sign("hello", name, this.peer);

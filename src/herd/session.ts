@@ -132,6 +132,24 @@ export interface SessionActivity {
   closeReason?: string;
 }
 
+/**
+ * The activity of a session just opened: heard from now, idle, not draining.
+ *
+ * @param nowMs `timers.nowMs()`.
+ * @param peer True for a neighbour's session from the start (our own link's).
+ * @returns A new activity record.
+ */
+export function freshActivity(nowMs: number, peer: boolean): SessionActivity {
+  return {
+    lastActiveMs: nowMs,
+    heardMs: nowMs,
+    keepaliveMs: 0,
+    busy: false,
+    peer,
+    draining: false,
+  };
+}
+
 /** Options of {@linkcode runSession}. */
 export interface SessionOptions {
   /** Connection id for logs, unique per member. */
@@ -327,14 +345,7 @@ export async function runSession(
     // On probation, a connection is held to a peer port's rule: a hello first, or it ends.
     listener: opts.probation !== undefined ? "peer" : opts.listener,
   };
-  const activity: SessionActivity = opts.activity ?? {
-    lastActiveMs: port.timers.nowMs(),
-    heardMs: port.timers.nowMs(),
-    keepaliveMs: 0,
-    busy: false,
-    peer: dialler,
-    draining: false,
-  };
+  const activity = opts.activity ?? freshActivity(port.timers.nowMs(), dialler);
   const log = port.log;
   const splitter = new LineSplitter(dialler ? opts.peerLineBytes : opts.maxLineBytes);
   let buf = new Uint8Array(dialler ? READ_BUFFER_BYTES : FIRST_READ_BUFFER_BYTES);
