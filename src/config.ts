@@ -804,63 +804,65 @@ function readServers(value: unknown, fail: Fail): ServerConfig[] {
     byAddress.set(address, i);
     const server: ServerConfig = { name, host: hostValue, port };
 
-    if (entry.http_host !== undefined) {
-      if (typeof entry.http_host !== "string" || !/^\S+$/.test(entry.http_host)) {
-        fail(
-          `${where}.http_host`,
-          `must be a non-empty host name or IP address without white space, got ` +
-            `${describe(entry.http_host)}; leave it out to use the server's host`,
-        );
-      }
-      if (entry.http_port === undefined) {
-        fail(`${where}.http_host`, "is set but http_port is not; add http_port = <1..65535>");
-      }
-      server.httpHost = entry.http_host as string;
+    // A second and third listener of the member, each with an optional host of its own.
+    const taken = (address: string) => {
+      const at = byAddress.get(address);
+      return at === undefined ? undefined : servers[at]?.name ?? name;
+    };
+    const http = readListener(entry, where, "http", hostValue, taken, fail);
+    if (http !== undefined) {
+      byAddress.set(http.address, i);
+      server.httpPort = http.port;
+      if (http.host !== undefined) server.httpHost = http.host;
     }
-    if (entry.http_port !== undefined) {
-      const httpPort = readInteger(entry.http_port, `${where}.http_port`, 1, 65535, fail);
-      const httpAddress = `${(server.httpHost ?? hostValue).toLowerCase()}:${httpPort}`;
-      const taken = byAddress.get(httpAddress);
-      if (taken !== undefined) {
-        fail(
-          `${where}.http_port`,
-          `${httpAddress} is already used by ${servers[taken]?.name ?? name}; ` +
-            "give each port its own number",
-        );
-      }
-      byAddress.set(httpAddress, i);
-      server.httpPort = httpPort;
-    }
-    if (entry.peer_host !== undefined) {
-      if (typeof entry.peer_host !== "string" || !/^\S+$/.test(entry.peer_host)) {
-        fail(
-          `${where}.peer_host`,
-          `must be a non-empty host name or IP address without white space, got ` +
-            `${describe(entry.peer_host)}; leave it out to use the server's host`,
-        );
-      }
-      if (entry.peer_port === undefined) {
-        fail(`${where}.peer_host`, "is set but peer_port is not; add peer_port = <1..65535>");
-      }
-      server.peerHost = entry.peer_host as string;
-    }
-    if (entry.peer_port !== undefined) {
-      const peerPort = readInteger(entry.peer_port, `${where}.peer_port`, 1, 65535, fail);
-      const peerAddress = `${(server.peerHost ?? hostValue).toLowerCase()}:${peerPort}`;
-      const taken = byAddress.get(peerAddress);
-      if (taken !== undefined) {
-        fail(
-          `${where}.peer_port`,
-          `${peerAddress} is already used by ${servers[taken]?.name ?? name}; ` +
-            "give each port its own number",
-        );
-      }
-      byAddress.set(peerAddress, i);
-      server.peerPort = peerPort;
+    const peer = readListener(entry, where, "peer", hostValue, taken, fail);
+    if (peer !== undefined) {
+      byAddress.set(peer.address, i);
+      server.peerPort = peer.port;
+      if (peer.host !== undefined) server.peerHost = peer.host;
     }
     servers.push(server);
   });
   return servers;
+}
+
+/**
+ * A server's `<kind>_port` and optional `<kind>_host` (`http` or `peer`): the host defaults to the
+ * server's, a host without a port is an error, and the address must not be taken already.
+ */
+function readListener(
+  entry: Table,
+  where: string,
+  kind: "http" | "peer",
+  serverHost: string,
+  takenBy: (address: string) => string | undefined,
+  fail: Fail,
+): { port: number; host?: string; address: string } | undefined {
+  const [hostKey, portKey] = [`${kind}_host`, `${kind}_port`];
+  const host = entry[hostKey];
+  if (host !== undefined) {
+    if (typeof host !== "string" || !/^\S+$/.test(host)) {
+      fail(
+        `${where}.${hostKey}`,
+        `must be a non-empty host name or IP address without white space, got ` +
+          `${describe(host)}; leave it out to use the server's host`,
+      );
+    }
+    if (entry[portKey] === undefined) {
+      fail(`${where}.${hostKey}`, `is set but ${portKey} is not; add ${portKey} = <1..65535>`);
+    }
+  }
+  if (entry[portKey] === undefined) return undefined;
+  const port = readInteger(entry[portKey], `${where}.${portKey}`, 1, 65535, fail);
+  const address = `${((host as string | undefined) ?? serverHost).toLowerCase()}:${port}`;
+  const other = takenBy(address);
+  if (other !== undefined) {
+    fail(
+      `${where}.${portKey}`,
+      `${address} is already used by ${other}; give each port its own number`,
+    );
+  }
+  return { port, host: host as string | undefined, address };
 }
 
 function readHttp(table: Table | undefined, fail: Fail): HttpConfig {
