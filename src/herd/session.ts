@@ -622,7 +622,11 @@ export async function runSession(
         turnStartMs = performance.now();
       }
     }
-    if (activity.draining && !ended) end.reason = "member stopping";
+    if (activity.draining && !ended) {
+      // The member's stop ended it between reads (not under a pending one): the same as a close.
+      end.reason = "member stopping";
+      end.closedByMember = true;
+    }
   } catch (e) {
     // Member.stop(), a link's stop() or the idle sweep closes the socket under a pending read
     // or write.

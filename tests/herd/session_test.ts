@@ -3,6 +3,7 @@ import {
   CHUNK_RECORDS,
   type Conn,
   type FloodTarget,
+  freshActivity,
   runSession,
   serveLine,
   type SessionOptions,
@@ -354,4 +355,28 @@ Deno.test("runSession() lets timers run while reads keep finding their bytes wai
     clearTimeout(timer);
   }
   assert.ok(firedAt !== undefined && firedAt < most, `the timer ran at read ${firedAt}`);
+});
+
+Deno.test("runSession() ended by the member's stop between two reads says so: closed by the member", async () => {
+  const activity = freshActivity(0, false);
+  let reads = 0;
+  const conn: Conn = {
+    remoteAddr: { hostname: "127.0.0.1", port: 5000 },
+    read(buf) {
+      if (reads++ > 0) return Promise.resolve(null);
+      const line = encoder.encode("WHATSAT nobody 10 1\n");
+      buf.set(line);
+      return Promise.resolve(line.length);
+    },
+    write(bytes) {
+      activity.draining = true; // the stop comes while the reply is written, not under a read
+      return Promise.resolve(bytes.length);
+    },
+    closeWrite: () => Promise.resolve(),
+    close() {},
+  };
+  const end = await runSession(conn, testPort().port, { ...OPTS, activity });
+  assert.equal(reads, 1, "no read after the stop");
+  assert.equal(end.reason, "member stopping");
+  assert.equal(end.closedByMember, true);
 });
